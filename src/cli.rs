@@ -1,0 +1,91 @@
+//! The command line: `new`, `serve`, `completions`.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keystone-rs",
+    version,
+    about = "Scaffold and serve real-time web apps whose sockets share the visitor's HTTP session"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new app in a new folder.
+    New {
+        /// Folder to create; its last component is the app's name.
+        path: PathBuf,
+        /// Scaffold to start from.
+        #[arg(long, short, default_value = "default", value_parser = clap::builder::PossibleValuesParser::new(crate::scaffold::names()))]
+        template: String,
+        /// Write into a folder that is not empty, overwriting scaffold files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Serve an app: HTTP routes, views, sessions and Socket.IO sockets.
+    Serve {
+        /// The app's folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Interface to listen on [default: keystone.toml's server.host, or 127.0.0.1].
+        #[arg(long, env = "HOST")]
+        host: Option<String>,
+        /// Port to listen on; 0 picks a free one [default: keystone.toml's server.port, or 3000].
+        #[arg(long, env = "PORT")]
+        port: Option<u16>,
+        /// Production mode: generic error pages and a required KEYSTONE_SECRET (also KEYSTONE_ENV=production).
+        #[arg(long)]
+        production: bool,
+        /// Do not print a line per request.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parses the command line and runs the command.
+///
+/// # Errors
+/// Usage and I/O failures, reported by `main` with exit code 2.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::New {
+            path,
+            template,
+            force,
+        } => crate::cmd::new::run(&path, &template, force),
+        Command::Serve {
+            path,
+            host,
+            port,
+            production,
+            quiet,
+        } => crate::cmd::serve::run(crate::cmd::serve::ServeArgs {
+            path,
+            host,
+            port,
+            production,
+            quiet,
+        }),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keystone-rs",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

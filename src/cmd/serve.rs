@@ -1,0 +1,160 @@
+//! `keystone-rs serve`: loads the project, opens the session store and serves it.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+
+use crate::diagnostic::render_all;
+use crate::server::{self, Options, session::SessionManager};
+
+pub struct ServeArgs {
+    pub path: PathBuf,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub production: bool,
+    pub quiet: bool,
+}
+
+/// Secrets shorter than this are refused in production.
+const MIN_SECRET_LEN: usize = 32;
+
+/// # Errors
+/// The folder is missing, the secret is unusable in production, or the port cannot be bound.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let root = args
+        .path
+        .canonicalize()
+        .with_context(|| format!("no app folder at {}", args.path.display()))?;
+    load_dotenv(&root);
+    let production =
+        args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
+
+    let project = crate::project::load(&root);
+    if !project.diagnostics.is_empty() {
+        eprint!("{}", render_all(&project.diagnostics));
+    }
+    let Some(settings) = project.settings.clone().filter(|_| !project.has_errors()) else {
+        eprintln!(
+            "error: {} has errors; fix them and run `keystone-rs serve` again",
+            root.display()
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let secret = secret(production)?;
+    let host = args.host.unwrap_or(settings.server.host.clone());
+    let port = args.port.unwrap_or(settings.server.port);
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let sessions = SessionManager::open(
+            &settings.session,
+            &root,
+            secret.as_bytes(),
+            settings.server.secure,
+        )
+        .await?;
+        let (router, _app, io) = server::build(
+            project,
+            sessions,
+            Options {
+                production,
+                log_requests: !args.quiet,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+            .await
+            .with_context(|| {
+                format!("cannot listen on {host}:{port} (is another server using it? try --port)")
+            })?;
+        let addr = listener.local_addr()?;
+        let shown = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        println!(
+            "keystone-rs serving {} at http://{shown}/ ({})",
+            settings.name,
+            if production {
+                "production"
+            } else {
+                "development"
+            }
+        );
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                println!("shutting down");
+                io.close().await;
+            })
+            .await
+            .context("serving")?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `KEYSTONE_SECRET`; a per-run random one (with a warning) in development when unset.
+fn secret(production: bool) -> anyhow::Result<String> {
+    match std::env::var("KEYSTONE_SECRET") {
+        Ok(secret) if secret.len() >= MIN_SECRET_LEN => Ok(secret),
+        Ok(_) | Err(_) if production => bail!(
+            "production needs KEYSTONE_SECRET of at least {MIN_SECRET_LEN} bytes; make one with `openssl rand -hex 64` and put it in the environment or .env"
+        ),
+        Ok(secret) if !secret.is_empty() => {
+            eprintln!(
+                "warning: KEYSTONE_SECRET is shorter than {MIN_SECRET_LEN} bytes; use `openssl rand -hex 64` for a strong one"
+            );
+            Ok(secret)
+        }
+        _ => {
+            eprintln!(
+                "warning: no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops"
+            );
+            Ok(crate::cmd::new::new_secret())
+        }
+    }
+}
+
+/// Reads `KEY=value` lines from the project's `.env` without overriding the environment.
+fn load_dotenv(root: &Path) {
+    let Ok(text) = std::fs::read_to_string(root.join(".env")) else {
+        return;
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim();
+            let value = value.trim().trim_matches('"').trim_matches('\'');
+            if std::env::var_os(key).is_none() {
+                // SAFETY: called before the runtime starts any thread.
+                unsafe { std::env::set_var(key, value) };
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,12 @@
+//! keystone-rs: scaffold and serve real-time web apps whose sockets share the HTTP session.
+//!
+//! The project folder is loaded once into plain data by [`project::load`]; `serve` builds
+//! its router and socket handlers from that data, `check` prints its diagnostics.
+
+pub mod cli;
+pub mod cmd;
+pub mod diagnostic;
+pub mod project;
+pub mod scaffold;
+pub mod script;
+pub mod server;

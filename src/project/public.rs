@@ -1,0 +1,73 @@
+//! The files under `public/`, with a content hash each for cache-busting `asset()` URLs.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are fingerprinted by size and mtime instead of content.
+const HASH_LIMIT: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+pub struct PublicFiles {
+    pub root: PathBuf,
+    /// URL path (`/styles/site.css`) → short content hash.
+    pub files: BTreeMap<String, String>,
+}
+
+impl PublicFiles {
+    pub fn scan(root: PathBuf) -> Self {
+        let mut files = BTreeMap::new();
+        walk(&root, &root, &mut files);
+        PublicFiles { root, files }
+    }
+
+    /// `/styles/site.css` → `/styles/site.css?v=1a2b3c4d`; unknown paths come back unchanged.
+    pub fn asset_url(&self, path: &str) -> String {
+        let key = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        match self.files.get(&key) {
+            Some(hash) => format!("{key}?v={hash}"),
+            None => key,
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            walk(root, &path, files);
+        } else if meta.is_file() {
+            let url = format!("/{}", crate::diagnostic::relative(root, &path));
+            files.insert(url, fingerprint(&path, &meta));
+        }
+    }
+}
+
+fn fingerprint(path: &Path, meta: &std::fs::Metadata) -> String {
+    let bytes = if meta.len() <= HASH_LIMIT {
+        std::fs::read(path).unwrap_or_default()
+    } else {
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        format!("{}:{:?}", meta.len(), mtime).into_bytes()
+    };
+    format!("{:08x}", fnv1a(&bytes) as u32)
+}
+
+/// FNV-1a: a fast, stable hash for fingerprints (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,97 @@
+//! The minijinja environment: every template under `templates/` compiled as one whole, with
+//! the `url_for` and `asset` functions.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::Kwargs;
+use minijinja::{Environment, Error, ErrorKind};
+
+use super::public::PublicFiles;
+use super::routes::RouteTable;
+use crate::diagnostic::Diagnostic;
+
+/// Compiles every template; a syntax error becomes a diagnostic and leaves that template out.
+pub fn compile(
+    sources: &BTreeMap<String, String>,
+    routes: &RouteTable,
+    public: &Arc<PublicFiles>,
+) -> (Environment<'static>, Vec<Diagnostic>) {
+    let mut env = Environment::new();
+    let mut diagnostics = Vec::new();
+    for (name, source) in sources {
+        if let Err(err) = env.add_template_owned(name.clone(), source.clone()) {
+            diagnostics.push(template_diagnostic(&err, source, "template-syntax"));
+        }
+    }
+    let routes = routes.clone();
+    env.add_function("url_for", move |view: &str, kwargs: Kwargs| {
+        url_for(&routes, view, &kwargs)
+    });
+    let public = public.clone();
+    env.add_function("asset", move |path: &str| Ok(public.asset_url(path)));
+    (env, diagnostics)
+}
+
+/// A minijinja error as a diagnostic at its template and line.
+pub fn template_diagnostic(err: &Error, source: &str, code: &'static str) -> Diagnostic {
+    let file = format!("templates/{}", err.name().unwrap_or("?"));
+    let message = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string);
+    let d = Diagnostic::error(
+        code,
+        file,
+        crate::project::settings::lowercase_first(&message),
+    )
+    .with_help("fix the template; see https://docs.rs/minijinja for the syntax");
+    match (err.range(), err.line()) {
+        (Some(range), _) => d.at_offset(source, range.start),
+        (None, Some(line)) => d.at(source, line, 0),
+        _ => d,
+    }
+}
+
+/// `url_for("post", slug="hello")`: the path of the first route to `view`, parameters filled in.
+fn url_for(routes: &RouteTable, view: &str, kwargs: &Kwargs) -> Result<String, Error> {
+    let route = routes
+        .routes
+        .iter()
+        .find(|r| r.view == view && r.methods.allows(&http::Method::GET))
+        .or_else(|| routes.routes.iter().find(|r| r.view == view))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("url_for: no route renders view `{view}`"),
+            )
+        })?;
+    let mut path = String::new();
+    for segment in route.path.split('/').skip(1) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                let (name, encode) = match param.strip_prefix('*') {
+                    Some(rest) => (rest, false),
+                    None => (param, true),
+                };
+                let value: minijinja::Value = kwargs.get(name).map_err(|_| {
+                    Error::new(
+                        ErrorKind::MissingArgument,
+                        format!("url_for(\"{view}\") needs `{name}=`"),
+                    )
+                })?;
+                let text = value.to_string();
+                if encode {
+                    path.extend(
+                        form_urlencoded::byte_serialize(text.as_bytes())
+                            .map(|s| s.replace('+', "%20")),
+                    );
+                } else {
+                    path.push_str(&text);
+                }
+            }
+            None => path.push_str(segment),
+        }
+    }
+    kwargs.assert_all_used()?;
+    Ok(path)
+}

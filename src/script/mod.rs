@@ -1,0 +1,130 @@
+//! Rhai scripting: one sandboxed engine for controllers, middleware, guards and sockets.
+//!
+//! Scripts run synchronously and record their effects (a response, emits, joins, session
+//! writes); the server applies those effects once the script returns.
+
+pub mod controller;
+pub mod socket_api;
+
+use std::sync::{Arc, OnceLock};
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult};
+
+use crate::diagnostic::Diagnostic;
+
+/// A compiled script and the project-relative file it came from.
+#[derive(Clone)]
+pub struct Script {
+    pub file: String,
+    pub ast: Arc<AST>,
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Script({})", self.file)
+    }
+}
+
+/// Limits that turn a runaway script into an error instead of a hung worker.
+pub const MAX_OPERATIONS: u64 = 2_000_000;
+
+/// The one engine every script runs on (Send + Sync with rhai's `sync` feature).
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(build_engine)
+}
+
+fn build_engine() -> Engine {
+    let mut engine = Engine::new();
+    // Sandbox: no `import` from the file system, no `eval`, bounded work and memory.
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(1024 * 1024);
+    engine.set_max_array_size(100_000);
+    engine.set_max_map_size(100_000);
+    engine.on_print(|text| crate::server::log::script_print(text));
+    engine.on_debug(|text, _source, pos| {
+        crate::server::log::script_print(&format!("[debug {pos}] {text}"))
+    });
+    controller::register(&mut engine);
+    socket_api::register(&mut engine);
+    engine
+}
+
+/// Compiles a script; a syntax error becomes a diagnostic at its line and column.
+pub fn compile(file: &str, source: &str) -> Result<Script, Diagnostic> {
+    match engine().compile(source) {
+        Ok(ast) => Ok(Script {
+            file: file.to_string(),
+            ast: Arc::new(ast),
+        }),
+        Err(err) => {
+            let pos = err.position();
+            let message = crate::project::settings::lowercase_first(&err.err_type().to_string());
+            Err(Diagnostic::error("rhai-syntax", file, message)
+                .at(source, pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+                .with_help("fix the script's syntax; see https://rhai.rs/book/ for the language"))
+        }
+    }
+}
+
+/// A script failure while handling a request or an event, with where it happened.
+#[derive(Debug, Clone)]
+pub struct ScriptError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl ScriptError {
+    pub fn new(file: &str, err: &EvalAltResult) -> Self {
+        let message = match err {
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                format!("script stopped after {MAX_OPERATIONS} operations (an endless loop?)")
+            }
+            other => other.to_string(),
+        };
+        ScriptError {
+            file: file.to_string(),
+            line: err.position().line().unwrap_or(0),
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.file, self.message)
+        }
+    }
+}
+
+/// JSON value to a Rhai value (objects become maps, integers stay integers).
+pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+/// Rhai value to JSON; values JSON cannot hold (function pointers…) become null.
+pub fn to_json(value: &Dynamic) -> serde_json::Value {
+    rhai::serde::from_dynamic(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// A JSON object as a Rhai map.
+pub fn map_to_rhai(map: &serde_json::Map<String, serde_json::Value>) -> rhai::Map {
+    map.iter()
+        .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+        .collect()
+}
+
+/// A Rhai map as a JSON object.
+pub fn map_to_json(map: &rhai::Map) -> serde_json::Map<String, serde_json::Value> {
+    map.iter()
+        .map(|(k, v)| (k.to_string(), to_json(v)))
+        .collect()
+}

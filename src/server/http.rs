@@ -1,0 +1,301 @@
+//! HTTP requests: static files, then the route table → middleware, guards, controller → the
+//! view's template, with the visitor's session loaded before and saved after.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::{HeaderValue, StatusCode, header, request::Parts};
+use serde_json::{Map, Value, json};
+
+use super::session::{FLASH_KEY, VisitorSession};
+use super::{App, pages, statics};
+use crate::project::Project;
+use crate::project::routes::{Match, Route};
+use crate::script::controller::{self, RequestScope};
+use crate::script::{Script, map_to_json, map_to_rhai, to_dynamic};
+
+/// The one handler behind every path that is not the socket.io client or a socket.
+pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
+    let project = app.project();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let headers = &parts.headers;
+    if let Some(response) = statics::serve(
+        &project.public,
+        &parts.method,
+        path,
+        parts.uri.query(),
+        headers,
+    )
+    .await
+    {
+        return response;
+    }
+    match project.routes.find(&parts.method, path) {
+        Match::Found(route, params) => {
+            let route = route.clone();
+            handle_route(&app, &project, &route, params, parts, body).await
+        }
+        Match::WrongMethod(allowed) => pages::method_not_allowed(&allowed),
+        Match::NotFound => not_found(&app, &project, &parts),
+    }
+}
+
+async fn handle_route(
+    app: &App,
+    project: &Project,
+    route: &Route,
+    params: Vec<(String, String)>,
+    parts: Parts,
+    body: Body,
+) -> Response {
+    let limit = project
+        .settings
+        .as_ref()
+        .map_or(1024 * 1024, |s| s.server.body_limit);
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return pages::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over {limit} bytes"),
+                app.production,
+            );
+        }
+    };
+    let req = match request_map(&parts, &params, &body) {
+        Ok(req) => req,
+        Err(message) => return pages::error(StatusCode::BAD_REQUEST, &message, app.production),
+    };
+
+    let sessions = &app.sessions;
+    let visitor = match sessions
+        .load(sessions.id_from_headers(&parts.headers))
+        .await
+    {
+        Ok(visitor) => visitor,
+        Err(err) => {
+            super::log::error(&format!("session store unavailable: {err}"));
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session store is unavailable; try again shortly",
+                app.production,
+            );
+        }
+    };
+    let mut session_data = visitor.data.clone();
+    let pending_flash = session_data.remove(FLASH_KEY);
+
+    let scripts: Vec<&Script> = project
+        .middleware
+        .iter()
+        .chain(route.before.iter().filter_map(|g| project.guards.get(g)))
+        .chain(project.controllers.get(&route.view))
+        .collect();
+    let mut scope = RequestScope::new(req.clone(), map_to_rhai(&session_data), rhai::Map::new());
+    let outcome = match controller::run_chain(&scripts, &mut scope) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            super::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
+            return pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &err.to_string(),
+                app.production,
+            );
+        }
+    };
+
+    let mut session_data = map_to_json(&scope.session());
+    session_data.remove(FLASH_KEY);
+    let mut flashes = flash_messages(pending_flash);
+    for (kind, message) in &outcome.flashes {
+        flashes
+            .entry(kind.clone())
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .map(|a| a.push(json!(message)));
+    }
+
+    let status = outcome.status.and_then(|s| StatusCode::from_u16(s).ok());
+    let mut response = if let Some(url) = &outcome.redirect {
+        keep_flashes(&mut session_data, flashes);
+        let mut r = Redirect::to(url).into_response();
+        if let Some(status) = status.filter(|s| s.is_redirection()) {
+            *r.status_mut() = status;
+        } else {
+            *r.status_mut() = StatusCode::FOUND;
+        }
+        r
+    } else if let Some(value) = &outcome.json {
+        keep_flashes(&mut session_data, flashes);
+        (status.unwrap_or(StatusCode::OK), axum::Json(value.clone())).into_response()
+    } else {
+        let view = outcome.render.as_deref().unwrap_or(&route.view);
+        let context = template_context(map_to_json(&scope.locals()), &session_data, &req, flashes);
+        render(
+            app,
+            project,
+            &Project::view_template(view),
+            context,
+            status.unwrap_or(StatusCode::OK),
+        )
+    };
+
+    if let Err(err) = save_session(app, &visitor, session_data, &mut response).await {
+        super::log::error(&format!("saving session: {err}"));
+        return pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the session store is unavailable; try again shortly",
+            app.production,
+        );
+    }
+    response
+}
+
+/// Saves the session when the request changed it (or it needs refreshing), and sets the cookie
+/// when the visitor has a new id or a renewed expiry.
+async fn save_session(
+    app: &App,
+    visitor: &VisitorSession,
+    data: Map<String, Value>,
+    response: &mut Response,
+) -> Result<(), tower_sessions::session_store::Error> {
+    let unchanged = data == visitor.data;
+    if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
+        return Ok(());
+    }
+    let (id, send_cookie) = app.sessions.save(visitor, data).await?;
+    if send_cookie {
+        if let Ok(value) = HeaderValue::from_str(&app.sessions.cookie_header(id)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(())
+}
+
+/// Renders a template, turning a render error into an error page naming the file and line.
+pub fn render(
+    app: &App,
+    project: &Project,
+    name: &str,
+    context: Value,
+    status: StatusCode,
+) -> Response {
+    let result = project
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&context))));
+    match result {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            let mut detail = format!("templates/{}", err.name().unwrap_or(name));
+            if let Some(line) = err.line() {
+                detail.push_str(&format!(":{line}"));
+            }
+            detail.push_str(&format!(": {err:#}"));
+            super::log::error(&detail);
+            pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production)
+        }
+    }
+}
+
+fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
+    const CUSTOM: &str = "errors/404.html";
+    if project.template_sources.contains_key(CUSTOM) {
+        let req = json!({ "method": parts.method.as_str(), "path": parts.uri.path() });
+        let context = json!({ "req": req, "session": {}, "messages": {} });
+        return render(app, project, CUSTOM, context, StatusCode::NOT_FOUND);
+    }
+    pages::not_found(parts.uri.path())
+}
+
+/// The template context: `locals` at the top level, then `session`, `req` and `messages`.
+fn template_context(
+    locals: Map<String, Value>,
+    session: &Map<String, Value>,
+    req: &rhai::Map,
+    messages: Map<String, Value>,
+) -> Value {
+    let mut context = locals;
+    context.insert("session".into(), Value::Object(session.clone()));
+    context.insert("req".into(), Value::Object(map_to_json(req)));
+    context.insert("messages".into(), Value::Object(messages));
+    Value::Object(context)
+}
+
+/// Flash messages kept in the session, grouped by kind.
+fn flash_messages(stored: Option<Value>) -> Map<String, Value> {
+    match stored {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+fn keep_flashes(session: &mut Map<String, Value>, flashes: Map<String, Value>) {
+    if !flashes.is_empty() {
+        session.insert(FLASH_KEY.into(), Value::Object(flashes));
+    }
+}
+
+/// `req` for scripts: method, path, params, query, form, json, headers (lower-case), ip.
+fn request_map(
+    parts: &Parts,
+    params: &[(String, String)],
+    body: &Bytes,
+) -> Result<rhai::Map, String> {
+    let mut req = rhai::Map::new();
+    req.insert("method".into(), parts.method.as_str().into());
+    req.insert("path".into(), parts.uri.path().into());
+    let params: rhai::Map = params
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.clone().into()))
+        .collect();
+    req.insert("params".into(), params.into());
+    req.insert(
+        "query".into(),
+        urlencoded_map(parts.uri.query().unwrap_or("").as_bytes()).into(),
+    );
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let form = if content_type.starts_with("application/x-www-form-urlencoded") {
+        urlencoded_map(body)
+    } else {
+        rhai::Map::new()
+    };
+    req.insert("form".into(), form.into());
+    let json = if content_type.starts_with("application/json") && !body.is_empty() {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+        to_dynamic(&value)
+    } else {
+        rhai::Dynamic::UNIT
+    };
+    req.insert("json".into(), json);
+    let headers: rhai::Map = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().into(), v.to_string().into()))
+        })
+        .collect();
+    req.insert("headers".into(), headers.into());
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(String::new(), |c| c.0.ip().to_string());
+    req.insert("ip".into(), ip.into());
+    Ok(req)
+}
+
+fn urlencoded_map(bytes: &[u8]) -> rhai::Map {
+    form_urlencoded::parse(bytes)
+        .map(|(k, v)| (k.as_ref().into(), v.into_owned().into()))
+        .collect()
+}

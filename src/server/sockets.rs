@@ -1,0 +1,214 @@
+//! Socket.IO namespaces wired by `sockets/*.rhai`, each socket bound to the visitor's
+//! HTTP session (the signed cookie of its handshake), loaded fresh for every event.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rhai::FnPtr;
+use serde_json::{Map, Value};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
+use tower_sessions::session::Id;
+
+use super::session::VisitorSession;
+use super::{App, log};
+use crate::script::socket_api::{self, Effect, SocketHandle};
+use crate::script::{Script, ScriptError, map_to_json, map_to_rhai, to_dynamic};
+
+/// What a connected socket carries between events.
+struct SocketLink {
+    /// The namespace script as it was when the socket connected.
+    script: Option<Script>,
+    /// The session of the handshake cookie, if its signature was valid.
+    session_id: Option<Id>,
+    /// The session of a socket without a valid cookie: its own, never saved.
+    own_session: Mutex<Map<String, Value>>,
+    handlers: Mutex<HashMap<String, FnPtr>>,
+}
+
+#[derive(Clone)]
+struct Link(Arc<SocketLink>);
+
+/// The room every socket of one session joins, so HTTP can reach all of a visitor's tabs.
+pub fn session_room(id: &Id) -> String {
+    format!("session:{id}")
+}
+
+/// Registers `/` and every namespace that has a script.
+pub fn register_namespaces<'a>(io: &SocketIo, namespaces: impl IntoIterator<Item = &'a String>) {
+    let mut names: Vec<String> = namespaces.into_iter().cloned().collect();
+    if !names.iter().any(|n| n == "/") {
+        names.push("/".into());
+    }
+    for name in names {
+        io.ns(name, on_connect);
+    }
+}
+
+async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
+    let project = app.project();
+    let session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
+    let script = project.sockets.get(socket.ns()).cloned();
+    let link = Arc::new(SocketLink {
+        script: script.clone(),
+        session_id,
+        own_session: Mutex::default(),
+        handlers: Mutex::default(),
+    });
+    socket.extensions.insert(Link(link.clone()));
+    if let Some(id) = &session_id {
+        socket.join(session_room(id));
+    }
+    socket.on_fallback(on_event);
+    socket.on_disconnect(on_disconnect);
+    if let Some(script) = script {
+        let _ = run(&app, &socket, &link, |handle| {
+            socket_api::run_connect(&script, handle).map(|()| Value::Null)
+        })
+        .await;
+    }
+}
+
+async fn on_event(
+    socket: SocketRef,
+    Event(event): Event,
+    TryData(data): TryData<Value>,
+    ack: AckSender,
+    State(app): State<Arc<App>>,
+) {
+    let Some(Link(link)) = socket.extensions.get::<Link>() else {
+        return;
+    };
+    let handler = link.handlers.lock().unwrap().get(&event).cloned();
+    let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
+        log::debug(&format!(
+            "socket {} on {}: no handler for event `{event}`, ignored",
+            socket.id,
+            socket.ns()
+        ));
+        return;
+    };
+    let data = match data {
+        Ok(value) => value,
+        Err(err) => {
+            log::error(&format!(
+                "socket {} on {}: malformed payload for `{event}` ignored: {err}",
+                socket.id,
+                socket.ns()
+            ));
+            return;
+        }
+    };
+    let result = run(&app, &socket, &link, |handle| {
+        socket_api::run_handler(&script, &handler, handle, to_dynamic(&data))
+    })
+    .await;
+    if let Some(value) = result {
+        let _ = ack.send(&value);
+    }
+}
+
+async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): State<Arc<App>>) {
+    let Some(Link(link)) = socket.extensions.get::<Link>() else {
+        return;
+    };
+    let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
+    if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
+        let reason = rhai::Dynamic::from(reason.to_string());
+        let _ = run(&app, &socket, &link, |handle| {
+            socket_api::run_handler(&script, &handler, handle, reason)
+        })
+        .await;
+    }
+}
+
+/// Runs one script call for a socket: loads the session fresh, runs, saves what changed, then
+/// applies the recorded effects in order. Returns the script's value, or `None` on error.
+async fn run(
+    app: &App,
+    socket: &SocketRef,
+    link: &SocketLink,
+    call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError>,
+) -> Option<Value> {
+    let session = match link.session_id {
+        Some(id) => match app.sessions.load(Some(id)).await {
+            Ok(loaded) => VisitorSession {
+                id: Some(id),
+                ..loaded
+            },
+            Err(err) => {
+                log::error(&format!(
+                    "socket {}: session store unavailable: {err}",
+                    socket.id
+                ));
+                return None;
+            }
+        },
+        None => VisitorSession {
+            data: link.own_session.lock().unwrap().clone(),
+            ..VisitorSession::default()
+        },
+    };
+    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&session.data));
+    let result = call(&handle);
+    let (effects, new_session) = handle.finish();
+    let new_session = map_to_json(&new_session);
+    if new_session != session.data {
+        if session.id.is_some() {
+            if let Err(err) = app.sessions.save(&session, new_session).await {
+                log::error(&format!("socket {}: saving session: {err}", socket.id));
+            }
+        } else {
+            *link.own_session.lock().unwrap() = new_session;
+        }
+    }
+    apply(socket, link, effects).await;
+    match result {
+        Ok(value) => Some(value),
+        Err(err) => {
+            log::error(&format!("socket {} on {}: {err}", socket.id, socket.ns()));
+            None
+        }
+    }
+}
+
+async fn apply(socket: &SocketRef, link: &SocketLink, effects: Vec<Effect>) {
+    let mut disconnect = false;
+    for effect in effects {
+        let sent = match effect {
+            Effect::On { event, handler } => {
+                link.handlers.lock().unwrap().insert(event, handler);
+                Ok(())
+            }
+            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| e.to_string()),
+            Effect::Broadcast { event, data } => socket
+                .broadcast()
+                .emit(&event, &data)
+                .await
+                .map_err(|e| e.to_string()),
+            Effect::ToRoom { room, event, data } => socket
+                .to(room)
+                .emit(&event, &data)
+                .await
+                .map_err(|e| e.to_string()),
+            Effect::Join(room) => {
+                socket.join(room);
+                Ok(())
+            }
+            Effect::Leave(room) => {
+                socket.leave(room);
+                Ok(())
+            }
+            Effect::Disconnect => {
+                disconnect = true;
+                Ok(())
+            }
+        };
+        if let Err(err) = sent {
+            log::debug(&format!("socket {}: {err}", socket.id));
+        }
+    }
+    if disconnect {
+        let _ = socket.clone().disconnect();
+    }
+}
