@@ -71,9 +71,10 @@ pub fn load(root: &Path) -> Project {
         }
     };
 
-    let routes = match std::fs::read_to_string(root.join(routes::FILE)) {
+    let routes_source = std::fs::read_to_string(root.join(routes::FILE));
+    let routes = match &routes_source {
         Ok(source) => {
-            let (table, found) = routes::parse(&source);
+            let (table, found) = routes::parse(source);
             diagnostics.extend(found);
             table
         }
@@ -129,20 +130,21 @@ pub fn load(root: &Path) -> Project {
 
     for route in &routes.routes {
         let template = Project::view_template(&route.view);
-        if !template_sources.contains_key(&template) {
+        // A view with a controller may answer with json() or redirect() and need no template.
+        if !template_sources.contains_key(&template) && !controllers.contains_key(&route.view) {
             diagnostics.push(
                 Diagnostic::error(
                     "view-missing-template",
                     routes::FILE,
-                    format!("view `{}` has no template templates/{template}", route.view),
+                    format!("view `{}` has no template templates/{template} and no controller", route.view),
                 )
                 .at(
-                    &std::fs::read_to_string(root.join(routes::FILE)).unwrap_or_default(),
+                    routes_source.as_deref().unwrap_or_default(),
                     route.line,
                     1,
                 )
                 .with_help(format!(
-                    "create templates/{template}, or point the route at an existing view"
+                    "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view", route.view
                 )),
             );
         }
@@ -154,11 +156,7 @@ pub fn load(root: &Path) -> Project {
                         routes::FILE,
                         format!("guard `{guard}` has no script routes/middleware/{guard}.rhai"),
                     )
-                    .at(
-                        &std::fs::read_to_string(root.join(routes::FILE)).unwrap_or_default(),
-                        route.line,
-                        1,
-                    )
+                    .at(routes_source.as_deref().unwrap_or_default(), route.line, 1)
                     .with_help(format!(
                         "create routes/middleware/{guard}.rhai, or remove it from `before`"
                     )),

@@ -17,6 +17,7 @@ pub fn compile(
     public: &Arc<PublicFiles>,
 ) -> (Environment<'static>, Vec<Diagnostic>) {
     let mut env = Environment::new();
+    env.set_formatter(html_formatter);
     let mut diagnostics = Vec::new();
     for (name, source) in sources {
         if let Err(err) = env.add_template_owned(name.clone(), source.clone()) {
@@ -30,6 +31,37 @@ pub fn compile(
     let public = public.clone();
     env.add_function("asset", move |path: &str| Ok(public.asset_url(path)));
     (env, diagnostics)
+}
+
+/// Auto-escapes `& < > " '` only: minijinja's default also escapes `/`, which turns every
+/// URL in an attribute into `&#x2f;` noise without making it any safer.
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), Error> {
+    let plain = !matches!(state.auto_escape(), minijinja::AutoEscape::Html)
+        || value.is_safe()
+        || value.is_undefined()
+        || value.is_none();
+    if plain {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(Error::from)
 }
 
 /// A minijinja error as a diagnostic at its template and line.

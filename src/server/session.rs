@@ -97,7 +97,7 @@ impl SessionManager {
         let mut jar = CookieJar::new();
         for header in headers.get_all(http::header::COOKIE) {
             let Ok(text) = header.to_str() else { continue };
-            for cookie in Cookie::split_parse(text.to_string()).flatten() {
+            for cookie in Cookie::split_parse_encoded(text.to_string()).flatten() {
                 if cookie.name() == self.cookie_name {
                     jar.add_original(cookie.into_owned());
                 }

@@ -1,0 +1,208 @@
+//! Test helpers: temp apps, a running `serve` on an ephemeral port, and the node test scripts.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keystone-rs");
+pub const SECRET: &str = "test-secret-test-secret-test-secret-test-secret-0123456789abcdef";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An app folder in a temp dir, removed on drop.
+pub struct TempApp {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TempApp {
+    /// `keystone-rs new` with the given scaffold, run through the real binary.
+    pub fn scaffold(template: &str) -> TempApp {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app");
+        let out = keystone(
+            &["new", path.to_str().unwrap(), "--template", template],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "new failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TempApp { _dir: dir, path }
+    }
+
+    /// A copy of `tests/fixtures/valid/NAME`.
+    pub fn fixture(name: &str) -> TempApp {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        copy_dir(&repo().join("tests/fixtures/valid").join(name), &path);
+        TempApp { _dir: dir, path }
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) {
+        let file = self.path.join(rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, contents).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path.join(rel)).unwrap()
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Runs the binary in `cwd` and waits for it.
+pub fn keystone(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("KEYSTONE_SECRET")
+        .output()
+        .unwrap()
+}
+
+/// A `keystone-rs serve` process on an ephemeral port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(app: &Path) -> Server {
+        Self::start_with(app, &[])
+    }
+
+    /// Starts `serve --port 0` with extra arguments; waits for the URL line.
+    pub fn start_with(app: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", app.to_str().unwrap(), "--port", "0"])
+            .args(args)
+            .env("KEYSTONE_SECRET", SECRET)
+            .env_remove("KEYSTONE_ENV")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    let _ = tx.send(
+                        line[at..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap()
+                            .trim_end_matches('/')
+                            .to_string(),
+                    );
+                }
+                let mut out = sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut out = sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("serve did not start:\n{}", output.lock().unwrap())
+            });
+        Server { child, url, output }
+    }
+
+    /// Everything the server printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `text`.
+    pub fn wait_for_output(&self, text: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.output().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.output()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `node tests/js/SCRIPT args…`; panics with the script's output if it fails.
+pub fn node(script: &str, args: &[&str]) -> String {
+    let js = repo().join("tests/js");
+    assert!(
+        js.join("node_modules").exists(),
+        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (tests/setup.sh does)"
+    );
+    let out = Command::new("node")
+        .arg(js.join(script))
+        .args(args)
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "node {script} {args:?} failed:\n{text}"
+    );
+    text
+}
