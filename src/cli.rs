@@ -1,4 +1,4 @@
-//! The command line: `new`, `serve`, `completions`.
+//! The command line: `new`, `serve`, `check`, `routes`, `completions`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,6 +46,27 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Check the wiring between routes, controllers, templates, sockets and static files.
+    Check {
+        /// The app's folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::cmd::check::Format,
+        /// Exit with status 1 on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// List HTTP routes and socket namespaces with their events.
+    Routes {
+        /// The app's folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::cmd::check::Format,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -60,31 +81,14 @@ pub enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::New {
-            path,
-            template,
-            force,
-        } => crate::cmd::new::run(&path, &template, force),
-        Command::Serve {
-            path,
-            host,
-            port,
-            production,
-            quiet,
-        } => crate::cmd::serve::run(crate::cmd::serve::ServeArgs {
-            path,
-            host,
-            port,
-            production,
-            quiet,
-        }),
+        Command::New { path, template, force } => crate::cmd::new::run(&path, &template, force),
+        Command::Serve { path, host, port, production, quiet } => {
+            crate::cmd::serve::run(crate::cmd::serve::ServeArgs { path, host, port, production, quiet })
+        }
+        Command::Check { path, format, deny_warnings } => crate::cmd::check::run(&path, format, deny_warnings),
+        Command::Routes { path, format } => crate::cmd::routes::run(&path, format),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "keystone-rs",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "keystone-rs", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,8 +1,8 @@
-//! Diagnostics are data: collected by the loader, rendered for the terminal or as JSON.
-use std::fmt::Write as _;
+//! Diagnostics are data: collected by the loader and the check rules, rendered for the
+//! terminal (the way cargo does, with annotate-snippets) or as JSON.
 use std::path::Path;
 
-/// How bad a diagnostic is: errors stop `serve`, warnings only print.
+/// How bad a diagnostic is: errors stop `serve` and fail `check`, warnings only print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -23,6 +23,8 @@ pub struct Diagnostic {
     /// 1-based line and column; 0 when the problem concerns the whole file.
     pub line: usize,
     pub column: usize,
+    /// How many characters from `column` the problem spans (at least 1).
+    pub length: usize,
     /// The offending source line, when known.
     pub snippet: Option<String>,
     pub help: Option<String>,
@@ -37,30 +39,21 @@ impl Diagnostic {
             file: file.into(),
             line: 0,
             column: 0,
+            length: 1,
             snippet: None,
             help: None,
         }
     }
 
-    pub fn warning(
-        code: &'static str,
-        file: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Self::error(code, file, message)
-        }
+    pub fn warning(code: &'static str, file: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Self::error(code, file, message) }
     }
 
     /// Places the diagnostic at 1-based `line`/`column` of `source`, keeping that line as snippet.
     pub fn at(mut self, source: &str, line: usize, column: usize) -> Self {
         self.line = line;
         self.column = column;
-        self.snippet = source
-            .lines()
-            .nth(line.saturating_sub(1))
-            .map(str::to_owned);
+        self.snippet = source.lines().nth(line.saturating_sub(1)).map(str::to_owned);
         self
     }
 
@@ -68,6 +61,19 @@ impl Diagnostic {
     pub fn at_offset(self, source: &str, offset: usize) -> Self {
         let (line, column) = line_col(source, offset);
         self.at(source, line, column)
+    }
+
+    /// Places the diagnostic on a byte range of `source`, underlining it (within its line).
+    pub fn at_span(self, source: &str, span: std::ops::Range<usize>) -> Self {
+        let text = source.get(span.clone()).unwrap_or("");
+        let length = text.split('\n').next().map_or(1, |t| t.chars().count());
+        self.at_offset(source, span.start).spanning(length)
+    }
+
+    /// Underlines `length` characters from the column.
+    pub fn spanning(mut self, length: usize) -> Self {
+        self.length = length.max(1);
+        self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -88,69 +94,81 @@ impl Diagnostic {
         }
     }
 
-    /// Renders the diagnostic the way cargo does, without colour.
-    pub fn render(&self) -> String {
-        let kind = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+    /// Renders the diagnostic the way cargo does (annotate-snippets), in colour or not.
+    pub fn render(&self, color: bool) -> String {
+        use annotate_snippets::{AnnotationKind, Level, Origin, Renderer, Snippet};
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
         };
-        let mut out = format!(
-            "{kind}[{}]: {}\n  --> {}\n",
-            self.code,
-            self.message,
-            self.location()
-        );
-        if let Some(snippet) = &self.snippet {
-            let number = self.line.to_string();
-            let pad = " ".repeat(number.len());
-            let _ = writeln!(out, "{pad} |\n{number} | {snippet}");
-            if self.column > 0 {
-                let _ = writeln!(out, "{pad} | {}^", " ".repeat(self.column - 1));
-            } else {
-                let _ = writeln!(out, "{pad} |");
+        let location = self.location();
+        let title = level.primary_title(self.message.as_str()).id(self.code);
+        let mut group = match &self.snippet {
+            Some(line) if self.line > 0 => {
+                let start = line.char_indices().nth(self.column.saturating_sub(1)).map_or(line.len(), |(i, _)| i);
+                let end = line[start..].char_indices().nth(self.length).map_or(line.len(), |(i, _)| start + i);
+                title.element(
+                    Snippet::source(line.as_str())
+                        .line_start(self.line)
+                        .path(self.file.as_str())
+                        .annotation(AnnotationKind::Primary.span(start..end)),
+                )
             }
-        }
+            _ => title.element(Origin::path(location.as_str())),
+        };
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "  = help: {help}");
+            group = group.element(Level::HELP.message(help.as_str()));
         }
+        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let mut out = renderer.render(&[group]);
+        out.push('\n');
         out
     }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = &source[..floor_char_boundary(source, offset)];
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
 
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 /// Path of `path` relative to `root`, with `/` separators, for messages.
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 /// Renders all diagnostics followed by a count line.
-pub fn render_all(diagnostics: &[Diagnostic]) -> String {
+pub fn render_all(diagnostics: &[Diagnostic], color: bool) -> String {
     let mut out = String::new();
     for d in diagnostics {
-        out.push_str(&d.render());
+        out.push_str(&d.render(color));
         out.push('\n');
     }
+    out.push_str(&summary(diagnostics));
+    out.push('\n');
+    out
+}
+
+/// `2 errors, 1 warning` (or `no problems found`).
+pub fn summary(diagnostics: &[Diagnostic]) -> String {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
-    let _ = writeln!(out, "{errors} error(s), {warnings} warning(s)");
-    out
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if diagnostics.is_empty() {
+        "no problems found".to_string()
+    } else {
+        format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    }
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set.
+pub fn use_color(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -1,1 +1,292 @@
-//! End-to-end tests (being written).
+//! End to end: a real `keystone-rs serve` of `tests/fixtures/valid/session_app`, driven by the
+//! official socket.io-client (`tests/js/story.mjs`) and reqwest. Each test owns its app copy and
+//! server, so they run in parallel.
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::util::{Server, TempApp, node, repo};
+
+const TRANSPORTS: [&str; 2] = ["websocket", "polling"];
+const WAIT: Duration = Duration::from_secs(5);
+
+fn serve() -> (TempApp, Server) {
+    let app = TempApp::fixture("session_app");
+    let server = Server::start(&app.path);
+    (app, server)
+}
+
+/// The JSON line a story printed last.
+fn observed(scenario: &str, output: &str) -> Value {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("story {scenario} printed no JSON:\n{output}"));
+    let value: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("story {scenario} printed bad JSON ({e}):\n{output}"));
+    assert_eq!(value["scenario"], scenario, "{output}");
+    value
+}
+
+/// Runs `node story.mjs SCENARIO URL TRANSPORT [extra…]` and returns what it observed.
+fn story(scenario: &str, server: &Server, transport: &str, extra: &[&str]) -> Value {
+    let mut args = vec![scenario, server.url.as_str(), transport];
+    args.extend_from_slice(extra);
+    let output = node("story.mjs", &args);
+    observed(scenario, &output)
+}
+
+/// `GET url` with an optional cookie: status, body, and the `name=value` of any session cookie.
+fn get(url: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(WAIT).build().unwrap();
+        let mut request = client.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().trim().to_string())
+            .find(|pair| pair.starts_with("keystone.sid="));
+        (status, response.text().await.unwrap(), cookie)
+    })
+}
+
+fn hello(transport: &str) {
+    let (_app, server) = serve();
+    let seen = story("hello", &server, transport, &[]);
+    assert_eq!(seen["msg"], "Hello World", "{seen}");
+    assert_eq!(seen["cookieName"], "keystone.sid", "{seen}");
+}
+
+#[test]
+fn socket_gets_hello_world_over_websocket() {
+    hello("websocket");
+}
+
+#[test]
+fn socket_gets_hello_world_over_polling() {
+    hello("polling");
+}
+
+#[test]
+fn socket_without_cookie_gets_empty_session() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("no-cookie", &server, transport, &[]);
+        assert_eq!(seen["msg"], Value::Null, "{transport}: {seen}");
+    }
+}
+
+#[test]
+fn tampered_cookie_gets_empty_session() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("tampered", &server, transport, &[]);
+        assert_eq!(seen["genuine"], "Hello World", "{transport}: the control with the real cookie: {seen}");
+        assert_eq!(seen["msg"], Value::Null, "{transport}: {seen}");
+    }
+}
+
+fn login_after_connect(transport: &str) {
+    let (_app, server) = serve();
+    let seen = story("fresh", &server, transport, &[]);
+    assert_eq!(seen["before"], Value::Null, "{seen}");
+    assert_eq!(seen["after"], "ada", "{seen}");
+    assert_eq!(seen["sameSocket"], true, "{seen}");
+}
+
+#[test]
+fn socket_sees_login_made_after_connect_over_websocket() {
+    login_after_connect("websocket");
+}
+
+#[test]
+fn socket_sees_login_made_after_connect_over_polling() {
+    login_after_connect("polling");
+}
+
+#[test]
+fn socket_write_is_seen_by_next_http_request() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("write", &server, transport, &[]);
+        assert_eq!(seen["ack"], true, "{transport}: {seen}");
+        assert_eq!(seen["session"], json!({ "message": "Hello World", "note": "note-1" }), "{transport}: {seen}");
+    }
+}
+
+#[test]
+fn socket_without_cookie_writes_only_its_own_session() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("anon-write", &server, transport, &[]);
+        assert_eq!(seen["ack"], true, "{transport}: {seen}");
+        assert_eq!(seen["anonymous"], json!({}), "{transport}: {seen}");
+        assert_eq!(seen["other"], json!({ "message": "Hello World" }), "{transport}: {seen}");
+    }
+}
+
+#[test]
+fn broadcast_and_rooms_reach_the_right_sockets() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("rooms-broadcast", &server, transport, &[]);
+        // A, B and C joined "r1", D did not; C sent to the room, A shouted.
+        assert_eq!(seen["roomMessages"], json!({ "A": ["hi"], "B": ["hi"], "C": [], "D": [] }), "{transport}: {seen}");
+        assert_eq!(
+            seen["shouted"],
+            json!({ "A": [], "B": ["hey"], "C": ["hey"], "D": ["hey"] }),
+            "{transport}: {seen}"
+        );
+    }
+}
+
+#[test]
+fn namespaces_and_event_names_with_colons_work() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("namespace", &server, transport, &[]);
+        assert_eq!(seen["welcome"], "chat", "{transport}: {seen}");
+        assert_eq!(seen["pong"], "pong:x", "{transport}: {seen}");
+    }
+}
+
+#[test]
+fn acks_round_trip_json() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("ack-echo", &server, transport, &[]);
+        assert_eq!(seen["nested"], json!({ "a": [1, 2, { "b": "c" }] }), "{transport}: {seen}");
+        assert_eq!(seen["text"], "é ü 😀", "{transport}: {seen}");
+        assert_eq!(
+            seen["mixed"],
+            json!({ "n": null, "t": true, "f": false, "x": 1.5, "neg": -7, "s": "", "list": [], "map": {} }),
+            "{transport}: {seen}"
+        );
+    }
+}
+
+#[test]
+fn unknown_events_and_runaway_handlers_do_not_break_the_socket() {
+    let (_app, server) = serve();
+    let js = repo().join("tests/js");
+    assert!(js.join("node_modules").exists(), "run `npm ci --prefix tests/js`");
+    for transport in TRANSPORTS {
+        let mut child = Command::new("node")
+            .arg(js.join("story.mjs"))
+            .args(["unknown-and-malformed", &server.url, transport])
+            .current_dir(&js)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The story sends its events and waits; "go" once the server has cut off `spin`.
+        let stopped = server.wait_for_output("script stopped after", WAIT);
+        if stopped {
+            writeln!(child.stdin.take().unwrap(), "go").unwrap();
+        } else {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(stopped, "{transport}: the runaway handler was never stopped:\n{}\n{text}", server.output());
+        assert!(out.status.success(), "{transport}: story failed:\n{text}\nserver:\n{}", server.output());
+        let seen = observed("unknown-and-malformed", &text);
+        assert_eq!(seen["echo"], 1, "{transport}: {seen}");
+        assert_eq!(seen["spin"], "no ack", "{transport}: {seen}");
+    }
+    let log = server.output();
+    assert!(log.contains("sockets/index.rhai: script stopped after"), "{log}");
+    assert!(log.contains("malformed payload for `echo` ignored"), "{log}");
+}
+
+#[test]
+fn sessions_survive_a_restart_with_sqlite_store() {
+    let app = TempApp::fixture("session_app");
+    let server = Server::start(&app.path);
+    let (status, _, cookie) = get(&format!("{}/", server.url), None);
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("GET / sets the session cookie");
+    server.stop();
+    assert!(app.path.join(".keystone/sessions.sqlite3").is_file(), "no .keystone/sessions.sqlite3");
+
+    let server = Server::start(&app.path);
+    for transport in TRANSPORTS {
+        let seen = story("restart-read", &server, transport, &[&cookie]);
+        assert_eq!(seen["msg"], "Hello World", "{transport}: {seen}\n{}", server.output());
+    }
+    let (status, body, _) = get(&format!("{}/whoami", server.url), Some(&cookie));
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "message": "Hello World" }));
+}
+
+#[test]
+fn server_prints_user_connected_and_disconnected() {
+    let (_app, server) = serve();
+    assert!(!server.output().contains("--- User connected"));
+    story("hello", &server, "websocket", &[]);
+    assert!(server.wait_for_output("--- User connected", WAIT), "{}", server.output());
+    assert!(server.wait_for_output("--- User disconnected", WAIT), "{}", server.output());
+    let log = server.output();
+    let connected = log.find("--- User connected").unwrap();
+    let disconnected = log.find("--- User disconnected").unwrap();
+    assert!(connected < disconnected, "{log}");
+}
+
+#[test]
+fn server_logs_one_line_per_request() {
+    let (_app, server) = serve();
+    assert_eq!(get(&format!("{}/", server.url), None).0, 200);
+    assert_eq!(get(&format!("{}/teapot", server.url), None).0, 418);
+    assert_eq!(get(&format!("{}/no-such-page", server.url), None).0, 404);
+    for expected in ["GET / 200 ", "GET /teapot 418 ", "GET /no-such-page 404 "] {
+        assert!(server.wait_for_output(expected, WAIT), "no `{expected}…ms` line:\n{}", server.output());
+        let log = server.output();
+        let line = log.lines().find(|l| l.starts_with(expected)).unwrap();
+        let time = line.strip_prefix(expected).unwrap();
+        assert!(
+            time.ends_with("ms") && time.trim_end_matches("ms").parse::<f64>().is_ok(),
+            "request line `{line}` does not end with a time in ms"
+        );
+    }
+    // Socket.IO traffic is not logged as requests.
+    story("hello", &server, "polling", &[]);
+    assert!(!server.output().contains("/socket.io/"), "{}", server.output());
+}
+
+// Server bugs, found here; see the stories of the same name in tests/js/story.mjs.
+
+#[test]
+#[ignore = "server bug: src/server/sockets.rs on_event: TryData<Value> fails with \
+            `first element not found` for an event without arguments, so the handler never runs"]
+fn events_without_arguments_reach_their_handler() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("no-args", &server, transport, &[]);
+        assert_eq!(seen["who"], Value::Null, "{transport}: {seen}");
+    }
+}
+
+#[test]
+#[ignore = "server bug: src/server/sockets.rs on_connect: socketioxide sends CONNECT before the \
+            handler runs, and the `connect` script's handlers are registered only after an awaited \
+            session load, so events sent right after connecting are dropped"]
+fn events_sent_right_after_connect_reach_their_handlers() {
+    let (_app, server) = serve();
+    for transport in TRANSPORTS {
+        let seen = story("early-emit", &server, transport, &[]);
+        assert_eq!(seen["answered"], seen["of"], "{transport}: {seen}");
+    }
+}

@@ -20,23 +20,14 @@ fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>)
         if path.is_dir() {
             collect(root, &path, out);
         } else {
-            out.push(
-                path.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/"),
-            );
+            out.push(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
         }
     }
 }
 
 fn secret_of(app: &TempApp) -> String {
     let env = app.read(".env");
-    let secret = env
-        .trim()
-        .strip_prefix("KEYSTONE_SECRET=")
-        .expect(".env holds KEYSTONE_SECRET")
-        .to_string();
+    let secret = env.trim().strip_prefix("KEYSTONE_SECRET=").expect(".env holds KEYSTONE_SECRET").to_string();
     assert_eq!(secret.len(), 128, "64 bytes, hex");
     assert!(secret.chars().all(|c| c.is_ascii_hexdigit()));
     secret
@@ -59,11 +50,7 @@ fn generated_apps_load_without_any_diagnostic() {
     for template in ["default", "chat"] {
         let app = TempApp::scaffold(template);
         let project = keystone::project::load(&app.path);
-        assert!(
-            project.diagnostics.is_empty(),
-            "{template}: {:#?}",
-            project.diagnostics
-        );
+        assert!(project.diagnostics.is_empty(), "{template}: {:#?}", project.diagnostics);
         assert_eq!(project.settings.unwrap().name, "app");
     }
 }
@@ -73,10 +60,7 @@ fn new_generates_a_different_secret_each_time() {
     let a = TempApp::scaffold("default");
     let b = TempApp::scaffold("default");
     assert_ne!(secret_of(&a), secret_of(&b));
-    assert!(
-        a.read(".gitignore").lines().any(|l| l == ".env"),
-        ".env must be git-ignored"
-    );
+    assert!(a.read(".gitignore").lines().any(|l| l == ".env"), ".env must be git-ignored");
 }
 
 #[test]
@@ -89,24 +73,13 @@ fn new_refuses_a_non_empty_folder_without_force() {
     let out = keystone(&["new", "busy"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("not empty") && stderr.contains("--force"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not empty") && stderr.contains("--force"), "{stderr}");
     assert!(!target.join("keystone.toml").exists(), "nothing written");
 
     let out = keystone(&["new", "busy", "--force"], dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(target.join("keystone.toml").exists());
-    assert_eq!(
-        std::fs::read_to_string(target.join("notes.txt")).unwrap(),
-        "mine",
-        "other files are kept"
-    );
+    assert_eq!(std::fs::read_to_string(target.join("notes.txt")).unwrap(), "mine", "other files are kept");
 }
 
 #[test]
@@ -129,19 +102,10 @@ fn new_works_from_any_directory_and_prints_next_steps() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("keystone-rs serve"), "{stdout}");
-    assert!(
-        stdout.contains(&format!("cd {}", target.display())),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("cd {}", target.display())), "{stdout}");
     let toml = std::fs::read_to_string(target.join("keystone.toml")).unwrap();
     assert!(toml.contains("name = \"shop\""), "{toml}");
-    assert!(
-        std::fs::read_dir(elsewhere.path())
-            .unwrap()
-            .next()
-            .is_none(),
-        "nothing written in the cwd"
-    );
+    assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing written in the cwd");
     std::fs::remove_dir_all(target.parent().unwrap()).unwrap();
 }
 
@@ -151,8 +115,5 @@ fn new_rejects_an_unknown_template() {
     let out = keystone(&["new", "app", "--template", "nope"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("chat") && stderr.contains("default"),
-        "lists the templates: {stderr}"
-    );
+    assert!(stderr.contains("chat") && stderr.contains("default"), "lists the templates: {stderr}");
 }

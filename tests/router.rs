@@ -33,30 +33,12 @@ impl Client {
         assert!(!project.has_errors(), "{:#?}", project.diagnostics);
         let settings = project.settings.clone().unwrap();
         let store = Arc::new(tower_sessions::MemoryStore::default());
-        let sessions =
-            SessionManager::with_store(store, &settings.session, SECRET.as_bytes(), false);
-        let (router, _, _) = server::build(
-            project,
-            sessions,
-            Options {
-                production,
-                log_requests: false,
-            },
-        );
-        Client {
-            router,
-            cookie: None,
-            _app: app,
-        }
+        let sessions = SessionManager::with_store(store, &settings.session, SECRET.as_bytes(), false);
+        let (router, _, _) = server::build(project, sessions, Options { production, log_requests: false });
+        Client { router, cookie: None, _app: app }
     }
 
-    async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Reply {
+    async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
@@ -64,25 +46,14 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body.to_string())).unwrap())
-            .await
-            .unwrap();
+        let response = self.router.clone().oneshot(request.body(Body::from(body.to_string())).unwrap()).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(set) = headers.get(header::SET_COOKIE) {
             self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
         }
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     async fn get(&mut self, path: &str) -> Reply {
@@ -90,13 +61,7 @@ impl Client {
     }
 
     async fn post_json(&mut self, path: &str, json: &str) -> Reply {
-        self.send(
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            json,
-        )
-        .await
+        self.send(Method::POST, path, &[("content-type", "application/json")], json).await
     }
 }
 
@@ -105,33 +70,16 @@ async fn index_renders_through_layout_and_starts_a_signed_httponly_session() {
     let mut client = Client::new();
     let reply = client.get("/").await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(
-        reply.body.contains("<title>Fixture</title>"),
-        "layout and middleware locals: {}",
-        reply.body
-    );
-    assert!(
-        reply.body.contains("<p id=\"message\">Hello World</p>"),
-        "session in template: {}",
-        reply.body
-    );
+    assert!(reply.body.contains("<title>Fixture</title>"), "layout and middleware locals: {}", reply.body);
+    assert!(reply.body.contains("<p id=\"message\">Hello World</p>"), "session in template: {}", reply.body);
     let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.starts_with("keystone.sid="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
-        "{cookie}"
-    );
-    assert!(
-        !cookie.contains("Secure"),
-        "not secure unless [server] secure = true"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "not secure unless [server] secure = true");
 
     let again = client.get("/whoami").await;
     assert_eq!(again.body, r#"{"message":"Hello World"}"#);
-    assert!(
-        again.headers.get(header::SET_COOKIE).is_none(),
-        "an unchanged session sets no cookie"
-    );
+    assert!(again.headers.get(header::SET_COOKIE).is_none(), "an unchanged session sets no cookie");
 }
 
 #[tokio::test]
@@ -144,30 +92,16 @@ async fn a_forged_cookie_gets_a_fresh_empty_session() {
     client.cookie = Some(forged);
     assert_eq!(client.get("/whoami").await.body, "{}");
     client.cookie = Some(real);
-    assert_eq!(
-        client.get("/whoami").await.body,
-        r#"{"message":"Hello World"}"#
-    );
+    assert_eq!(client.get("/whoami").await.body, r#"{"message":"Hello World"}"#);
 }
 
 #[tokio::test]
 async fn path_params_catch_all_and_query_reach_the_controller() {
     let mut client = Client::new();
     let reply = client.get("/posts/hello-world?page=3").await;
-    assert!(
-        reply.body.contains("<h1>Post hello-world</h1>") && reply.body.contains("page 3"),
-        "{}",
-        reply.body
-    );
-    assert!(
-        reply.body.contains(r#"href="/posts/a%20b""#),
-        "url_for encodes params: {}",
-        reply.body
-    );
-    assert_eq!(
-        client.get("/files/a/b/c.txt").await.body,
-        r#"{"rest":"a/b/c.txt"}"#
-    );
+    assert!(reply.body.contains("<h1>Post hello-world</h1>") && reply.body.contains("page 3"), "{}", reply.body);
+    assert!(reply.body.contains(r#"href="/posts/a%20b""#), "url_for encodes params: {}", reply.body);
+    assert_eq!(client.get("/files/a/b/c.txt").await.body, r#"{"rest":"a/b/c.txt"}"#);
 }
 
 #[tokio::test]
@@ -181,11 +115,7 @@ async fn methods_are_enforced_with_405_and_all_accepts_any() {
         assert_eq!(reply.body, format!(r#"{{"method":"{method}"}}"#));
     }
     let head = client.send(Method::HEAD, "/posts/x", &[], "").await;
-    assert_eq!(
-        head.status,
-        StatusCode::OK,
-        "HEAD is served wherever GET is"
-    );
+    assert_eq!(head.status, StatusCode::OK, "HEAD is served wherever GET is");
 }
 
 #[tokio::test]
@@ -195,16 +125,8 @@ async fn guard_redirects_with_flash_until_login() {
     assert_eq!(reply.status, StatusCode::FOUND);
     assert_eq!(reply.headers[header::LOCATION], "/");
     let home = client.get("/").await;
-    assert!(
-        home.body
-            .contains(r#"<p class="flash-error">sign in first</p>"#),
-        "{}",
-        home.body
-    );
-    assert!(
-        !client.get("/").await.body.contains("sign in first"),
-        "a flash shows once"
-    );
+    assert!(home.body.contains(r#"<p class="flash-error">sign in first</p>"#), "{}", home.body);
+    assert!(!client.get("/").await.body.contains("sign in first"), "a flash shows once");
 
     let login = client.post_json("/login", r#"{"user":"ada"}"#).await;
     assert_eq!(login.body, r#"{"ok":true,"user":"ada"}"#);
@@ -218,11 +140,7 @@ async fn flash_survives_a_redirect_and_renders_once() {
     let mut client = Client::new();
     assert_eq!(client.get("/flash").await.status, StatusCode::FOUND);
     let shown = client.get("/show-flash").await;
-    assert!(
-        shown.body.contains(r#"<p class="flash-info">saved</p>"#),
-        "{}",
-        shown.body
-    );
+    assert!(shown.body.contains(r#"<p class="flash-info">saved</p>"#), "{}", shown.body);
     assert!(!client.get("/show-flash").await.body.contains("saved"));
 }
 
@@ -230,12 +148,7 @@ async fn flash_survives_a_redirect_and_renders_once() {
 async fn form_fields_and_status_reach_the_response() {
     let mut client = Client::new();
     let reply = client
-        .send(
-            Method::POST,
-            "/form",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            "name=Ada+L%C3%B6we",
-        )
+        .send(Method::POST, "/form", &[("content-type", "application/x-www-form-urlencoded")], "name=Ada+L%C3%B6we")
         .await;
     assert!(reply.body.contains("name=Ada Löwe"), "{}", reply.body);
     let teapot = client.get("/teapot").await;
@@ -254,13 +167,7 @@ async fn templates_escape_html_from_scripts_and_requests() {
             "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
         )
         .await;
-    assert!(
-        reply
-            .body
-            .contains("name=&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("name=&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", reply.body);
     assert!(!reply.body.contains("<script>alert"));
 }
 
@@ -280,11 +187,7 @@ async fn runaway_script_gives_500_and_the_server_keeps_serving() {
     let mut client = Client::new();
     let reply = client.get("/loop").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        reply.body.contains("routes/views/loop.rhai") && reply.body.contains("endless loop"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("routes/views/loop.rhai") && reply.body.contains("endless loop"), "{}", reply.body);
     assert_eq!(client.get("/").await.status, StatusCode::OK);
 }
 
@@ -293,20 +196,12 @@ async fn script_errors_name_the_file_and_line_in_development_only() {
     let mut client = Client::new();
     let reply = client.get("/broken").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        reply.body.contains("routes/views/broken.rhai:2"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("routes/views/broken.rhai:2"), "{}", reply.body);
 
     let mut production = Client::for_app(TempApp::fixture("session_app"), true);
     let reply = production.get("/broken").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        !reply.body.contains("broken.rhai"),
-        "production hides details: {}",
-        reply.body
-    );
+    assert!(!reply.body.contains("broken.rhai"), "production hides details: {}", reply.body);
 }
 
 #[tokio::test]
@@ -315,22 +210,12 @@ async fn static_files_have_types_etags_and_revalidation() {
     let css = client.get("/css/app.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
-    assert_eq!(
-        css.headers[header::CACHE_CONTROL],
-        "public, max-age=0, must-revalidate"
-    );
+    assert_eq!(css.headers[header::CACHE_CONTROL], "public, max-age=0, must-revalidate");
     let etag = css.headers[header::ETAG].to_str().unwrap().to_string();
     let js = client.get("/js/app.js").await;
-    assert!(
-        js.headers[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
+    assert!(js.headers[header::CONTENT_TYPE].to_str().unwrap().contains("javascript"));
 
-    let revalidated = client
-        .send(Method::GET, "/css/app.css", &[("if-none-match", &etag)], "")
-        .await;
+    let revalidated = client.send(Method::GET, "/css/app.css", &[("if-none-match", &etag)], "").await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
     assert!(revalidated.body.is_empty());
 }
@@ -343,10 +228,7 @@ async fn asset_urls_carry_a_content_hash_and_are_cached_forever() {
     let url = &page.body[start..page.body[start..].find('"').unwrap() + start];
     assert!(url.starts_with("/css/app.css?v="), "{url}");
     let css = client.get(url).await;
-    assert_eq!(
-        css.headers[header::CACHE_CONTROL],
-        "public, max-age=31536000, immutable"
-    );
+    assert_eq!(css.headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
 }
 
 #[tokio::test]
@@ -366,11 +248,7 @@ async fn dotfiles_traversal_and_directories_are_never_served() {
     ] {
         let reply = client.get(path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
-        assert!(
-            !reply.body.contains("hidden") && !reply.body.contains("session_app\""),
-            "{path}: {}",
-            reply.body
-        );
+        assert!(!reply.body.contains("hidden") && !reply.body.contains("session_app\""), "{path}: {}", reply.body);
     }
 }
 
@@ -379,11 +257,7 @@ async fn unknown_paths_render_the_apps_404_template_or_a_builtin_page() {
     let mut client = Client::new();
     let reply = client.get("/no/such/page").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert!(
-        reply.body.contains("Custom 404 for /no/such/page"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("Custom 404 for /no/such/page"), "{}", reply.body);
 
     let mut plain = Client::for_app(TempApp::scaffold("default"), false);
     let reply = plain.get("/nope").await;
@@ -396,31 +270,12 @@ async fn socket_io_client_script_is_served_compressed_with_an_etag() {
     let mut client = Client::new();
     let plain = client.get("/socket.io/socket.io.js").await;
     assert_eq!(plain.status, StatusCode::OK);
-    assert!(
-        plain.headers[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("application/javascript")
-    );
+    assert!(plain.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/javascript"));
     assert!(plain.body.contains("io"), "the client defines io()");
-    let gz = client
-        .send(
-            Method::GET,
-            "/socket.io/socket.io.js",
-            &[("accept-encoding", "gzip")],
-            "",
-        )
-        .await;
+    let gz = client.send(Method::GET, "/socket.io/socket.io.js", &[("accept-encoding", "gzip")], "").await;
     assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
     let etag = plain.headers[header::ETAG].to_str().unwrap().to_string();
-    let cached = client
-        .send(
-            Method::GET,
-            "/socket.io/socket.io.js",
-            &[("if-none-match", &etag)],
-            "",
-        )
-        .await;
+    let cached = client.send(Method::GET, "/socket.io/socket.io.js", &[("if-none-match", &etag)], "").await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
 }
 
@@ -428,25 +283,13 @@ async fn socket_io_client_script_is_served_compressed_with_an_etag() {
 async fn the_chat_scaffold_keeps_the_nickname_in_the_session() {
     let mut client = Client::for_app(TempApp::scaffold("chat"), false);
     let chat = client.get("/chat").await;
-    assert_eq!(
-        chat.headers[header::LOCATION],
-        "/",
-        "the guard sends nickname-less visitors to the form"
-    );
+    assert_eq!(chat.headers[header::LOCATION], "/", "the guard sends nickname-less visitors to the form");
     let form = ("content-type", "application/x-www-form-urlencoded");
-    let bad = client
-        .send(Method::POST, "/", &[form], "nickname=&room=general")
-        .await;
+    let bad = client.send(Method::POST, "/", &[form], "nickname=&room=general").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let ok = client
-        .send(Method::POST, "/", &[form], "nickname=ada&room=random")
-        .await;
+    let ok = client.send(Method::POST, "/", &[form], "nickname=ada&room=random").await;
     assert_eq!(ok.headers[header::LOCATION], "/chat");
     let chat = client.get("/chat").await;
     assert_eq!(chat.status, StatusCode::OK);
-    assert!(
-        chat.body.contains("signed in as ada") && chat.body.contains("#random"),
-        "{}",
-        chat.body
-    );
+    assert!(chat.body.contains("signed in as ada") && chat.body.contains("#random"), "{}", chat.body);
 }

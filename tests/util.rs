@@ -25,15 +25,8 @@ impl TempApp {
     pub fn scaffold(template: &str) -> TempApp {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app");
-        let out = keystone(
-            &["new", path.to_str().unwrap(), "--template", template],
-            dir.path(),
-        );
-        assert!(
-            out.status.success(),
-            "new failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = keystone(&["new", path.to_str().unwrap(), "--template", template], dir.path());
+        assert!(out.status.success(), "new failed: {}", String::from_utf8_lossy(&out.stderr));
         TempApp { _dir: dir, path }
     }
 
@@ -71,12 +64,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Runs the binary in `cwd` and waits for it.
 pub fn keystone(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("KEYSTONE_SECRET")
-        .output()
-        .unwrap()
+    Command::new(BIN).args(args).current_dir(cwd).env_remove("KEYSTONE_SECRET").output().unwrap()
 }
 
 /// A `keystone-rs serve` process on an ephemeral port, killed on drop.
@@ -109,14 +97,7 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("http://") {
-                    let _ = tx.send(
-                        line[at..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap()
-                            .trim_end_matches('/')
-                            .to_string(),
-                    );
+                    let _ = tx.send(line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string());
                 }
                 let mut out = sink.lock().unwrap();
                 out.push_str(&line);
@@ -132,13 +113,11 @@ impl Server {
                 out.push('\n');
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                std::thread::sleep(Duration::from_millis(200));
-                panic!("serve did not start:\n{}", output.lock().unwrap())
-            });
+        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("serve did not start:\n{}", output.lock().unwrap())
+        });
         Server { child, url, output }
     }
 
@@ -161,9 +140,7 @@ impl Server {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if self.child.try_wait().unwrap().is_some() {
@@ -189,20 +166,8 @@ pub fn node(script: &str, args: &[&str]) -> String {
         js.join("node_modules").exists(),
         "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (tests/setup.sh does)"
     );
-    let out = Command::new("node")
-        .arg(js.join(script))
-        .args(args)
-        .current_dir(&js)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "node {script} {args:?} failed:\n{text}"
-    );
+    let out = Command::new("node").arg(js.join(script)).args(args).current_dir(&js).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "node {script} {args:?} failed:\n{text}");
     text
 }

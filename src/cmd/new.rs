@@ -17,10 +17,7 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
         if !path.is_dir() {
             bail!("`{}` exists and is not a folder", path.display());
         }
-        let empty = std::fs::read_dir(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .next()
-            .is_none();
+        let empty = std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?.next().is_none();
         if !empty && !force {
             bail!(
                 "`{}` is not empty; pick a new folder, or pass --force to write the scaffold into it",
@@ -30,16 +27,10 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
     }
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     crate::scaffold::write(template, path, name)?;
-    std::fs::write(
-        path.join(".env"),
-        format!("KEYSTONE_SECRET={}\n", new_secret()),
-    )
-    .with_context(|| format!("writing {}", path.join(".env").display()))?;
+    std::fs::write(path.join(".env"), format!("KEYSTONE_SECRET={}\n", new_secret()))
+        .with_context(|| format!("writing {}", path.join(".env").display()))?;
 
-    println!(
-        "Created {name} from the `{template}` template in {}",
-        path.display()
-    );
+    println!("Created {name} from the `{template}` template in {}", path.display());
     println!();
     println!("Next steps:");
     println!("  cd {}", path.display());
@@ -56,9 +47,7 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     let valid = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
         bail!(
             "invalid app name `{name}`: start with a letter and use only letters, digits, `-` and `_` (at most 64 characters)"

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::diagnostic::render_all;
+use crate::diagnostic::{render_all, use_color};
 use crate::server::{self, Options, session::SessionManager};
 
 pub struct ServeArgs {
@@ -22,23 +22,17 @@ const MIN_SECRET_LEN: usize = 32;
 /// # Errors
 /// The folder is missing, the secret is unusable in production, or the port cannot be bound.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let root = args
-        .path
-        .canonicalize()
-        .with_context(|| format!("no app folder at {}", args.path.display()))?;
+    let root = args.path.canonicalize().with_context(|| format!("no app folder at {}", args.path.display()))?;
     load_dotenv(&root);
-    let production =
-        args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
+    let production = args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
 
-    let project = crate::project::load(&root);
+    let project = crate::check::load_and_check(&root);
     if !project.diagnostics.is_empty() {
-        eprint!("{}", render_all(&project.diagnostics));
+        use std::io::IsTerminal as _;
+        eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
     }
     let Some(settings) = project.settings.clone().filter(|_| !project.has_errors()) else {
-        eprintln!(
-            "error: {} has errors; fix them and run `keystone-rs serve` again",
-            root.display()
-        );
+        eprintln!("error: {} has errors; fix them and run `keystone-rs serve` again", root.display());
         return Ok(ExitCode::from(1));
     };
     let secret = secret(production)?;
@@ -47,40 +41,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let sessions = SessionManager::open(
-            &settings.session,
-            &root,
-            secret.as_bytes(),
-            settings.server.secure,
-        )
-        .await?;
-        let (router, _app, io) = server::build(
-            project,
-            sessions,
-            Options {
-                production,
-                log_requests: !args.quiet,
-            },
-        );
+        let sessions =
+            SessionManager::open(&settings.session, &root, secret.as_bytes(), settings.server.secure).await?;
+        let (router, _app, io) = server::build(project, sessions, Options { production, log_requests: !args.quiet });
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
-            .with_context(|| {
-                format!("cannot listen on {host}:{port} (is another server using it? try --port)")
-            })?;
+            .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;
         let addr = listener.local_addr()?;
-        let shown = if addr.ip().is_unspecified() {
-            format!("127.0.0.1:{}", addr.port())
-        } else {
-            addr.to_string()
-        };
+        let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         println!(
             "keystone-rs serving {} at http://{shown}/ ({})",
             settings.name,
-            if production {
-                "production"
-            } else {
-                "development"
-            }
+            if production { "production" } else { "development" }
         );
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service)
@@ -145,9 +117,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             signal.recv().await;
         }
     };

@@ -53,19 +53,11 @@ pub fn load(root: &Path) -> Project {
     let mut diagnostics = Vec::new();
 
     let settings = match std::fs::read_to_string(root.join(settings::FILE)) {
-        Ok(source) => settings::parse(&source)
-            .map_err(|d| diagnostics.push(d))
-            .ok(),
+        Ok(source) => settings::parse(&source).map_err(|d| diagnostics.push(d)).ok(),
         Err(err) => {
             diagnostics.push(
-                Diagnostic::error(
-                    "config-missing",
-                    settings::FILE,
-                    format!("cannot read keystone.toml: {err}"),
-                )
-                .with_help(
-                    "run keystone-rs in an app folder, or create one with `keystone-rs new myapp`",
-                ),
+                Diagnostic::error("config-missing", settings::FILE, format!("cannot read keystone.toml: {err}"))
+                    .with_help("run keystone-rs in an app folder, or create one with `keystone-rs new myapp`"),
             );
             None
         }
@@ -80,19 +72,14 @@ pub fn load(root: &Path) -> Project {
         }
         Err(err) => {
             diagnostics.push(
-                Diagnostic::error(
-                    "routes-missing",
-                    routes::FILE,
-                    format!("cannot read the route table: {err}"),
-                )
-                .with_help("create routes/index.toml with lines like \"GET /\" = \"index\""),
+                Diagnostic::error("routes-missing", routes::FILE, format!("cannot read the route table: {err}"))
+                    .with_help("create routes/index.toml with lines like \"GET /\" = \"index\""),
             );
             RouteTable::default()
         }
     };
 
-    let template_sources: BTreeMap<String, String> =
-        read_tree(root, "templates", "html", &mut diagnostics);
+    let template_sources: BTreeMap<String, String> = read_tree(root, "templates", "html", &mut diagnostics);
     let public = Arc::new(PublicFiles::scan(root.join("public")));
     let (templates, found) = templates::compile(&template_sources, &routes, &public);
     diagnostics.extend(found);
@@ -103,10 +90,7 @@ pub fn load(root: &Path) -> Project {
             .filter_map(|(name, source)| {
                 let file = format!("{folder}/{name}");
                 let name = name.trim_end_matches(".rhai").to_string();
-                script::compile(&file, &source)
-                    .map(|s| (name, s))
-                    .map_err(|d| diagnostics.push(d))
-                    .ok()
+                script::compile(&file, &source).map(|s| (name, s)).map_err(|d| diagnostics.push(d)).ok()
             })
             .collect()
     };
@@ -116,16 +100,7 @@ pub fn load(root: &Path) -> Project {
     let middleware = route_scripts.remove("middleware");
     let sockets = compile_all("sockets")
         .into_iter()
-        .map(|(name, s)| {
-            (
-                if name == "index" {
-                    "/".to_string()
-                } else {
-                    format!("/{name}")
-                },
-                s,
-            )
-        })
+        .map(|(name, s)| (if name == "index" { "/".to_string() } else { format!("/{name}") }, s))
         .collect();
 
     for route in &routes.routes {
@@ -138,13 +113,10 @@ pub fn load(root: &Path) -> Project {
                     routes::FILE,
                     format!("view `{}` has no template templates/{template} and no controller", route.view),
                 )
-                .at(
-                    routes_source.as_deref().unwrap_or_default(),
-                    route.line,
-                    1,
-                )
+                .at(routes_source.as_deref().unwrap_or_default(), route.line, 1)
                 .with_help(format!(
-                    "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view", route.view
+                    "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view",
+                    route.view
                 )),
             );
         }
@@ -157,9 +129,7 @@ pub fn load(root: &Path) -> Project {
                         format!("guard `{guard}` has no script routes/middleware/{guard}.rhai"),
                     )
                     .at(routes_source.as_deref().unwrap_or_default(), route.line, 1)
-                    .with_help(format!(
-                        "create routes/middleware/{guard}.rhai, or remove it from `before`"
-                    )),
+                    .with_help(format!("create routes/middleware/{guard}.rhai, or remove it from `before`")),
                 );
             }
         }
@@ -182,28 +152,12 @@ pub fn load(root: &Path) -> Project {
 
 /// Takes the entries under `folder` out of `scripts`, keyed by the rest of their name.
 fn strip_folder(scripts: &mut BTreeMap<String, Script>, folder: &str) -> BTreeMap<String, Script> {
-    let names: Vec<String> = scripts
-        .keys()
-        .filter(|k| k.starts_with(folder))
-        .cloned()
-        .collect();
-    names
-        .into_iter()
-        .filter_map(|k| {
-            scripts
-                .remove(&k)
-                .map(|s| (k[folder.len()..].to_string(), s))
-        })
-        .collect()
+    let names: Vec<String> = scripts.keys().filter(|k| k.starts_with(folder)).cloned().collect();
+    names.into_iter().filter_map(|k| scripts.remove(&k).map(|s| (k[folder.len()..].to_string(), s))).collect()
 }
 
 /// Reads every `*.ext` file under `root/folder`, keyed by its path relative to that folder.
-fn read_tree(
-    root: &Path,
-    folder: &str,
-    ext: &str,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, String> {
+fn read_tree(root: &Path, folder: &str, ext: &str, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
     let base = root.join(folder);
     let mut out = BTreeMap::new();
     let mut stack = vec![base.clone()];

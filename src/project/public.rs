@@ -21,11 +21,7 @@ impl PublicFiles {
 
     /// `/styles/site.css` → `/styles/site.css?v=1a2b3c4d`; unknown paths come back unchanged.
     pub fn asset_url(&self, path: &str) -> String {
-        let key = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("/{path}")
-        };
+        let key = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
         match self.files.get(&key) {
             Some(hash) => format!("{key}?v={hash}"),
             None => key,
@@ -56,10 +52,7 @@ fn fingerprint(path: &Path, meta: &std::fs::Metadata) -> String {
     let bytes = if meta.len() <= HASH_LIMIT {
         std::fs::read(path).unwrap_or_default()
     } else {
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
         format!("{}:{:?}", meta.len(), mtime).into_bytes()
     };
     format!("{:08x}", fnv1a(&bytes) as u32)
@@ -67,7 +60,5 @@ fn fingerprint(path: &Path, meta: &std::fs::Metadata) -> String {
 
 /// FNV-1a: a fast, stable hash for fingerprints (not for security).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

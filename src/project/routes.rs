@@ -22,9 +22,7 @@ impl Methods {
     pub fn allows(&self, method: &Method) -> bool {
         match self {
             Methods::All => true,
-            Methods::Only(list) => list
-                .iter()
-                .any(|m| m == method.as_str() || (method == Method::HEAD && m == "GET")),
+            Methods::Only(list) => list.iter().any(|m| m == method.as_str() || (method == Method::HEAD && m == "GET")),
         }
     }
 
@@ -71,25 +69,22 @@ pub enum Match<'a> {
 }
 
 impl RouteTable {
+    /// Whether any route, whatever its method, answers `path`.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.matcher.at(path).is_ok()
+    }
+
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
         let Ok(found) = self.matcher.at(path) else {
             return Match::NotFound;
         };
-        let params: Vec<(String, String)> = found
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let params: Vec<(String, String)> = found.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         for &i in found.value {
             if self.routes[i].methods.allows(method) {
                 return Match::Found(&self.routes[i], params);
             }
         }
-        let allowed = found
-            .value
-            .iter()
-            .map(|&i| self.routes[i].methods.label())
-            .collect();
+        let allowed = found.value.iter().map(|&i| self.routes[i].methods.label()).collect();
         Match::WrongMethod(allowed)
     }
 }
@@ -102,10 +97,7 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
     let entries: BTreeMap<Spanned<String>, Spanned<toml::Value>> = match toml::from_str(source) {
         Ok(entries) => entries,
         Err(err) => {
-            return (
-                RouteTable::default(),
-                vec![toml_diagnostic(FILE, source, &err)],
-            );
+            return (RouteTable::default(), vec![toml_diagnostic(FILE, source, &err)]);
         }
     };
     let mut entries: Vec<_> = entries.into_iter().collect();
@@ -114,24 +106,17 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
     let mut table = RouteTable::default();
     let mut by_path: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (key, value) in entries {
-        let at = |d: Diagnostic| d.at_offset(source, key.span().start);
+        let at = |d: Diagnostic| d.at_span(source, key.span());
         match parse_route(key.get_ref(), value.get_ref()) {
             Ok(mut route) => {
                 route.line = crate::diagnostic::line_col(source, key.span().start).0;
                 let same_path = by_path.entry(route.path.clone()).or_default();
-                if let Some(&other) = same_path
-                    .iter()
-                    .find(|&&i| table.routes[i].methods.overlaps(&route.methods))
-                {
+                if let Some(&other) = same_path.iter().find(|&&i| table.routes[i].methods.overlaps(&route.methods)) {
                     let other = &table.routes[other];
                     diagnostics.push(at(Diagnostic::error(
                         "route-duplicate",
                         FILE,
-                        format!(
-                            "route `{}` is already declared on line {}",
-                            key.get_ref(),
-                            other.line
-                        ),
+                        format!("route `{}` is already declared on line {}", key.get_ref(), other.line),
                     )
                     .with_help("remove one of the two routes or give them different methods")));
                     continue;
@@ -149,9 +134,13 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
         if let Err(err) = table.matcher.insert(path.clone(), indexes.clone()) {
             let line = table.routes[indexes[0]].line;
             diagnostics.push(
-                Diagnostic::error("route-conflict", FILE, format!("route path `{path}` conflicts with another route: {err}"))
-                    .at(source, line, 1)
-                    .with_help("two paths cannot differ only in a parameter's name or position; rename or merge them"),
+                Diagnostic::error(
+                    "route-conflict",
+                    FILE,
+                    format!("route path `{path}` conflicts with another route: {err}"),
+                )
+                .at(source, line, 1)
+                .with_help("two paths cannot differ only in a parameter's name or position; rename or merge them"),
             );
         }
     }
@@ -160,14 +149,11 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
 
 fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
     let bad_key = |msg: String| {
-        Diagnostic::error("route-path", FILE, msg).with_help(
-            "write a route as \"METHOD /path\" = \"view\", e.g. \"GET /blog/{slug}\" = \"post\"",
-        )
+        Diagnostic::error("route-path", FILE, msg)
+            .with_help("write a route as \"METHOD /path\" = \"view\", e.g. \"GET /blog/{slug}\" = \"post\"")
     };
-    let (methods, path) = key
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| bad_key(format!("route key `{key}` needs a method and a path")))?;
+    let (methods, path) =
+        key.trim().split_once(' ').ok_or_else(|| bad_key(format!("route key `{key}` needs a method and a path")))?;
     let path = path.trim();
     let methods = if methods.eq_ignore_ascii_case("ALL") {
         Methods::All
@@ -176,9 +162,7 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
         for m in methods.split(',') {
             let m = m.trim().to_ascii_uppercase();
             if !METHODS.contains(&m.as_str()) {
-                return Err(bad_key(format!(
-                    "unknown http method `{m}` in route `{key}`"
-                )));
+                return Err(bad_key(format!("unknown http method `{m}` in route `{key}`")));
             }
             list.push(m);
         }
@@ -188,9 +172,7 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
         return Err(bad_key(format!("route path `{path}` must start with `/`")));
     }
     if path == "/socket.io" || path.starts_with("/socket.io/") {
-        return Err(bad_key(format!(
-            "route path `{path}` is reserved for socket.io"
-        )));
+        return Err(bad_key(format!("route path `{path}` is reserved for socket.io")));
     }
     validate_path(path).map_err(|msg| bad_key(format!("route path `{path}` {msg}")))?;
 
@@ -198,25 +180,16 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
         toml::Value::String(view) => (view.clone(), Vec::new()),
         toml::Value::Table(options) => parse_long_form(key, options)?,
         _ => {
-            return Err(Diagnostic::error("route-value", FILE, format!("route `{key}` must name a view"))
-                .with_help("use a view name (\"index\") or a table ({ view = \"index\", before = [\"require_user\"] })"));
+            return Err(Diagnostic::error("route-value", FILE, format!("route `{key}` must name a view")).with_help(
+                "use a view name (\"index\") or a table ({ view = \"index\", before = [\"require_user\"] })",
+            ));
         }
     };
     if !is_name(&view, true) {
-        return Err(Diagnostic::error(
-            "route-value",
-            FILE,
-            format!("`{view}` is not a valid view name"),
-        )
-        .with_help("view names use letters, digits, `_`, `-` and `/` for folders"));
+        return Err(Diagnostic::error("route-value", FILE, format!("`{view}` is not a valid view name"))
+            .with_help("view names use letters, digits, `_`, `-` and `/` for folders"));
     }
-    Ok(Route {
-        methods,
-        path: path.to_string(),
-        view,
-        before,
-        line: 0,
-    })
+    Ok(Route { methods, path: path.to_string(), view, before, line: 0 })
 }
 
 fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<String>), Diagnostic> {
@@ -230,8 +203,14 @@ fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<Stri
                     match item.as_str() {
                         Some(g) if is_name(g, false) => before.push(g.to_string()),
                         _ => {
-                            return Err(Diagnostic::error("route-value", FILE, format!("route `{key}` has an invalid guard name"))
-                                .with_help("guards are names of scripts in routes/middleware/, e.g. before = [\"require_user\"]"));
+                            return Err(Diagnostic::error(
+                                "route-value",
+                                FILE,
+                                format!("route `{key}` has an invalid guard name"),
+                            )
+                            .with_help(
+                                "guards are names of scripts in routes/middleware/, e.g. before = [\"require_user\"]",
+                            ));
                         }
                     }
                 }
@@ -239,8 +218,12 @@ fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<Stri
             // Checked by the CSRF protection; accepted here so tables stay valid.
             ("csrf", toml::Value::Boolean(_)) => {}
             _ => {
-                return Err(Diagnostic::error("config-unknown-key", FILE, format!("unknown or mistyped key `{name}` in route `{key}`"))
-                    .with_help("a route's table takes `view` (string), `before` (list of guard names) and `csrf` (bool)"));
+                return Err(Diagnostic::error(
+                    "config-unknown-key",
+                    FILE,
+                    format!("unknown or mistyped key `{name}` in route `{key}`"),
+                )
+                .with_help("a route's table takes `view` (string), `before` (list of guard names) and `csrf` (bool)"));
             }
         }
     }
@@ -281,7 +264,5 @@ pub fn is_name(name: &str, allow_slash: bool) -> bool {
         && !name.starts_with('/')
         && !name.ends_with('/')
         && !name.contains("//")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (allow_slash && c == '/'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (allow_slash && c == '/'))
 }

@@ -31,12 +31,7 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings {
-            host: "127.0.0.1".into(),
-            port: 3000,
-            secure: false,
-            body_limit: 1024 * 1024,
-        }
+        ServerSettings { host: "127.0.0.1".into(), port: 3000, secure: false, body_limit: 1024 * 1024 }
     }
 }
 
@@ -72,10 +67,7 @@ pub struct SocketSettings {
 
 impl Default for SocketSettings {
     fn default() -> Self {
-        SocketSettings {
-            allowed_origins: Vec::new(),
-            adapter: "local".into(),
-        }
+        SocketSettings { allowed_origins: Vec::new(), adapter: "local".into() }
     }
 }
 
@@ -107,18 +99,13 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
 
 /// Parses `keystone.toml`; a syntax error or unknown key becomes a diagnostic at its line.
 pub fn parse(source: &str) -> Result<Settings, Diagnostic> {
-    let settings: Settings =
-        toml::from_str(source).map_err(|err| toml_diagnostic(FILE, source, &err))?;
+    let settings: Settings = toml::from_str(source).map_err(|err| toml_diagnostic(FILE, source, &err))?;
     let store = settings.session.store.as_str();
     if !matches!(store, "sqlite" | "memory") && !store.starts_with("redis://") {
         let offset = source.find(&format!("\"{store}\"")).unwrap_or(0);
-        return Err(Diagnostic::error(
-            "config-value",
-            FILE,
-            format!("unknown session store `{store}`"),
-        )
-        .at_offset(source, offset)
-        .with_help("use \"sqlite\", \"memory\" or a \"redis://…\" URL"));
+        return Err(Diagnostic::error("config-value", FILE, format!("unknown session store `{store}`"))
+            .at_offset(source, offset)
+            .with_help("use \"sqlite\", \"memory\" or a \"redis://…\" URL"));
     }
     Ok(settings)
 }
@@ -127,17 +114,14 @@ pub fn parse(source: &str) -> Result<Settings, Diagnostic> {
 pub fn toml_diagnostic(file: &str, source: &str, err: &toml::de::Error) -> Diagnostic {
     let message = err.message().trim().to_string();
     let (code, help) = if message.starts_with("unknown field") {
-        (
-            "config-unknown-key",
-            "remove the key or fix its spelling; see README.md for the keys",
-        )
+        ("config-unknown-key", "remove the key or fix its spelling; see README.md for the keys")
     } else {
         ("toml-syntax", "fix the TOML syntax at this position")
     };
     let first_line = message.lines().next().unwrap_or("invalid toml").to_string();
     let d = Diagnostic::error(code, file, lowercase_first(&first_line)).with_help(help);
     match err.span() {
-        Some(span) => d.at_offset(source, span.start),
+        Some(span) => d.at_span(source, span),
         None => d,
     }
 }

@@ -25,9 +25,7 @@ pub fn compile(
         }
     }
     let routes = routes.clone();
-    env.add_function("url_for", move |view: &str, kwargs: Kwargs| {
-        url_for(&routes, view, &kwargs)
-    });
+    env.add_function("url_for", move |view: &str, kwargs: Kwargs| url_for(&routes, view, &kwargs));
     let public = public.clone();
     env.add_function("asset", move |path: &str| Ok(public.asset_url(path)));
     (env, diagnostics)
@@ -47,9 +45,7 @@ fn html_formatter(
     if plain {
         return minijinja::escape_formatter(out, state, value);
     }
-    let text = value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_string);
+    let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
     let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
@@ -67,15 +63,9 @@ fn html_formatter(
 /// A minijinja error as a diagnostic at its template and line.
 pub fn template_diagnostic(err: &Error, source: &str, code: &'static str) -> Diagnostic {
     let file = format!("templates/{}", err.name().unwrap_or("?"));
-    let message = err
-        .detail()
-        .map_or_else(|| err.kind().to_string(), str::to_string);
-    let d = Diagnostic::error(
-        code,
-        file,
-        crate::project::settings::lowercase_first(&message),
-    )
-    .with_help("fix the template; see https://docs.rs/minijinja for the syntax");
+    let message = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let d = Diagnostic::error(code, file, crate::project::settings::lowercase_first(&message))
+        .with_help("fix the template; see https://docs.rs/minijinja for the syntax");
     match (err.range(), err.line()) {
         (Some(range), _) => d.at_offset(source, range.start),
         (None, Some(line)) => d.at(source, line, 0),
@@ -90,12 +80,7 @@ fn url_for(routes: &RouteTable, view: &str, kwargs: &Kwargs) -> Result<String, E
         .iter()
         .find(|r| r.view == view && r.methods.allows(&http::Method::GET))
         .or_else(|| routes.routes.iter().find(|r| r.view == view))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("url_for: no route renders view `{view}`"),
-            )
-        })?;
+        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("url_for: no route renders view `{view}`")))?;
     let mut path = String::new();
     for segment in route.path.split('/').skip(1) {
         path.push('/');
@@ -106,17 +91,11 @@ fn url_for(routes: &RouteTable, view: &str, kwargs: &Kwargs) -> Result<String, E
                     None => (param, true),
                 };
                 let value: minijinja::Value = kwargs.get(name).map_err(|_| {
-                    Error::new(
-                        ErrorKind::MissingArgument,
-                        format!("url_for(\"{view}\") needs `{name}=`"),
-                    )
+                    Error::new(ErrorKind::MissingArgument, format!("url_for(\"{view}\") needs `{name}=`"))
                 })?;
                 let text = value.to_string();
                 if encode {
-                    path.extend(
-                        form_urlencoded::byte_serialize(text.as_bytes())
-                            .map(|s| s.replace('+', "%20")),
-                    );
+                    path.extend(form_urlencoded::byte_serialize(text.as_bytes()).map(|s| s.replace('+', "%20")));
                 } else {
                     path.push_str(&text);
                 }

@@ -21,10 +21,7 @@ pub struct Response {
 impl Response {
     /// A middleware or guard that set any of these ends the chain.
     fn decided(&self) -> bool {
-        self.render.is_some()
-            || self.redirect.is_some()
-            || self.status.is_some()
-            || self.json.is_some()
+        self.render.is_some() || self.redirect.is_some() || self.status.is_some() || self.json.is_some()
     }
 }
 
@@ -37,18 +34,12 @@ fn with_current(f: impl FnOnce(&mut Response)) {
 }
 
 pub(super) fn register(engine: &mut Engine) {
-    engine.register_fn("render", |view: &str| {
-        with_current(|r| r.render = Some(view.to_string()))
-    });
-    engine.register_fn("redirect", |url: &str| {
-        with_current(|r| r.redirect = Some(url.to_string()))
-    });
+    engine.register_fn("render", |view: &str| with_current(|r| r.render = Some(view.to_string())));
+    engine.register_fn("redirect", |url: &str| with_current(|r| r.redirect = Some(url.to_string())));
     engine.register_fn("status", |code: i64| {
         with_current(|r| r.status = u16::try_from(code).ok().filter(|c| (100..1000).contains(c)))
     });
-    engine.register_fn("json", |value: Dynamic| {
-        with_current(|r| r.json = Some(super::to_json(&value)))
-    });
+    engine.register_fn("json", |value: Dynamic| with_current(|r| r.json = Some(super::to_json(&value))));
     engine.register_fn("flash", |kind: &str, message: &str| {
         with_current(|r| r.flashes.push((kind.to_string(), message.to_string())))
     });

@@ -16,6 +16,8 @@ use crate::diagnostic::Diagnostic;
 #[derive(Clone)]
 pub struct Script {
     pub file: String,
+    /// The source, for the check rules' scanners.
+    pub source: Arc<str>,
     pub ast: Arc<AST>,
 }
 
@@ -46,9 +48,7 @@ fn build_engine() -> Engine {
     engine.set_max_array_size(100_000);
     engine.set_max_map_size(100_000);
     engine.on_print(|text| crate::server::log::script_print(text));
-    engine.on_debug(|text, _source, pos| {
-        crate::server::log::script_print(&format!("[debug {pos}] {text}"))
-    });
+    engine.on_debug(|text, _source, pos| crate::server::log::script_print(&format!("[debug {pos}] {text}")));
     controller::register(&mut engine);
     socket_api::register(&mut engine);
     engine
@@ -57,10 +57,7 @@ fn build_engine() -> Engine {
 /// Compiles a script; a syntax error becomes a diagnostic at its line and column.
 pub fn compile(file: &str, source: &str) -> Result<Script, Diagnostic> {
     match engine().compile(source) {
-        Ok(ast) => Ok(Script {
-            file: file.to_string(),
-            ast: Arc::new(ast),
-        }),
+        Ok(ast) => Ok(Script { file: file.to_string(), source: source.into(), ast: Arc::new(ast) }),
         Err(err) => {
             let pos = err.position();
             let message = crate::project::settings::lowercase_first(&err.err_type().to_string());
@@ -87,11 +84,7 @@ impl ScriptError {
             }
             other => other.to_string(),
         };
-        ScriptError {
-            file: file.to_string(),
-            line: err.position().line().unwrap_or(0),
-            message,
-        }
+        ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message }
     }
 }
 
@@ -117,14 +110,10 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
 
 /// A JSON object as a Rhai map.
 pub fn map_to_rhai(map: &serde_json::Map<String, serde_json::Value>) -> rhai::Map {
-    map.iter()
-        .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
-        .collect()
+    map.iter().map(|(k, v)| (k.as_str().into(), to_dynamic(v))).collect()
 }
 
 /// A Rhai map as a JSON object.
 pub fn map_to_json(map: &rhai::Map) -> serde_json::Map<String, serde_json::Value> {
-    map.iter()
-        .map(|(k, v)| (k.to_string(), to_json(v)))
-        .collect()
+    map.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
 }

@@ -9,23 +9,10 @@ use super::{Script, ScriptError, engine};
 /// Something a socket script asked for, applied by the server after the script returns.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    On {
-        event: String,
-        handler: FnPtr,
-    },
-    Emit {
-        event: String,
-        data: serde_json::Value,
-    },
-    Broadcast {
-        event: String,
-        data: serde_json::Value,
-    },
-    ToRoom {
-        room: String,
-        event: String,
-        data: serde_json::Value,
-    },
+    On { event: String, handler: FnPtr },
+    Emit { event: String, data: serde_json::Value },
+    Broadcast { event: String, data: serde_json::Value },
+    ToRoom { room: String, event: String, data: serde_json::Value },
     Join(String),
     Leave(String),
     Disconnect,
@@ -52,11 +39,7 @@ pub struct RoomTarget {
 
 impl SocketHandle {
     pub fn new(id: String, session: rhai::Map) -> Self {
-        SocketHandle(Arc::new(Call {
-            id,
-            session: Mutex::new(session),
-            effects: Mutex::default(),
-        }))
+        SocketHandle(Arc::new(Call { id, session: Mutex::new(session), effects: Mutex::default() }))
     }
 
     fn record(&self, effect: Effect) {
@@ -81,39 +64,18 @@ pub(super) fn register(engine: &mut Engine) {
         |s: &mut SocketHandle, map: rhai::Map| *s.0.session.lock().unwrap() = map,
     );
     engine.register_fn("on", |s: &mut SocketHandle, event: &str, handler: FnPtr| {
-        s.record(Effect::On {
-            event: event.to_string(),
-            handler,
-        })
+        s.record(Effect::On { event: event.to_string(), handler })
     });
-    engine.register_fn(
-        "emit",
-        |s: &mut SocketHandle, event: &str, data: Dynamic| {
-            s.record(Effect::Emit {
-                event: event.into(),
-                data: to_json(&data),
-            })
-        },
-    );
+    engine.register_fn("emit", |s: &mut SocketHandle, event: &str, data: Dynamic| {
+        s.record(Effect::Emit { event: event.into(), data: to_json(&data) })
+    });
     engine.register_fn("emit", |s: &mut SocketHandle, event: &str| {
-        s.record(Effect::Emit {
-            event: event.into(),
-            data: serde_json::Value::Null,
-        })
+        s.record(Effect::Emit { event: event.into(), data: serde_json::Value::Null })
     });
-    engine.register_fn(
-        "broadcast",
-        |s: &mut SocketHandle, event: &str, data: Dynamic| {
-            s.record(Effect::Broadcast {
-                event: event.into(),
-                data: to_json(&data),
-            })
-        },
-    );
-    engine.register_fn("to", |s: &mut SocketHandle, room: &str| RoomTarget {
-        call: s.0.clone(),
-        room: room.into(),
+    engine.register_fn("broadcast", |s: &mut SocketHandle, event: &str, data: Dynamic| {
+        s.record(Effect::Broadcast { event: event.into(), data: to_json(&data) })
     });
+    engine.register_fn("to", |s: &mut SocketHandle, room: &str| RoomTarget { call: s.0.clone(), room: room.into() });
     engine.register_fn("emit", |r: &mut RoomTarget, event: &str, data: Dynamic| {
         SocketHandle(r.call.clone()).record(Effect::ToRoom {
             room: r.room.clone(),
@@ -121,15 +83,9 @@ pub(super) fn register(engine: &mut Engine) {
             data: to_json(&data),
         })
     });
-    engine.register_fn("join", |s: &mut SocketHandle, room: &str| {
-        s.record(Effect::Join(room.into()))
-    });
-    engine.register_fn("leave", |s: &mut SocketHandle, room: &str| {
-        s.record(Effect::Leave(room.into()))
-    });
-    engine.register_fn("disconnect", |s: &mut SocketHandle| {
-        s.record(Effect::Disconnect)
-    });
+    engine.register_fn("join", |s: &mut SocketHandle, room: &str| s.record(Effect::Join(room.into())));
+    engine.register_fn("leave", |s: &mut SocketHandle, room: &str| s.record(Effect::Leave(room.into())));
+    engine.register_fn("disconnect", |s: &mut SocketHandle| s.record(Effect::Disconnect));
 }
 
 /// Runs the namespace script's `fn connect(socket)`, if it defines one.
@@ -137,10 +93,7 @@ pub(super) fn register(engine: &mut Engine) {
 /// # Errors
 /// A script error, with the file and line.
 pub fn run_connect(script: &Script, socket: &SocketHandle) -> Result<(), ScriptError> {
-    let defined = script
-        .ast
-        .iter_functions()
-        .any(|f| f.name == "connect" && f.params.len() == 1);
+    let defined = script.ast.iter_functions().any(|f| f.name == "connect" && f.params.len() == 1);
     if !defined {
         return Ok(());
     }

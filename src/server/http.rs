@@ -22,15 +22,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let headers = &parts.headers;
-    if let Some(response) = statics::serve(
-        &project.public,
-        &parts.method,
-        path,
-        parts.uri.query(),
-        headers,
-    )
-    .await
-    {
+    if let Some(response) = statics::serve(&project.public, &parts.method, path, parts.uri.query(), headers).await {
         return response;
     }
     match project.routes.find(&parts.method, path) {
@@ -51,10 +43,7 @@ async fn handle_route(
     parts: Parts,
     body: Body,
 ) -> Response {
-    let limit = project
-        .settings
-        .as_ref()
-        .map_or(1024 * 1024, |s| s.server.body_limit);
+    let limit = project.settings.as_ref().map_or(1024 * 1024, |s| s.server.body_limit);
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -71,10 +60,7 @@ async fn handle_route(
     };
 
     let sessions = &app.sessions;
-    let visitor = match sessions
-        .load(sessions.id_from_headers(&parts.headers))
-        .await
-    {
+    let visitor = match sessions.load(sessions.id_from_headers(&parts.headers)).await {
         Ok(visitor) => visitor,
         Err(err) => {
             super::log::error(&format!("session store unavailable: {err}"));
@@ -99,11 +85,7 @@ async fn handle_route(
         Ok(outcome) => outcome,
         Err(err) => {
             super::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
-            return pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &err.to_string(),
-                app.production,
-            );
+            return pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), app.production);
         }
     };
 
@@ -111,11 +93,7 @@ async fn handle_route(
     session_data.remove(FLASH_KEY);
     let mut flashes = flash_messages(pending_flash);
     for (kind, message) in &outcome.flashes {
-        flashes
-            .entry(kind.clone())
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-            .map(|a| a.push(json!(message)));
+        flashes.entry(kind.clone()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(message)));
     }
 
     let status = outcome.status.and_then(|s| StatusCode::from_u16(s).ok());
@@ -134,13 +112,7 @@ async fn handle_route(
     } else {
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let context = template_context(map_to_json(&scope.locals()), &session_data, &req, flashes);
-        render(
-            app,
-            project,
-            &Project::view_template(view),
-            context,
-            status.unwrap_or(StatusCode::OK),
-        )
+        render(app, project, &Project::view_template(view), context, status.unwrap_or(StatusCode::OK))
     };
 
     if let Err(err) = save_session(app, &visitor, session_data, &mut response).await {
@@ -176,13 +148,7 @@ async fn save_session(
 }
 
 /// Renders a template, turning a render error into an error page naming the file and line.
-pub fn render(
-    app: &App,
-    project: &Project,
-    name: &str,
-    context: Value,
-    status: StatusCode,
-) -> Response {
+pub fn render(app: &App, project: &Project, name: &str, context: Value, status: StatusCode) -> Response {
     let result = project
         .templates
         .get_template(name)
@@ -240,28 +206,14 @@ fn keep_flashes(session: &mut Map<String, Value>, flashes: Map<String, Value>) {
 }
 
 /// `req` for scripts: method, path, params, query, form, json, headers (lower-case), ip.
-fn request_map(
-    parts: &Parts,
-    params: &[(String, String)],
-    body: &Bytes,
-) -> Result<rhai::Map, String> {
+fn request_map(parts: &Parts, params: &[(String, String)], body: &Bytes) -> Result<rhai::Map, String> {
     let mut req = rhai::Map::new();
     req.insert("method".into(), parts.method.as_str().into());
     req.insert("path".into(), parts.uri.path().into());
-    let params: rhai::Map = params
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), v.clone().into()))
-        .collect();
+    let params: rhai::Map = params.iter().map(|(k, v)| (k.as_str().into(), v.clone().into())).collect();
     req.insert("params".into(), params.into());
-    req.insert(
-        "query".into(),
-        urlencoded_map(parts.uri.query().unwrap_or("").as_bytes()).into(),
-    );
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    req.insert("query".into(), urlencoded_map(parts.uri.query().unwrap_or("").as_bytes()).into());
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let form = if content_type.starts_with("application/x-www-form-urlencoded") {
         urlencoded_map(body)
     } else {
@@ -269,8 +221,7 @@ fn request_map(
     };
     req.insert("form".into(), form.into());
     let json = if content_type.starts_with("application/json") && !body.is_empty() {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
         to_dynamic(&value)
     } else {
         rhai::Dynamic::UNIT
@@ -279,23 +230,14 @@ fn request_map(
     let headers: rhai::Map = parts
         .headers
         .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().into(), v.to_string().into()))
-        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().into(), v.to_string().into())))
         .collect();
     req.insert("headers".into(), headers.into());
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(String::new(), |c| c.0.ip().to_string());
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(String::new(), |c| c.0.ip().to_string());
     req.insert("ip".into(), ip.into());
     Ok(req)
 }
 
 fn urlencoded_map(bytes: &[u8]) -> rhai::Map {
-    form_urlencoded::parse(bytes)
-        .map(|(k, v)| (k.as_ref().into(), v.into_owned().into()))
-        .collect()
+    form_urlencoded::parse(bytes).map(|(k, v)| (k.as_ref().into(), v.into_owned().into())).collect()
 }

@@ -5,10 +5,7 @@ use std::time::Duration;
 /// `GET /contact 200 1.42ms`
 pub fn request(method: &str, path: &str, status: u16, elapsed: Duration) {
     let ms = elapsed.as_secs_f64() * 1000.0;
-    let _ = writeln!(
-        std::io::stdout().lock(),
-        "{method} {path} {status} {ms:.2}ms"
-    );
+    let _ = writeln!(std::io::stdout().lock(), "{method} {path} {status} {ms:.2}ms");
 }
 
 /// A script's `print`.

@@ -46,29 +46,16 @@ pub struct Options {
 
 /// Builds the whole service for a loaded project: HTTP routes, static files, the socket.io
 /// client and the socket namespaces.
-pub fn build(
-    project: Project,
-    sessions: SessionManager,
-    options: Options,
-) -> (Router, Arc<App>, SocketIo) {
+pub fn build(project: Project, sessions: SessionManager, options: Options) -> (Router, Arc<App>, SocketIo) {
     let namespaces: Vec<String> = project.sockets.keys().cloned().collect();
-    let app = Arc::new(App {
-        project: ArcSwap::from_pointee(project),
-        sessions,
-        production: options.production,
-    });
+    let app = Arc::new(App { project: ArcSwap::from_pointee(project), sessions, production: options.production });
     let (io_layer, io) = SocketIo::builder().with_state(app.clone()).build_layer();
     sockets::register_namespaces(&io, &namespaces);
 
-    let pages = Router::new()
-        .fallback(http::dispatch)
-        .layer(io_layer)
-        .with_state(app.clone());
+    let pages = Router::new().fallback(http::dispatch).layer(io_layer).with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
-    let mut router = Router::new()
-        .route(client::PATH, get(client::serve))
-        .fallback_service(pages)
-        .layer(CompressionLayer::new());
+    let mut router =
+        Router::new().route(client::PATH, get(client::serve)).fallback_service(pages).layer(CompressionLayer::new());
     if options.log_requests {
         router = router.layer(middleware::from_fn(log_request));
     }
@@ -81,12 +68,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let start = Instant::now();
     let response = next.run(request).await;
     if !path.starts_with("/socket.io/") {
-        log::request(
-            method.as_str(),
-            &path,
-            response.status().as_u16(),
-            start.elapsed(),
-        );
+        log::request(method.as_str(), &path, response.status().as_u16(), start.elapsed());
     }
     response
 }

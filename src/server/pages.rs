@@ -13,20 +13,13 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 pub fn not_found(path: &str) -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "404 Not Found",
-        &format!("<p>No page at <code>{}</code>.</p>", escape(path)),
-    )
+    page(StatusCode::NOT_FOUND, "404 Not Found", &format!("<p>No page at <code>{}</code>.</p>", escape(path)))
 }
 
 pub fn method_not_allowed(allowed: &[String]) -> Response {
     let allow = allowed.join(", ");
-    let mut response = page(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "405 Method Not Allowed",
-        &format!("<p>Allowed: {}</p>", escape(&allow)),
-    );
+    let mut response =
+        page(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed", &format!("<p>Allowed: {}</p>", escape(&allow)));
     if let Ok(value) = allow.parse() {
         response.headers_mut().insert(http::header::ALLOW, value);
     }
@@ -38,17 +31,10 @@ pub fn error(status: StatusCode, detail: &str, production: bool) -> Response {
     if production {
         page(status, &status.to_string(), "<p>Something went wrong.</p>")
     } else {
-        page(
-            status,
-            &status.to_string(),
-            &format!("<pre>{}</pre>", escape(detail)),
-        )
+        page(status, &status.to_string(), &format!("<pre>{}</pre>", escape(detail)))
     }
 }
 
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -45,44 +45,30 @@ impl SessionManager {
     ///
     /// # Errors
     /// The store cannot be opened (e.g. the sqlite file is not writable).
-    pub async fn open(
-        settings: &SessionSettings,
-        root: &Path,
-        secret: &[u8],
-        secure: bool,
-    ) -> anyhow::Result<Self> {
+    pub async fn open(settings: &SessionSettings, root: &Path, secret: &[u8], secure: bool) -> anyhow::Result<Self> {
         let store: Arc<dyn SessionStore> = match settings.store.as_str() {
             "memory" => Arc::new(tower_sessions::MemoryStore::default()),
             "sqlite" => {
                 let dir = root.join(".keystone");
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("sessions.sqlite3");
                 let conn = tower_sessions_rusqlite_store::tokio_rusqlite::Connection::open(&file)
                     .await
                     .with_context(|| format!("opening session store {}", file.display()))?;
                 let store = tower_sessions_rusqlite_store::RusqliteStore::new(conn);
-                store
-                    .migrate()
-                    .await
-                    .with_context(|| format!("preparing session store {}", file.display()))?;
+                store.migrate().await.with_context(|| format!("preparing session store {}", file.display()))?;
                 let sweeper = store.clone();
                 tokio::spawn(sweeper.continuously_delete_expired(Duration::from_secs(60)));
                 Arc::new(store)
             }
-            other => anyhow::bail!(
-                "session store `{other}` is not supported by this build; use \"sqlite\" or \"memory\""
-            ),
+            other => {
+                anyhow::bail!("session store `{other}` is not supported by this build; use \"sqlite\" or \"memory\"")
+            }
         };
         Ok(Self::with_store(store, settings, secret, secure))
     }
 
-    pub fn with_store(
-        store: Arc<dyn SessionStore>,
-        settings: &SessionSettings,
-        secret: &[u8],
-        secure: bool,
-    ) -> Self {
+    pub fn with_store(store: Arc<dyn SessionStore>, settings: &SessionSettings, secret: &[u8], secure: bool) -> Self {
         SessionManager {
             store,
             key: derive_key(secret),
@@ -133,11 +119,7 @@ impl SessionManager {
     ///
     /// # Errors
     /// The store failed.
-    pub async fn save(
-        &self,
-        session: &VisitorSession,
-        data: Map<String, Value>,
-    ) -> Result<(Id, bool), StoreError> {
+    pub async fn save(&self, session: &VisitorSession, data: Map<String, Value>) -> Result<(Id, bool), StoreError> {
         let mut record = Record {
             id: session.id.unwrap_or_default(),
             data: data.into_iter().collect(),
@@ -155,8 +137,7 @@ impl SessionManager {
     /// The `Set-Cookie` value carrying `id`, signed, HttpOnly and SameSite=Lax.
     pub fn cookie_header(&self, id: Id) -> String {
         let mut jar = CookieJar::new();
-        let max_age =
-            time::Duration::seconds(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
+        let max_age = time::Duration::seconds(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
         let cookie = Cookie::build((self.cookie_name.clone(), id.to_string()))
             .path("/")
             .http_only(true)
@@ -165,9 +146,7 @@ impl SessionManager {
             .max_age(max_age)
             .build();
         jar.signed_mut(&self.key).add(cookie);
-        jar.get(&self.cookie_name)
-            .map(|c| c.encoded().to_string())
-            .unwrap_or_default()
+        jar.get(&self.cookie_name).map(|c| c.encoded().to_string()).unwrap_or_default()
     }
 }
 

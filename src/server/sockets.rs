@@ -62,10 +62,8 @@ async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     socket.on_fallback(on_event);
     socket.on_disconnect(on_disconnect);
     if let Some(script) = script {
-        let _ = run(&app, &socket, &link, |handle| {
-            socket_api::run_connect(&script, handle).map(|()| Value::Null)
-        })
-        .await;
+        let _ =
+            run(&app, &socket, &link, |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null)).await;
     }
 }
 
@@ -81,11 +79,7 @@ async fn on_event(
     };
     let handler = link.handlers.lock().unwrap().get(&event).cloned();
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
-        log::debug(&format!(
-            "socket {} on {}: no handler for event `{event}`, ignored",
-            socket.id,
-            socket.ns()
-        ));
+        log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
         return;
     };
     let data = match data {
@@ -99,10 +93,8 @@ async fn on_event(
             return;
         }
     };
-    let result = run(&app, &socket, &link, |handle| {
-        socket_api::run_handler(&script, &handler, handle, to_dynamic(&data))
-    })
-    .await;
+    let result =
+        run(&app, &socket, &link, |handle| socket_api::run_handler(&script, &handler, handle, to_dynamic(&data))).await;
     if let Some(value) = result {
         let _ = ack.send(&value);
     }
@@ -115,10 +107,7 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): 
     let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
         let reason = rhai::Dynamic::from(reason.to_string());
-        let _ = run(&app, &socket, &link, |handle| {
-            socket_api::run_handler(&script, &handler, handle, reason)
-        })
-        .await;
+        let _ = run(&app, &socket, &link, |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
     }
 }
 
@@ -132,22 +121,13 @@ async fn run(
 ) -> Option<Value> {
     let session = match link.session_id {
         Some(id) => match app.sessions.load(Some(id)).await {
-            Ok(loaded) => VisitorSession {
-                id: Some(id),
-                ..loaded
-            },
+            Ok(loaded) => VisitorSession { id: Some(id), ..loaded },
             Err(err) => {
-                log::error(&format!(
-                    "socket {}: session store unavailable: {err}",
-                    socket.id
-                ));
+                log::error(&format!("socket {}: session store unavailable: {err}", socket.id));
                 return None;
             }
         },
-        None => VisitorSession {
-            data: link.own_session.lock().unwrap().clone(),
-            ..VisitorSession::default()
-        },
+        None => VisitorSession { data: link.own_session.lock().unwrap().clone(), ..VisitorSession::default() },
     };
     let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&session.data));
     let result = call(&handle);
@@ -181,16 +161,12 @@ async fn apply(socket: &SocketRef, link: &SocketLink, effects: Vec<Effect>) {
                 Ok(())
             }
             Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| e.to_string()),
-            Effect::Broadcast { event, data } => socket
-                .broadcast()
-                .emit(&event, &data)
-                .await
-                .map_err(|e| e.to_string()),
-            Effect::ToRoom { room, event, data } => socket
-                .to(room)
-                .emit(&event, &data)
-                .await
-                .map_err(|e| e.to_string()),
+            Effect::Broadcast { event, data } => {
+                socket.broadcast().emit(&event, &data).await.map_err(|e| e.to_string())
+            }
+            Effect::ToRoom { room, event, data } => {
+                socket.to(room).emit(&event, &data).await.map_err(|e| e.to_string())
+            }
             Effect::Join(room) => {
                 socket.join(room);
                 Ok(())

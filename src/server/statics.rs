@@ -23,42 +23,23 @@ pub async fn serve(
     let hash = public.files.get(&decoded)?;
     let etag = format!("\"{hash}\"");
     let immutable = query.is_some_and(|q| q.split('&').any(|kv| kv == format!("v={hash}")));
-    let cache = if immutable {
-        "public, max-age=31536000, immutable"
-    } else {
-        "public, max-age=0, must-revalidate"
-    };
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
+    let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=0, must-revalidate" };
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Some(
-            (
-                StatusCode::NOT_MODIFIED,
-                [
-                    (header::ETAG, etag),
-                    (header::CACHE_CONTROL, cache.to_string()),
-                ],
-            )
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())])
                 .into_response(),
         );
     }
     let file = public.root.join(decoded.trim_start_matches('/'));
     let bytes = tokio::fs::read(&file).await.ok()?;
     let mime = mime_guess::from_path(&file).first_or_octet_stream();
-    let content_type = if mime.type_() == mime_guess::mime::TEXT
-        || mime.subtype() == mime_guess::mime::JAVASCRIPT
-    {
+    let content_type = if mime.type_() == mime_guess::mime::TEXT || mime.subtype() == mime_guess::mime::JAVASCRIPT {
         format!("{mime}; charset=utf-8")
     } else {
         mime.to_string()
     };
     let len = bytes.len();
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(bytes)
-    };
+    let body = if method == Method::HEAD { Body::empty() } else { Body::from(bytes) };
     Some(
         (
             [
