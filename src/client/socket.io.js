@@ -259,11 +259,13 @@
     constructor(uri, opts) {
       super();
       if (uri && typeof uri === "object") { opts = uri; uri = undefined; }
-      this.opts = opts = Object.assign({
+      const o = (this.opts = {
         path: "/socket.io/", transports: ["websocket", "polling"], reconnection: true,
         reconnectionAttempts: Infinity, reconnectionDelay: 1000, reconnectionDelayMax: 5000,
         randomizationFactor: 0.5, timeout: 20000, autoConnect: true, withCredentials: true,
-      }, opts);
+      });
+      for (const k in opts) if (opts[k] !== undefined) o[k] = opts[k]; // explicit undefined keeps the default
+      opts = o;
       opts.path = opts.path.replace(/\/$/, "") + "/";
       Object.assign(this, { uri: parseUri(uri).origin, transports: opts.transports.slice(), nsps: {}, attempts: 0,
         _readyState: "closed", engine: null, subs: [] });

@@ -43,7 +43,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let sessions =
             SessionManager::open(&settings.session, &root, secret.as_bytes(), settings.server.secure).await?;
-        let (router, _app, io) = server::build(project, sessions, Options { production, log_requests: !args.quiet });
+        let (router, app, io) = server::build(project, sessions, Options { production, log_requests: !args.quiet });
+        // Development: every edit is applied live. The watcher lives as long as the server.
+        let _watcher = if production { None } else { Some(server::reload::spawn(app, root.clone())?) };
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
             .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;

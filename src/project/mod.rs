@@ -42,6 +42,23 @@ impl Project {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// A project with nothing in it, the placeholder before the first load is published.
+    pub fn empty() -> Self {
+        Project {
+            root: PathBuf::new(),
+            settings: None,
+            routes: RouteTable::default(),
+            template_sources: BTreeMap::new(),
+            templates: Arc::new(minijinja::Environment::new()),
+            middleware: None,
+            guards: BTreeMap::new(),
+            controllers: BTreeMap::new(),
+            sockets: BTreeMap::new(),
+            public: Arc::new(PublicFiles::default()),
+            diagnostics: Vec::new(),
+        }
+    }
+
     /// Template name of a view: `views/NAME.html`.
     pub fn view_template(view: &str) -> String {
         format!("views/{view}.html")
@@ -108,12 +125,16 @@ pub fn load(root: &Path) -> Project {
         // A view with a controller may answer with json() or redirect() and need no template.
         if !template_sources.contains_key(&template) && !controllers.contains_key(&route.view) {
             diagnostics.push(
-                Diagnostic::error(
-                    "view-missing-template",
-                    routes::FILE,
-                    format!("view `{}` has no template templates/{template} and no controller", route.view),
+                routes::at_name(
+                    Diagnostic::error(
+                        "view-missing-template",
+                        routes::FILE,
+                        format!("view `{}` has no template templates/{template} and no controller", route.view),
+                    ),
+                    routes_source.as_deref().unwrap_or_default(),
+                    route.line,
+                    &route.view,
                 )
-                .at(routes_source.as_deref().unwrap_or_default(), route.line, 1)
                 .with_help(format!(
                     "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view",
                     route.view
@@ -123,12 +144,16 @@ pub fn load(root: &Path) -> Project {
         for guard in &route.before {
             if !guards.contains_key(guard) {
                 diagnostics.push(
-                    Diagnostic::error(
-                        "guard-missing",
-                        routes::FILE,
-                        format!("guard `{guard}` has no script routes/middleware/{guard}.rhai"),
+                    routes::at_name(
+                        Diagnostic::error(
+                            "guard-missing",
+                            routes::FILE,
+                            format!("guard `{guard}` has no script routes/middleware/{guard}.rhai"),
+                        ),
+                        routes_source.as_deref().unwrap_or_default(),
+                        route.line,
+                        guard,
                     )
-                    .at(routes_source.as_deref().unwrap_or_default(), route.line, 1)
                     .with_help(format!("create routes/middleware/{guard}.rhai, or remove it from `before`")),
                 );
             }

@@ -127,21 +127,26 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
             Err(d) => diagnostics.push(at(d)),
         }
     }
+    // Insert in declaration order, so a conflict is reported on the later of the two routes.
+    let mut by_path: Vec<(String, Vec<usize>)> = by_path.into_iter().filter(|(_, i)| !i.is_empty()).collect();
+    by_path.sort_by_key(|(_, indexes)| indexes[0]);
     for (path, indexes) in by_path {
-        if indexes.is_empty() {
-            continue;
-        }
         if let Err(err) = table.matcher.insert(path.clone(), indexes.clone()) {
-            let line = table.routes[indexes[0]].line;
-            diagnostics.push(
-                Diagnostic::error(
-                    "route-conflict",
-                    FILE,
-                    format!("route path `{path}` conflicts with another route: {err}"),
-                )
-                .at(source, line, 1)
-                .with_help("two paths cannot differ only in a parameter's name or position; rename or merge them"),
+            let route = &table.routes[indexes[0]];
+            let message = match &err {
+                matchit::InsertError::Conflict { with } => match table.routes.iter().find(|r| &r.path == with) {
+                    Some(other) => format!("route path `{path}` conflicts with `{with}` on line {}", other.line),
+                    None => format!("route path `{path}` conflicts with `{with}`"),
+                },
+                other => format!("route path `{path}` is rejected by the router: {}", other.to_string().to_lowercase()),
+            };
+            let d = Diagnostic::error("route-conflict", FILE, message).with_help(
+                "two paths cannot differ only in a parameter's name or kind at the same place; rename or merge them",
             );
+            diagnostics.push(match span_in_line(source, route.line, &path) {
+                Some(span) => d.at_span(source, span),
+                None => d.at(source, route.line, 1),
+            });
         }
     }
     (table, diagnostics)
@@ -256,6 +261,24 @@ fn validate_path(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The byte range of the first `needle` on 1-based `line` of `source`, to underline a path,
+/// view or guard name on a route's line.
+pub fn span_in_line(source: &str, line: usize, needle: &str) -> Option<std::ops::Range<usize>> {
+    let start: usize = source.split_inclusive('\n').take(line.checked_sub(1)?).map(str::len).sum();
+    let text = source[start..].lines().next()?;
+    let at = text.find(needle)?;
+    Some(start + at..start + at + needle.len())
+}
+
+/// Places `d` on the quoted `name` (a view or guard) on 1-based `line` of the route table,
+/// or at the line's start when it is not written there in double quotes.
+pub fn at_name(d: Diagnostic, source: &str, line: usize, name: &str) -> Diagnostic {
+    match span_in_line(source, line, &format!("\"{name}\"")) {
+        Some(span) => d.at_span(source, span.start + 1..span.end - 1),
+        None => d.at(source, line, 1),
+    }
 }
 
 /// Letters, digits, `_` and `-` (and `/` for nested view names).

@@ -102,10 +102,14 @@ pub fn parse(source: &str) -> Result<Settings, Diagnostic> {
     let settings: Settings = toml::from_str(source).map_err(|err| toml_diagnostic(FILE, source, &err))?;
     let store = settings.session.store.as_str();
     if !matches!(store, "sqlite" | "memory") && !store.starts_with("redis://") {
-        let offset = source.find(&format!("\"{store}\"")).unwrap_or(0);
-        return Err(Diagnostic::error("config-value", FILE, format!("unknown session store `{store}`"))
-            .at_offset(source, offset)
-            .with_help("use \"sqlite\", \"memory\" or a \"redis://…\" URL"));
+        let d = Diagnostic::error("config-value", FILE, format!("unknown session store `{store}`"))
+            .with_help("use \"sqlite\", \"memory\" or a \"redis://…\" URL");
+        // Underline the quoted value; without it, name the file rather than a wrong line.
+        let quoted = [format!("\"{store}\""), format!("'{store}'")];
+        return Err(match quoted.iter().find_map(|q| source.find(q.as_str()).map(|i| i..i + q.len())) {
+            Some(span) => d.at_span(source, span),
+            None => d,
+        });
     }
     Ok(settings)
 }

@@ -67,7 +67,7 @@ pub fn template_diagnostic(err: &Error, source: &str, code: &'static str) -> Dia
     let d = Diagnostic::error(code, file, crate::project::settings::lowercase_first(&message))
         .with_help("fix the template; see https://docs.rs/minijinja for the syntax");
     match (err.range(), err.line()) {
-        (Some(range), _) => d.at_offset(source, range.start),
+        (Some(range), _) => d.at_span(source, range),
         (None, Some(line)) => d.at(source, line, 0),
         _ => d,
     }

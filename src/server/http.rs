@@ -154,7 +154,8 @@ pub fn render(app: &App, project: &Project, name: &str, context: Value, status: 
         .get_template(name)
         .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&context))));
     match result {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) if app.production => (status, Html(html)).into_response(),
+        Ok(html) => (status, Html(super::live::inject(html))).into_response(),
         Err(err) => {
             let mut detail = format!("templates/{}", err.name().unwrap_or(name));
             if let Some(line) = err.line() {
@@ -174,7 +175,7 @@ fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
         let context = json!({ "req": req, "session": {}, "messages": {} });
         return render(app, project, CUSTOM, context, StatusCode::NOT_FOUND);
     }
-    pages::not_found(parts.uri.path())
+    pages::not_found(parts.uri.path(), app.production)
 }
 
 /// The template context: `locals` at the top level, then `session`, `req` and `messages`.

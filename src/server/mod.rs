@@ -2,13 +2,16 @@
 
 pub mod client;
 pub mod http;
+pub mod live;
 pub mod log;
 pub mod pages;
+pub mod reload;
 pub mod session;
 pub mod sockets;
 pub mod statics;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -20,6 +23,7 @@ use axum::routing::get;
 use socketioxide::SocketIo;
 use tower_http::compression::CompressionLayer;
 
+use crate::diagnostic::Diagnostic;
 use crate::project::Project;
 use session::SessionManager;
 
@@ -28,11 +32,37 @@ pub struct App {
     project: ArcSwap<Project>,
     pub sessions: SessionManager,
     pub production: bool,
+    io: OnceLock<SocketIo>,
+    /// Namespaces registered with socketioxide so far (they are added as scripts appear).
+    namespaces: Mutex<BTreeSet<String>>,
+    /// Errors of the newest edit while the project is broken (the last good one serves).
+    pub broken: Mutex<Vec<Diagnostic>>,
 }
 
 impl App {
     pub fn project(&self) -> Arc<Project> {
         self.project.load_full()
+    }
+
+    pub fn io(&self) -> &SocketIo {
+        self.io.get().expect("socket.io is set up in build()")
+    }
+
+    /// Publishes a new project: requests in flight finish on the old one; new socket
+    /// namespaces are registered (sockets connected before keep their handlers).
+    pub fn swap(&self, project: Project) {
+        self.register_namespaces(&project);
+        self.project.store(Arc::new(project));
+    }
+
+    fn register_namespaces(&self, project: &Project) {
+        let mut known = self.namespaces.lock().unwrap();
+        let io = self.io();
+        for namespace in project.sockets.keys().map(String::as_str).chain(["/"]) {
+            if known.insert(namespace.to_string()) {
+                sockets::register_namespace(io, namespace);
+            }
+        }
     }
 }
 
@@ -47,15 +77,26 @@ pub struct Options {
 /// Builds the whole service for a loaded project: HTTP routes, static files, the socket.io
 /// client and the socket namespaces.
 pub fn build(project: Project, sessions: SessionManager, options: Options) -> (Router, Arc<App>, SocketIo) {
-    let namespaces: Vec<String> = project.sockets.keys().cloned().collect();
-    let app = Arc::new(App { project: ArcSwap::from_pointee(project), sessions, production: options.production });
+    let app = Arc::new(App {
+        project: ArcSwap::from_pointee(Project::empty()),
+        sessions,
+        production: options.production,
+        io: OnceLock::new(),
+        namespaces: Mutex::default(),
+        broken: Mutex::default(),
+    });
     let (io_layer, io) = SocketIo::builder().with_state(app.clone()).build_layer();
-    sockets::register_namespaces(&io, &namespaces);
+    let _ = app.io.set(io.clone());
+    app.swap(project);
 
     let pages = Router::new().fallback(http::dispatch).layer(io_layer).with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
-    let mut router =
-        Router::new().route(client::PATH, get(client::serve)).fallback_service(pages).layer(CompressionLayer::new());
+    let mut router = Router::new().route(client::PATH, get(client::serve));
+    if !options.production {
+        live::register(&io);
+        router = router.route(live::SCRIPT_PATH, get(live::serve_script));
+    }
+    let mut router = router.fallback_service(pages).layer(CompressionLayer::new());
     if options.log_requests {
         router = router.layer(middleware::from_fn(log_request));
     }

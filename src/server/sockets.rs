@@ -34,15 +34,10 @@ pub fn session_room(id: &Id) -> String {
     format!("session:{id}")
 }
 
-/// Registers `/` and every namespace that has a script.
-pub fn register_namespaces<'a>(io: &SocketIo, namespaces: impl IntoIterator<Item = &'a String>) {
-    let mut names: Vec<String> = namespaces.into_iter().cloned().collect();
-    if !names.iter().any(|n| n == "/") {
-        names.push("/".into());
-    }
-    for name in names {
-        io.ns(name, on_connect);
-    }
+/// Registers a namespace whose connections run the project's `sockets/*.rhai` script as it
+/// is when each socket connects.
+pub fn register_namespace(io: &SocketIo, namespace: &str) {
+    io.ns(namespace.to_string(), on_connect);
 }
 
 async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {

@@ -1,0 +1,144 @@
+//! The reload loop (development only): a notify watcher over the whole project feeds one
+//! loop that waits for a quiet moment, reloads the project off to the side with the same
+//! loader and rules as `check`, and swaps it in — or keeps the last good one and shows why.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use notify::{EventKind, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use super::live::{self, Change};
+use super::App;
+use crate::diagnostic::{render_all, use_color};
+use crate::project::Settings;
+
+/// A burst of changes is over once nothing changed for this long.
+const QUIET: Duration = Duration::from_millis(25);
+/// Reload at the latest this long after the first change of a burst.
+const MAX_WAIT: Duration = Duration::from_millis(300);
+
+/// Watches `root` and applies every change to `app` until the process ends. The returned
+/// watcher must be kept alive.
+///
+/// # Errors
+/// The watcher cannot be set up (e.g. the inotify limit is reached).
+pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::RecommendedWatcher> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watched = root.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let paths: Vec<PathBuf> = event.paths.into_iter().filter(|p| is_relevant(&watched, p, &event.kind)).collect();
+            if !paths.is_empty() {
+                let _ = tx.send(paths);
+            }
+        }
+    })
+    .context("starting the file watcher")?;
+    watcher.watch(&root, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.display()))?;
+    tokio::spawn(run(app, root, rx));
+    Ok(watcher)
+}
+
+/// Edits of the project, not of what serve itself writes or editors' scratch files.
+fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
+    if matches!(kind, EventKind::Access(_)) {
+        return false;
+    }
+    let Ok(rel) = path.strip_prefix(root) else { return false };
+    let ignored_dir = rel.components().any(|c| {
+        matches!(c.as_os_str().to_str(), Some(".keystone" | ".git" | "node_modules" | "target"))
+    });
+    let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let scratch = name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.starts_with(".#")
+        || name == "4913"
+        || name.ends_with(".tmp");
+    !ignored_dir && !scratch
+}
+
+async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+    while let Some(first) = rx.recv().await {
+        let started = Instant::now();
+        let mut changed = first;
+        while started.elapsed() < MAX_WAIT {
+            match tokio::time::timeout(QUIET, rx.recv()).await {
+                Ok(Some(more)) => changed.extend(more),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        apply(&app, &root, &changed, started).await;
+    }
+}
+
+/// Reloads the project and tells the terminal and the browsers.
+async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
+    let load_root = root.to_path_buf();
+    let Ok(project) = tokio::task::spawn_blocking(move || crate::check::load_and_check(&load_root)).await else {
+        return;
+    };
+    // Editors and tools save through temporary files that are gone by now; name the rest.
+    let names: Vec<String> = changed
+        .iter()
+        .filter(|p| p.exists() || p.extension().is_some())
+        .map(|p| crate::diagnostic::relative(root, p))
+        .collect();
+    use std::io::IsTerminal as _;
+    if !project.diagnostics.is_empty() {
+        eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
+    }
+    if project.has_errors() {
+        let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
+        *app.broken.lock().unwrap() = errors.clone();
+        live::announce(app.io(), &Change::Broken(errors)).await;
+        return;
+    }
+    if let (Some(old), Some(new)) = (app.project().settings.clone(), project.settings.as_ref()) {
+        for setting in needs_restart(&old, new) {
+            eprintln!("keystone-rs: keystone.toml changed {setting}, which takes effect when serve restarts");
+        }
+    }
+    let css_only = names.iter().all(|n| n.starts_with("public/") && n.ends_with(".css"));
+    let change = if css_only {
+        let urls: BTreeMap<String, String> = names
+            .iter()
+            .map(|n| {
+                let path = format!("/{}", n.trim_start_matches("public/"));
+                let url = project.public.asset_url(&path);
+                (path, url)
+            })
+            .collect();
+        Change::Css(urls)
+    } else {
+        Change::Reload
+    };
+    app.swap(project);
+    app.broken.lock().unwrap().clear();
+    println!("reloaded after {} changed ({:.0}ms)", names.join(", "), started.elapsed().as_secs_f64() * 1000.0);
+    live::announce(app.io(), &change).await;
+}
+
+/// Settings that only apply at start: the listening address and the session and socket setup.
+fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.server.host != new.server.host || old.server.port != new.server.port {
+        changed.push("[server] host/port");
+    }
+    if old.server.secure != new.server.secure {
+        changed.push("[server] secure");
+    }
+    if old.session.store != new.session.store || old.session.cookie != new.session.cookie || old.session.expiry != new.session.expiry {
+        changed.push("[session]");
+    }
+    if old.sockets.adapter != new.sockets.adapter || old.sockets.allowed_origins != new.sockets.allowed_origins {
+        changed.push("[sockets]");
+    }
+    changed
+}
