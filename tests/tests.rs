@@ -2,6 +2,8 @@
 mod util;
 
 mod browser;
+mod check;
 mod e2e;
+mod live;
 mod new;
 mod router;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::header;
-use socketioxide::extract::{SocketRef, State};
 use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, State};
 
 use super::App;
 use crate::diagnostic::Diagnostic;

@@ -14,13 +14,22 @@ fn page(status: StatusCode, title: &str, body: &str, production: bool) -> Respon
 }
 
 pub fn not_found(path: &str, production: bool) -> Response {
-    page(StatusCode::NOT_FOUND, "404 Not Found", &format!("<p>No page at <code>{}</code>.</p>", escape(path)), production)
+    page(
+        StatusCode::NOT_FOUND,
+        "404 Not Found",
+        &format!("<p>No page at <code>{}</code>.</p>", escape(path)),
+        production,
+    )
 }
 
 pub fn method_not_allowed(allowed: &[String]) -> Response {
     let allow = allowed.join(", ");
-    let mut response =
-        page(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed", &format!("<p>Allowed: {}</p>", escape(&allow)), true);
+    let mut response = page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "405 Method Not Allowed",
+        &format!("<p>Allowed: {}</p>", escape(&allow)),
+        true,
+    );
     if let Ok(value) = allow.parse() {
         response.headers_mut().insert(http::header::ALLOW, value);
     }

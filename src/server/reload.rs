@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use super::live::{self, Change};
 use super::App;
+use super::live::{self, Change};
 use crate::diagnostic::{render_all, use_color};
 use crate::project::Settings;
 
@@ -30,7 +30,8 @@ pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::Recommended
     let watched = root.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            let paths: Vec<PathBuf> = event.paths.into_iter().filter(|p| is_relevant(&watched, p, &event.kind)).collect();
+            let paths: Vec<PathBuf> =
+                event.paths.into_iter().filter(|p| is_relevant(&watched, p, &event.kind)).collect();
             if !paths.is_empty() {
                 let _ = tx.send(paths);
             }
@@ -48,9 +49,9 @@ fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
         return false;
     }
     let Ok(rel) = path.strip_prefix(root) else { return false };
-    let ignored_dir = rel.components().any(|c| {
-        matches!(c.as_os_str().to_str(), Some(".keystone" | ".git" | "node_modules" | "target"))
-    });
+    let ignored_dir = rel
+        .components()
+        .any(|c| matches!(c.as_os_str().to_str(), Some(".keystone" | ".git" | "node_modules" | "target")));
     let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let scratch = name.ends_with('~')
         || name.ends_with(".swp")
@@ -134,7 +135,10 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     if old.server.secure != new.server.secure {
         changed.push("[server] secure");
     }
-    if old.session.store != new.session.store || old.session.cookie != new.session.cookie || old.session.expiry != new.session.expiry {
+    if old.session.store != new.session.store
+        || old.session.cookie != new.session.cookie
+        || old.session.expiry != new.session.expiry
+    {
         changed.push("[session]");
     }
     if old.sockets.adapter != new.sockets.adapter || old.sockets.allowed_origins != new.sockets.allowed_origins {

@@ -24,6 +24,16 @@ struct SocketLink {
     /// The session of a socket without a valid cookie: its own, never saved.
     own_session: Mutex<Map<String, Value>>,
     handlers: Mutex<HashMap<String, FnPtr>>,
+    /// Becomes true once `connect(socket)` has run: socketioxide acknowledges the connection
+    /// before our async connect handler finishes, so early events wait for their handlers.
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl SocketLink {
+    async fn wait_ready(&self) {
+        let mut ready = self.ready.subscribe();
+        let _ = ready.wait_for(|r| *r).await;
+    }
 }
 
 #[derive(Clone)]
@@ -49,6 +59,7 @@ async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
         session_id,
         own_session: Mutex::default(),
         handlers: Mutex::default(),
+        ready: tokio::sync::watch::Sender::new(false),
     });
     socket.extensions.insert(Link(link.clone()));
     if let Some(id) = &session_id {
@@ -72,6 +83,7 @@ async fn on_event(
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event).cloned();
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
         log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
@@ -99,6 +111,7 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): 
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
         let reason = rhai::Dynamic::from(reason.to_string());

@@ -92,6 +92,8 @@ fn exports(source: &str) -> BTreeSet<String> {
 pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
     let sources = &facts.project.template_sources;
     let mut graph: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Template → the layout it extends.
+    let mut parents: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, source) in sources {
         let file = format!("templates/{name}");
         let mut aliases = Vec::new();
@@ -119,6 +121,9 @@ pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                     continue;
                 };
                 graph.entry(name.as_str()).or_default().push(target.text.clone());
+                if reference.keyword == "extends" {
+                    parents.insert(name.as_str(), target.text.as_str());
+                }
                 let defined = exports(target_source);
                 for wanted in &reference.imported {
                     if !defined.contains(wanted) {
@@ -163,12 +168,55 @@ pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    undeclared_variables(facts, out);
+    undeclared_variables(facts, &graph, &parents, out);
     io_without_client(facts, &graph, out);
 }
 
+/// Names a template binds that other templates can see at render time: `{% set x = … %}`
+/// (a child's top-level `set` is seen by its layout), `{% for a, b in … %}` and
+/// `{% with x = … %}` (seen by a partial included inside), and imports and macros (a
+/// layout's are seen by its children's blocks).
+fn bound_names(source: &str) -> BTreeSet<String> {
+    static ASSIGNED: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"([A-Za-z_]\w*)\s*=[^=]").expect("valid regex"));
+    let identifiers = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(|n| n.trim().trim_matches(['(', ')']).trim())
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut names = BTreeSet::new();
+    for tag in scan::template_tags(source) {
+        let rest = &tag.body[tag.keyword.len()..];
+        match tag.keyword.as_str() {
+            // `set x = …`, `set a, b = …`, or the block form `set x %}…{% endset`.
+            "set" => names.extend(identifiers(rest.split('=').next().unwrap_or(rest).split('|').next().unwrap_or(""))),
+            "for" => names.extend(identifiers(rest.split(" in ").next().unwrap_or(""))),
+            "with" => names.extend(ASSIGNED.captures_iter(rest).map(|c| c[1].to_string())),
+            // `import "x" as m`, `from "x" import a, b as c`, `macro name(…)`.
+            "import" => names.extend(rest.split_once(" as ").map(|(_, alias)| identifiers(alias)).unwrap_or_default()),
+            "from" => names.extend(rest.split_once(" import ").into_iter().flat_map(|(_, list)| {
+                list.trim_end_matches("with context")
+                    .trim_end_matches("without context")
+                    .split(',')
+                    .filter_map(|item| item.split_whitespace().last().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })),
+            "macro" => names.extend(identifiers(rest.split('(').next().unwrap_or(""))),
+            _ => {}
+        }
+    }
+    names
+}
+
 /// Warns about template variables that no script puts in `locals` and no global provides.
-fn undeclared_variables(facts: &Facts, out: &mut Vec<Diagnostic>) {
+fn undeclared_variables(
+    facts: &Facts,
+    graph: &BTreeMap<&str, Vec<String>>,
+    parents: &BTreeMap<&str, &str>,
+    out: &mut Vec<Diagnostic>,
+) {
     let project = facts.project;
     let locals_of = |file: &str| -> BTreeSet<String> {
         scan::locals_assigned(facts.code(file)).into_iter().map(|f| f.text).collect()
@@ -176,6 +224,15 @@ fn undeclared_variables(facts: &Facts, out: &mut Vec<Diagnostic>) {
     let middleware: BTreeSet<String> = project.middleware.as_ref().map(|m| locals_of(&m.file)).unwrap_or_default();
     let everything: BTreeSet<String> =
         facts.scripts.keys().filter(|f| f.starts_with("routes/")).flat_map(|f| locals_of(f)).collect();
+
+    let mut referrers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (from, targets) in graph {
+        for target in targets {
+            referrers.entry(target.as_str()).or_default().push(from);
+        }
+    }
+    let bound: BTreeMap<&str, BTreeSet<String>> =
+        project.template_sources.iter().map(|(name, source)| (name.as_str(), bound_names(source))).collect();
 
     for (name, source) in &project.template_sources {
         let provided = match name.strip_prefix("views/").and_then(|v| v.strip_suffix(".html")) {
@@ -198,8 +255,35 @@ fn undeclared_variables(facts: &Facts, out: &mut Vec<Diagnostic>) {
                 }
                 provided
             }
-            None => everything.clone(),
+            // A layout, partial or macro file sees the locals of every page, and the names
+            // bound by the templates that extend, include or import it (directly or not).
+            None => {
+                let mut provided = everything.clone();
+                let mut seen = BTreeSet::new();
+                let mut stack = vec![name.as_str()];
+                while let Some(target) = stack.pop() {
+                    for &from in referrers.get(target).into_iter().flatten() {
+                        if seen.insert(from) {
+                            provided.extend(bound.get(from).into_iter().flatten().cloned());
+                            stack.push(from);
+                        }
+                    }
+                }
+                provided
+            }
         };
+        // Blocks render in the layout's context: what its layouts set, import or define is seen.
+        let mut provided = provided;
+        let mut ancestor = parents.get(name.as_str());
+        let mut depth = 0;
+        while let Some(&layout) = ancestor {
+            provided.extend(bound.get(layout).into_iter().flatten().cloned());
+            ancestor = parents.get(layout);
+            depth += 1;
+            if depth > 64 {
+                break; // an `extends` cycle; minijinja reports it when rendering
+            }
+        }
         let Ok(template) = project.templates.get_template(name) else { continue };
         let mut missing: Vec<String> = template
             .undeclared_variables(false)
