@@ -60,6 +60,21 @@ impl Client {
         self.send(Method::GET, path, &[], "").await
     }
 
+    /// The CSRF token of the form on page `path`.
+    async fn csrf_token(&mut self, path: &str) -> String {
+        let page = self.get(path).await.body;
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = page.find(marker).expect("the form carries the token") + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    }
+
+    /// A form POST carrying the session's CSRF token.
+    async fn post_form(&mut self, path: &str, fields: &str) -> Reply {
+        let token = self.csrf_token(path).await;
+        let body = format!("csrf_token={token}&{fields}");
+        self.send(Method::POST, path, &[("content-type", "application/x-www-form-urlencoded")], &body).await
+    }
+
     async fn post_json(&mut self, path: &str, json: &str) -> Reply {
         self.send(Method::POST, path, &[("content-type", "application/json")], json).await
     }
@@ -147,9 +162,7 @@ async fn flash_survives_a_redirect_and_renders_once() {
 #[tokio::test]
 async fn form_fields_and_status_reach_the_response() {
     let mut client = Client::new();
-    let reply = client
-        .send(Method::POST, "/form", &[("content-type", "application/x-www-form-urlencoded")], "name=Ada+L%C3%B6we")
-        .await;
+    let reply = client.post_form("/form", "name=Ada+L%C3%B6we").await;
     assert!(reply.body.contains("name=Ada Löwe"), "{}", reply.body);
     let teapot = client.get("/teapot").await;
     assert_eq!(teapot.status, StatusCode::IM_A_TEAPOT);
@@ -159,14 +172,7 @@ async fn form_fields_and_status_reach_the_response() {
 #[tokio::test]
 async fn templates_escape_html_from_scripts_and_requests() {
     let mut client = Client::new();
-    let reply = client
-        .send(
-            Method::POST,
-            "/form",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-        )
-        .await;
+    let reply = client.post_form("/form", "name=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
     assert!(reply.body.contains("name=&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", reply.body);
     assert!(!reply.body.contains("<script>alert"));
 }
@@ -284,12 +290,48 @@ async fn the_chat_scaffold_keeps_the_nickname_in_the_session() {
     let mut client = Client::for_app(TempApp::scaffold("chat"), false);
     let chat = client.get("/chat").await;
     assert_eq!(chat.headers[header::LOCATION], "/", "the guard sends nickname-less visitors to the form");
-    let form = ("content-type", "application/x-www-form-urlencoded");
-    let bad = client.send(Method::POST, "/", &[form], "nickname=&room=general").await;
+    let bad = client.post_form("/", "nickname=&room=general").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let ok = client.send(Method::POST, "/", &[form], "nickname=ada&room=random").await;
+    let ok = client.post_form("/", "nickname=ada&room=random").await;
     assert_eq!(ok.headers[header::LOCATION], "/chat");
     let chat = client.get("/chat").await;
     assert_eq!(chat.status, StatusCode::OK);
     assert!(chat.body.contains("signed in as ada") && chat.body.contains("#random"), "{}", chat.body);
+}
+
+#[tokio::test]
+async fn unsafe_methods_need_the_sessions_csrf_token() {
+    let mut client = Client::new();
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let missing = client.send(Method::POST, "/form", &[form], "name=x").await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(
+        missing.body.contains("CSRF token") && missing.body.contains("csrf_token"),
+        "a clear page: {}",
+        missing.body
+    );
+
+    let token = client.csrf_token("/form").await;
+    assert_eq!(token.len(), 64);
+    let wrong = client.send(Method::POST, "/form", &[form], &format!("csrf_token={}&name=x", "0".repeat(64))).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let by_header = client.send(Method::POST, "/form", &[form, ("x-csrf-token", &token)], "name=header").await;
+    assert!(by_header.body.contains("name=header"), "the X-CSRF-Token header works too: {}", by_header.body);
+
+    // Another visitor's token is worthless here.
+    let mut other = Client::new();
+    other.get("/form").await;
+    let stolen = other.send(Method::POST, "/form", &[form], &format!("csrf_token={token}&name=x")).await;
+    assert_eq!(stolen.status, StatusCode::FORBIDDEN);
+
+    // A JSON route can opt out with csrf = false.
+    assert_eq!(other.post_json("/login", r#"{"user":"ada"}"#).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_csrf_token_is_hidden_from_scripts_and_the_session_in_templates() {
+    let mut client = Client::new();
+    client.get("/form").await;
+    let session = client.get("/whoami").await.body;
+    assert!(!session.contains("_csrf") && !session.contains("_flash"), "internal keys stay internal: {session}");
 }

@@ -157,28 +157,38 @@ pub struct ClientEvent {
     pub listens: bool,
 }
 
-/// Sockets created with `name = io("/ns")` and the events they listen for and emit.
+/// Sockets created with `name = io("/ns")` and the events they listen for and emit. A use
+/// belongs to the closest assignment of its variable before it, so two features that each
+/// keep a `socket` of their own (in separate functions of one file) are told apart.
 pub fn client_socket_events(source: &str) -> Vec<ClientEvent> {
     static SOCKET: LazyLock<Regex> =
         LazyLock::new(|| re(r#"([A-Za-z_$][\w$]*)\s*=\s*io\s*\(\s*(?:"([^"]*)"|'([^']*)')?"#));
-    let mut events = Vec::new();
+    // Variable → (offset, namespace) of each assignment, in source order.
+    let mut sockets: std::collections::BTreeMap<&str, Vec<(usize, String)>> = std::collections::BTreeMap::new();
     for c in SOCKET.captures_iter(source) {
-        let name = &c[1];
+        let name = c.get(1).expect("group 1 always matches");
         let target = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
-        let namespace = namespace_of(target);
+        sockets.entry(name.as_str()).or_default().push((name.start(), namespace_of(target)));
+    }
+    let mut events = Vec::new();
+    for (name, assignments) in &sockets {
         let uses = re(&format!(
             r#"(?:^|[^\w.$]){}\s*\.\s*(on|once|emit|emitWithAck)\s*\(\s*(?:"([^"]*)"|'([^']*)')"#,
             regex::escape(name)
         ));
         for u in uses.captures_iter(source) {
             let m = u.get(2).or_else(|| u.get(3)).expect("one branch matched");
+            // A use before any assignment (a hoisted function) goes with the first one.
+            let at = u.get(0).expect("whole match").start();
+            let namespace = assignments.iter().rev().find(|(offset, _)| *offset < at).unwrap_or(&assignments[0]);
             events.push(ClientEvent {
-                namespace: namespace.clone(),
+                namespace: namespace.1.clone(),
                 event: Found { text: m.as_str().to_string(), span: m.range() },
                 listens: matches!(&u[1], "on" | "once"),
             });
         }
     }
+    events.sort_by_key(|e| e.event.span.start);
     events
 }
 
@@ -244,6 +254,15 @@ mod tests {
         let events = client_socket_events(js);
         let names: Vec<_> = events.iter().map(|e| (e.namespace.as_str(), e.event.text.as_str(), e.listens)).collect();
         assert_eq!(names, [("/chat", "hi", true), ("/chat", "say", false)]);
+    }
+
+    #[test]
+    fn client_events_go_with_the_closest_assignment_of_their_variable() {
+        let js = "function a() { const socket = io(); socket.on('hello', f); }\n\
+                  function b() { const socket = io('/news'); socket.on('story', g); socket.emit('read'); }";
+        let events = client_socket_events(js);
+        let names: Vec<_> = events.iter().map(|e| (e.namespace.as_str(), e.event.text.as_str())).collect();
+        assert_eq!(names, [("/", "hello"), ("/news", "story"), ("/news", "read")]);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// How long Ctrl-C / SIGTERM waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Secrets shorter than this are refused in production.
 const MIN_SECRET_LEN: usize = 32;
 
@@ -57,14 +60,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             if production { "production" } else { "development" }
         );
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                println!("shutting down");
-                io.close().await;
-            })
-            .await
-            .context("serving")?;
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            println!("shutting down: finishing requests in flight, closing sockets");
+            let _ = stopping.send(());
+            io.close().await;
+        });
+        tokio::select! {
+            served = server => served.context("serving")?,
+            () = async {
+                let _ = stopped.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => eprintln!("keystone-rs: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+        }
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

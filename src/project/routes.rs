@@ -49,6 +49,8 @@ pub struct Route {
     pub view: String,
     /// Guards run before the controller: `routes/middleware/NAME.rhai`.
     pub before: Vec<String>,
+    /// Unsafe methods need the session's CSRF token (`csrf = false` opts a JSON API out).
+    pub csrf: bool,
     /// 1-based line of the route's key in `routes/index.toml`.
     pub line: usize,
 }
@@ -181,8 +183,8 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
     }
     validate_path(path).map_err(|msg| bad_key(format!("route path `{path}` {msg}")))?;
 
-    let (view, before) = match value {
-        toml::Value::String(view) => (view.clone(), Vec::new()),
+    let (view, before, csrf) = match value {
+        toml::Value::String(view) => (view.clone(), Vec::new(), true),
         toml::Value::Table(options) => parse_long_form(key, options)?,
         _ => {
             return Err(Diagnostic::error("route-value", FILE, format!("route `{key}` must name a view")).with_help(
@@ -194,12 +196,13 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
         return Err(Diagnostic::error("route-value", FILE, format!("`{view}` is not a valid view name"))
             .with_help("view names use letters, digits, `_`, `-` and `/` for folders"));
     }
-    Ok(Route { methods, path: path.to_string(), view, before, line: 0 })
+    Ok(Route { methods, path: path.to_string(), view, before, csrf, line: 0 })
 }
 
-fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<String>), Diagnostic> {
+fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<String>, bool), Diagnostic> {
     let mut view = None;
     let mut before = Vec::new();
+    let mut csrf = true;
     for (name, value) in options {
         match (name.as_str(), value) {
             ("view", toml::Value::String(v)) => view = Some(v.clone()),
@@ -220,8 +223,7 @@ fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<Stri
                     }
                 }
             }
-            // Checked by the CSRF protection; accepted here so tables stay valid.
-            ("csrf", toml::Value::Boolean(_)) => {}
+            ("csrf", toml::Value::Boolean(on)) => csrf = *on,
             _ => {
                 return Err(Diagnostic::error(
                     "config-unknown-key",
@@ -236,7 +238,7 @@ fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<Stri
         Diagnostic::error("route-value", FILE, format!("route `{key}` has no `view`"))
             .with_help("add view = \"name\" to the route's table")
     })?;
-    Ok((view, before))
+    Ok((view, before, csrf))
 }
 
 /// Checks `{param}` / `{*rest}` segments the way the matcher reads them.

@@ -16,6 +16,12 @@ pub struct Response {
     pub status: Option<u16>,
     pub json: Option<serde_json::Value>,
     pub flashes: Vec<(String, String)>,
+    /// `emit_to_session(event, data)`: pushes to every socket of this visitor.
+    pub session_emits: Vec<(String, serde_json::Value)>,
+    /// `regenerate_session()`: a new session id (at login).
+    pub regenerate: bool,
+    /// `destroy_session()`: the session ends (at logout) and its sockets are disconnected.
+    pub destroy: bool,
 }
 
 impl Response {
@@ -43,6 +49,14 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("flash", |kind: &str, message: &str| {
         with_current(|r| r.flashes.push((kind.to_string(), message.to_string())))
     });
+    engine.register_fn("emit_to_session", |event: &str, data: Dynamic| {
+        with_current(|r| r.session_emits.push((event.to_string(), super::to_json(&data))))
+    });
+    engine.register_fn("emit_to_session", |event: &str| {
+        with_current(|r| r.session_emits.push((event.to_string(), serde_json::Value::Null)))
+    });
+    engine.register_fn("regenerate_session", || with_current(|r| r.regenerate = true));
+    engine.register_fn("destroy_session", || with_current(|r| r.destroy = true));
 }
 
 /// The request's scope: `req`, `session` and `locals`, shared by every script in the chain.

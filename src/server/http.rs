@@ -9,12 +9,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderValue, StatusCode, header, request::Parts};
 use serde_json::{Map, Value, json};
 
-use super::session::{FLASH_KEY, VisitorSession};
+use super::session::{CSRF_KEY, FLASH_KEY, VisitorSession, merge_public, public_part};
 use super::{App, pages, statics};
 use crate::project::Project;
 use crate::project::routes::{Match, Route};
 use crate::script::controller::{self, RequestScope};
 use crate::script::{Script, map_to_json, map_to_rhai, to_dynamic};
+use tower_sessions::session::Id;
 
 /// The one handler behind every path that is not the socket.io client or a socket.
 pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -62,17 +63,16 @@ async fn handle_route(
     let sessions = &app.sessions;
     let visitor = match sessions.load(sessions.id_from_headers(&parts.headers)).await {
         Ok(visitor) => visitor,
-        Err(err) => {
-            super::log::error(&format!("session store unavailable: {err}"));
-            return pages::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the session store is unavailable; try again shortly",
-                app.production,
-            );
-        }
+        Err(err) => return store_unavailable(app, &err),
     };
-    let mut session_data = visitor.data.clone();
-    let pending_flash = session_data.remove(FLASH_KEY);
+    if route.csrf && !parts.method.is_safe() && !csrf_token_matches(&visitor, &parts, &req) {
+        return pages::forbidden(
+            "missing or invalid CSRF token",
+            "Forms must send the page's token as a csrf_token field (<input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf_token }}\">) \
+             and scripts as an X-CSRF-Token header. Reload the page and try again.",
+            app.production,
+        );
+    }
 
     let scripts: Vec<&Script> = project
         .middleware
@@ -80,7 +80,7 @@ async fn handle_route(
         .chain(route.before.iter().filter_map(|g| project.guards.get(g)))
         .chain(project.controllers.get(&route.view))
         .collect();
-    let mut scope = RequestScope::new(req.clone(), map_to_rhai(&session_data), rhai::Map::new());
+    let mut scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
     let outcome = match controller::run_chain(&scripts, &mut scope) {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -89,62 +89,113 @@ async fn handle_route(
         }
     };
 
-    let mut session_data = map_to_json(&scope.session());
-    session_data.remove(FLASH_KEY);
-    let mut flashes = flash_messages(pending_flash);
+    let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
+    let mut flashes = flash_messages(data.remove(FLASH_KEY));
     for (kind, message) in &outcome.flashes {
-        flashes.entry(kind.clone()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(message)));
+        if let Some(list) = flashes.entry(kind.clone()).or_insert_with(|| json!([])).as_array_mut() {
+            list.push(json!(message));
+        }
     }
 
     let status = outcome.status.and_then(|s| StatusCode::from_u16(s).ok());
     let mut response = if let Some(url) = &outcome.redirect {
-        keep_flashes(&mut session_data, flashes);
+        keep_flashes(&mut data, flashes);
         let mut r = Redirect::to(url).into_response();
-        if let Some(status) = status.filter(|s| s.is_redirection()) {
-            *r.status_mut() = status;
-        } else {
-            *r.status_mut() = StatusCode::FOUND;
-        }
+        *r.status_mut() = status.filter(StatusCode::is_redirection).unwrap_or(StatusCode::FOUND);
         r
     } else if let Some(value) = &outcome.json {
-        keep_flashes(&mut session_data, flashes);
+        keep_flashes(&mut data, flashes);
         (status.unwrap_or(StatusCode::OK), axum::Json(value.clone())).into_response()
     } else {
+        let token =
+            data.entry(CSRF_KEY).or_insert_with(|| Value::String(crate::cmd::new::new_secret()[..64].to_string()));
+        let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
-        let context = template_context(map_to_json(&scope.locals()), &session_data, &req, flashes);
+        let context = template_context(map_to_json(&scope.locals()), &public_part(&data), &req, flashes, &token);
         render(app, project, &Project::view_template(view), context, status.unwrap_or(StatusCode::OK))
     };
 
-    if let Err(err) = save_session(app, &visitor, session_data, &mut response).await {
-        super::log::error(&format!("saving session: {err}"));
-        return pages::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the session store is unavailable; try again shortly",
-            app.production,
-        );
+    match finish_session(app, &visitor, data, &outcome, &mut response).await {
+        Ok(Some(id)) => {
+            for (event, payload) in &outcome.session_emits {
+                super::sockets::emit_to_session(app, &id, event, payload).await;
+            }
+            response
+        }
+        Ok(None) => response,
+        Err(err) => store_unavailable(app, &err),
     }
-    response
 }
 
-/// Saves the session when the request changed it (or it needs refreshing), and sets the cookie
-/// when the visitor has a new id or a renewed expiry.
-async fn save_session(
+fn store_unavailable(app: &App, err: &tower_sessions::session_store::Error) -> Response {
+    super::log::error(&format!("session store unavailable: {err}"));
+    pages::error(StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; try again shortly", app.production)
+}
+
+/// The session's CSRF token came back as a `csrf_token` form field or an `X-CSRF-Token` header.
+fn csrf_token_matches(visitor: &VisitorSession, parts: &Parts, req: &rhai::Map) -> bool {
+    let Some(expected) = visitor.data.get(CSRF_KEY).and_then(Value::as_str) else { return false };
+    let from_header = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let from_form = req
+        .get("form")
+        .and_then(|f| f.read_lock::<rhai::Map>().and_then(|m| m.get("csrf_token").map(|v| v.to_string())));
+    let given = from_header.map(str::to_string).or(from_form).unwrap_or_default();
+    // Compare in constant time: the token is a secret.
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Saves, regenerates or destroys the session as the scripts asked, setting the cookie when
+/// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with.
+async fn finish_session(
     app: &App,
     visitor: &VisitorSession,
-    data: Map<String, Value>,
+    mut data: Map<String, Value>,
+    outcome: &controller::Response,
     response: &mut Response,
-) -> Result<(), tower_sessions::session_store::Error> {
-    let unchanged = data == visitor.data;
-    if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
-        return Ok(());
-    }
-    let (id, send_cookie) = app.sessions.save(visitor, data).await?;
-    if send_cookie {
-        if let Ok(value) = HeaderValue::from_str(&app.sessions.cookie_header(id)) {
+) -> Result<Option<Id>, tower_sessions::session_store::Error> {
+    let sessions = &app.sessions;
+    let mut set_cookie = |value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
+    };
+    if outcome.destroy {
+        if let Some(old) = visitor.id {
+            sessions.delete(old).await?;
+            super::sockets::end_session(app, &old).await;
+        }
+        set_cookie(sessions.clear_cookie_header());
+        // Only the flash survives a logout ("you are signed out"), in a new session.
+        let flash: Map<String, Value> =
+            data.remove(FLASH_KEY).map(|f| (FLASH_KEY.to_string(), f)).into_iter().collect();
+        if flash.is_empty() {
+            return Ok(None);
+        }
+        let (id, _) = sessions.save(&VisitorSession::default(), flash).await?;
+        set_cookie(sessions.cookie_header(id));
+        return Ok(Some(id));
     }
-    Ok(())
+    if outcome.regenerate {
+        let sockets = match visitor.id {
+            Some(old) => super::sockets::session_socket_ids(app, &old).await,
+            None => Vec::new(),
+        };
+        let id = sessions.regenerate(visitor.id, data, sockets).await?;
+        if let Some(old) = visitor.id {
+            super::sockets::move_session(app, &old, &id).await;
+        }
+        set_cookie(sessions.cookie_header(id));
+        return Ok(Some(id));
+    }
+    let unchanged = data == visitor.data;
+    if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
+        return Ok(visitor.id);
+    }
+    let (id, send_cookie) = sessions.save(visitor, data).await?;
+    if send_cookie {
+        set_cookie(sessions.cookie_header(id));
+    }
+    Ok(Some(id))
 }
 
 /// Renders a template, turning a render error into an error page naming the file and line.
@@ -184,11 +235,13 @@ fn template_context(
     session: &Map<String, Value>,
     req: &rhai::Map,
     messages: Map<String, Value>,
+    csrf_token: &str,
 ) -> Value {
     let mut context = locals;
     context.insert("session".into(), Value::Object(session.clone()));
     context.insert("req".into(), Value::Object(map_to_json(req)));
     context.insert("messages".into(), Value::Object(messages));
+    context.insert("csrf_token".into(), Value::String(csrf_token.to_string()));
     Value::Object(context)
 }
 

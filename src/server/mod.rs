@@ -55,6 +55,11 @@ impl App {
         self.project.store(Arc::new(project));
     }
 
+    /// The socket namespaces registered so far.
+    pub fn namespace_names(&self) -> Vec<String> {
+        self.namespaces.lock().unwrap().iter().cloned().collect()
+    }
+
     fn register_namespaces(&self, project: &Project) {
         let mut known = self.namespaces.lock().unwrap();
         let io = self.io();
@@ -89,7 +94,13 @@ pub fn build(project: Project, sessions: SessionManager, options: Options) -> (R
     let _ = app.io.set(io.clone());
     app.swap(project);
 
-    let pages = Router::new().fallback(http::dispatch).layer(io_layer).with_state(app.clone());
+    sockets::spawn_expiry_sweep(app.clone());
+
+    let pages = Router::new()
+        .fallback(http::dispatch)
+        .layer(io_layer)
+        .layer(middleware::from_fn_with_state(app.clone(), refuse_foreign_origins))
+        .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
@@ -101,6 +112,38 @@ pub fn build(project: Project, sessions: SessionManager, options: Options) -> (R
         router = router.layer(middleware::from_fn(log_request));
     }
     (router, app, io)
+}
+
+/// Cross-site WebSocket hijacking: a socket handshake (polling or websocket) from a page of
+/// another origin would carry the visitor's cookie, so it is refused before any upgrade unless
+/// that origin is listed in `[sockets] allowed_origins`. No `Origin` (non-browser clients) is
+/// allowed.
+async fn refuse_foreign_origins(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/socket.io/") {
+        if let Some(origin) = request.headers().get(::http::header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let host = request.headers().get(::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
+            let listed =
+                app.project().settings.as_ref().is_some_and(|s| s.sockets.allowed_origins.iter().any(|o| o == origin));
+            if !own && !listed {
+                log::error(&format!(
+                    "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
+                ));
+                return pages::forbidden(
+                    "cross-origin socket connections are refused",
+                    &format!(
+                        "{origin} is not this server's origin; list it in keystone.toml under [sockets] allowed_origins to allow it."
+                    ),
+                    app.production,
+                );
+            }
+        }
+    }
+    next.run(request).await
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -36,6 +36,16 @@ pub fn method_not_allowed(allowed: &[String]) -> Response {
     response
 }
 
+/// 403 with a page that says what was refused and how to fix it.
+pub fn forbidden(what: &str, how: &str, production: bool) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "403 Forbidden",
+        &format!("<p><strong>{}</strong></p><p>{}</p>", escape(what), escape(how)),
+        production,
+    )
+}
+
 /// A failure while handling a request: where and why in development, nothing in production.
 pub fn error(status: StatusCode, detail: &str, production: bool) -> Response {
     if production {

@@ -141,7 +141,7 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     {
         changed.push("[session]");
     }
-    if old.sockets.adapter != new.sockets.adapter || old.sockets.allowed_origins != new.sockets.allowed_origins {
+    if old.sockets.adapter != new.sockets.adapter {
         changed.push("[sockets]");
     }
     changed

@@ -21,6 +21,42 @@ use crate::project::settings::SessionSettings;
 
 /// Session key holding flash messages until they are rendered.
 pub const FLASH_KEY: &str = "_flash";
+/// Session key holding the CSRF token forms must send back.
+pub const CSRF_KEY: &str = "_csrf";
+/// Keys of a record left behind by `regenerate`: the new id, and the sockets that may follow it.
+const MOVED_TO_KEY: &str = "_moved_to";
+const MOVED_SOCKETS_KEY: &str = "_sockets";
+/// How long a regenerated session's old id still points open sockets to the new one.
+const MOVED_LIFETIME: time::Duration = time::Duration::hours(1);
+
+/// Keys starting with `_` belong to keystone-rs (flash, CSRF token): scripts and templates
+/// never see them, and they survive whatever a script does to `session`.
+pub fn is_internal(key: &str) -> bool {
+    key.starts_with('_')
+}
+
+/// The part of a session scripts and templates see.
+pub fn public_part(data: &Map<String, Value>) -> Map<String, Value> {
+    data.iter().filter(|(k, _)| !is_internal(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// `public` as a script left it, with the internal keys of `original` kept.
+pub fn merge_public(original: &Map<String, Value>, public: Map<String, Value>) -> Map<String, Value> {
+    let mut merged: Map<String, Value> =
+        original.iter().filter(|(k, _)| is_internal(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    merged.extend(public.into_iter().filter(|(k, _)| !is_internal(k)));
+    merged
+}
+
+/// What a socket finds when it loads the session of its handshake cookie.
+pub enum Follow {
+    /// The session, as it is now.
+    Current(VisitorSession),
+    /// The session was regenerated while the socket was connected: it now goes by this id.
+    Moved(VisitorSession),
+    /// The session was destroyed or expired.
+    Ended,
+}
 
 /// A visitor's session as loaded for one request or one socket event.
 #[derive(Debug, Clone, Default)]
@@ -101,17 +137,92 @@ impl SessionManager {
         let Some(id) = id else {
             return Ok(VisitorSession::default());
         };
-        match self.store.load(&id).await? {
-            Some(record) if record.expiry_date > OffsetDateTime::now_utc() => {
-                let remaining = record.expiry_date - OffsetDateTime::now_utc();
-                Ok(VisitorSession {
-                    id: Some(id),
-                    data: record.data.into_iter().collect(),
-                    needs_refresh: remaining < self.expiry / 2,
-                })
-            }
-            _ => Ok(VisitorSession::default()),
+        Ok(self
+            .load_record(id)
+            .await?
+            .filter(|r| !r.data.contains_key(MOVED_TO_KEY))
+            .map(|r| self.visitor(r))
+            .unwrap_or_default())
+    }
+
+    async fn load_record(&self, id: Id) -> Result<Option<Record>, StoreError> {
+        Ok(self.store.load(&id).await?.filter(|r| r.expiry_date > OffsetDateTime::now_utc()))
+    }
+
+    fn visitor(&self, record: Record) -> VisitorSession {
+        let remaining = record.expiry_date - OffsetDateTime::now_utc();
+        VisitorSession {
+            id: Some(record.id),
+            data: record.data.into_iter().collect(),
+            needs_refresh: remaining < self.expiry / 2,
         }
+    }
+
+    /// Loads the session of socket `socket_id`, following a regeneration that happened while
+    /// it was connected. Only sockets connected at that moment may follow: a socket opened
+    /// later with the old cookie finds the session ended.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn follow(&self, id: Id, socket_id: &str) -> Result<Follow, StoreError> {
+        let Some(record) = self.load_record(id).await? else { return Ok(Follow::Ended) };
+        let Some(moved_to) = record.data.get(MOVED_TO_KEY) else { return Ok(Follow::Current(self.visitor(record))) };
+        let allowed = record
+            .data
+            .get(MOVED_SOCKETS_KEY)
+            .and_then(Value::as_array)
+            .is_some_and(|ids| ids.iter().any(|s| s == socket_id));
+        let new_id = moved_to.as_str().and_then(|s| Id::from_str(s).ok());
+        match new_id {
+            Some(new_id) if allowed => match self.load_record(new_id).await? {
+                Some(record) => Ok(Follow::Moved(self.visitor(record))),
+                None => Ok(Follow::Ended),
+            },
+            _ => Ok(Follow::Ended),
+        }
+    }
+
+    /// Gives the session a new id (at login): `data` moves to the new id, the old id only
+    /// points the listed sockets to it. Returns the new id.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn regenerate(
+        &self,
+        old: Option<Id>,
+        data: Map<String, Value>,
+        sockets: Vec<String>,
+    ) -> Result<Id, StoreError> {
+        let fresh = VisitorSession::default();
+        let (new_id, _) = self.save(&fresh, data).await?;
+        if let Some(old) = old {
+            let mut marker = serde_json::Map::new();
+            marker.insert(MOVED_TO_KEY.into(), Value::String(new_id.to_string()));
+            marker.insert(MOVED_SOCKETS_KEY.into(), Value::from(sockets));
+            let record = Record {
+                id: old,
+                data: marker.into_iter().collect(),
+                expiry_date: OffsetDateTime::now_utc() + MOVED_LIFETIME,
+            };
+            self.store.save(&record).await?;
+        }
+        Ok(new_id)
+    }
+
+    /// Deletes the session (at logout).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn delete(&self, id: Id) -> Result<(), StoreError> {
+        self.store.delete(&id).await
+    }
+
+    /// Whether a session is gone (destroyed or expired); used to end its sockets.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn is_gone(&self, id: Id) -> Result<bool, StoreError> {
+        Ok(self.load_record(id).await?.is_none())
     }
 
     /// Saves `data` under the session's id, creating the record (and id) if it is new.
@@ -132,6 +243,18 @@ impl SessionManager {
             self.store.create(&mut record).await?;
             Ok((record.id, true))
         }
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie.
+    pub fn clear_cookie_header(&self) -> String {
+        let cookie = Cookie::build((self.cookie_name.clone(), ""))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(time::Duration::ZERO)
+            .build();
+        cookie.encoded().to_string()
     }
 
     /// The `Set-Cookie` value carrying `id`, signed, HttpOnly and SameSite=Lax.

@@ -10,7 +10,7 @@ use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 use tower_sessions::session::Id;
 
-use super::session::VisitorSession;
+use super::session::{Follow, VisitorSession, merge_public, public_part};
 use super::{App, log};
 use crate::script::socket_api::{self, Effect, SocketHandle};
 use crate::script::{Script, ScriptError, map_to_json, map_to_rhai, to_dynamic};
@@ -19,8 +19,9 @@ use crate::script::{Script, ScriptError, map_to_json, map_to_rhai, to_dynamic};
 struct SocketLink {
     /// The namespace script as it was when the socket connected.
     script: Option<Script>,
-    /// The session of the handshake cookie, if its signature was valid.
-    session_id: Option<Id>,
+    /// The session of the handshake cookie, if its signature was valid and it existed; it
+    /// changes when the session is regenerated.
+    session_id: Mutex<Option<Id>>,
     /// The session of a socket without a valid cookie: its own, never saved.
     own_session: Mutex<Map<String, Value>>,
     handlers: Mutex<HashMap<String, FnPtr>>,
@@ -52,11 +53,17 @@ pub fn register_namespace(io: &SocketIo, namespace: &str) {
 
 async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     let project = app.project();
-    let session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
+    let mut session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
+    if let Some(id) = session_id {
+        // A cookie whose session is gone is no session at all (as over HTTP).
+        if app.sessions.is_gone(id).await.unwrap_or(false) {
+            session_id = None;
+        }
+    }
     let script = project.sockets.get(socket.ns()).cloned();
     let link = Arc::new(SocketLink {
         script: script.clone(),
-        session_id,
+        session_id: Mutex::new(session_id),
         own_session: Mutex::default(),
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
@@ -127,9 +134,19 @@ async fn run(
     link: &SocketLink,
     call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError>,
 ) -> Option<Value> {
-    let session = match link.session_id {
-        Some(id) => match app.sessions.load(Some(id)).await {
-            Ok(loaded) => VisitorSession { id: Some(id), ..loaded },
+    let session_id = *link.session_id.lock().unwrap();
+    let session = match session_id {
+        Some(id) => match app.sessions.follow(id, &socket.id.to_string()).await {
+            Ok(Follow::Current(session)) => session,
+            Ok(Follow::Moved(session)) => {
+                *link.session_id.lock().unwrap() = session.id;
+                session
+            }
+            Ok(Follow::Ended) => {
+                let _ = socket.emit("session:end", &());
+                let _ = socket.clone().disconnect();
+                return None;
+            }
             Err(err) => {
                 log::error(&format!("socket {}: session store unavailable: {err}", socket.id));
                 return None;
@@ -137,10 +154,10 @@ async fn run(
         },
         None => VisitorSession { data: link.own_session.lock().unwrap().clone(), ..VisitorSession::default() },
     };
-    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&session.data));
+    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)));
     let result = call(&handle);
     let (effects, new_session) = handle.finish();
-    let new_session = map_to_json(&new_session);
+    let new_session = merge_public(&session.data, map_to_json(&new_session));
     if new_session != session.data {
         if session.id.is_some() {
             if let Err(err) = app.sessions.save(&session, new_session).await {
@@ -195,4 +212,73 @@ async fn apply(socket: &SocketRef, link: &SocketLink, effects: Vec<Effect>) {
     if disconnect {
         let _ = socket.clone().disconnect();
     }
+}
+
+/// Sends `event` to every socket of session `id`, in every namespace (and on every node with
+/// a shared adapter).
+pub async fn emit_to_session(app: &App, id: &Id, event: &str, data: &Value) {
+    for ops in session_sockets(app, id) {
+        if let Err(err) = ops.emit(event, data).await {
+            log::debug(&format!("emit_to_session {event}: {err}"));
+        }
+    }
+}
+
+/// Tells the sockets of a destroyed session `session:end` and disconnects them.
+pub async fn end_session(app: &App, id: &Id) {
+    for ops in session_sockets(app, id) {
+        let _ = ops.clone().emit("session:end", &()).await;
+        let _ = ops.disconnect().await;
+    }
+}
+
+/// Ids of the sockets of session `id` (every namespace and node), which may follow it when it
+/// is regenerated.
+pub async fn session_socket_ids(app: &App, id: &Id) -> Vec<String> {
+    let mut ids = Vec::new();
+    for ops in session_sockets(app, id) {
+        // Infallible with the local adapter; a shared adapter can fail to reach other nodes.
+        #[allow(irrefutable_let_patterns)]
+        if let Ok(sockets) = ops.fetch_sockets().await {
+            ids.extend(sockets.iter().map(|s| s.data().id.to_string()));
+        }
+    }
+    ids
+}
+
+/// Moves the sockets of session `old` into the room of session `new`, so pushes to the new
+/// session reach them at once; each learns its new id at its next event.
+pub async fn move_session(app: &App, old: &Id, new: &Id) {
+    let (from, to) = (session_room(old), session_room(new));
+    for ns in app.namespace_names() {
+        let Some(ops) = app.io().of(&ns) else { continue };
+        let _ = ops.clone().within(from.clone()).join(to.clone()).await;
+        let _ = ops.within(from.clone()).leave(from.clone()).await;
+    }
+}
+
+fn session_sockets(app: &App, id: &Id) -> Vec<socketioxide::operators::BroadcastOperators> {
+    let room = session_room(id);
+    app.namespace_names().into_iter().filter_map(|ns| app.io().of(&ns)).map(|ops| ops.within(room.clone())).collect()
+}
+
+/// Every minute, ends the sockets whose session expired (destroyed sessions end at once).
+pub fn spawn_expiry_sweep(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let mut checked = std::collections::HashSet::new();
+            for ns in app.namespace_names() {
+                let Some(ops) = app.io().of(&ns) else { continue };
+                for socket in ops.sockets() {
+                    let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
+                    let Some(id) = *link.session_id.lock().unwrap() else { continue };
+                    if checked.insert(id) && app.sessions.is_gone(id).await.unwrap_or(false) {
+                        end_session(&app, &id).await;
+                    }
+                }
+            }
+        }
+    });
 }

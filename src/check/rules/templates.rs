@@ -93,7 +93,7 @@ pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
     let sources = &facts.project.template_sources;
     let mut graph: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     // Template → the layout it extends.
-    let mut parents: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut parents: BTreeMap<&str, String> = BTreeMap::new();
     for (name, source) in sources {
         let file = format!("templates/{name}");
         let mut aliases = Vec::new();
@@ -122,7 +122,7 @@ pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                 };
                 graph.entry(name.as_str()).or_default().push(target.text.clone());
                 if reference.keyword == "extends" {
-                    parents.insert(name.as_str(), target.text.as_str());
+                    parents.insert(name.as_str(), target.text.clone());
                 }
                 let defined = exports(target_source);
                 for wanted in &reference.imported {
@@ -214,7 +214,7 @@ fn bound_names(source: &str) -> BTreeSet<String> {
 fn undeclared_variables(
     facts: &Facts,
     graph: &BTreeMap<&str, Vec<String>>,
-    parents: &BTreeMap<&str, &str>,
+    parents: &BTreeMap<&str, String>,
     out: &mut Vec<Diagnostic>,
 ) {
     let project = facts.project;
@@ -274,11 +274,11 @@ fn undeclared_variables(
         };
         // Blocks render in the layout's context: what its layouts set, import or define is seen.
         let mut provided = provided;
-        let mut ancestor = parents.get(name.as_str());
+        let mut ancestor = parents.get(name.as_str()).map(String::as_str);
         let mut depth = 0;
-        while let Some(&layout) = ancestor {
+        while let Some(layout) = ancestor {
             provided.extend(bound.get(layout).into_iter().flatten().cloned());
-            ancestor = parents.get(layout);
+            ancestor = parents.get(layout).map(String::as_str);
             depth += 1;
             if depth > 64 {
                 break; // an `extends` cycle; minijinja reports it when rendering
