@@ -7,3 +7,4 @@ mod e2e;
 mod live;
 mod new;
 mod router;
+mod security;

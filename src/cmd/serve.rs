@@ -19,6 +19,9 @@ pub struct ServeArgs {
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Stack of each runtime thread.
+const SCRIPT_STACK: usize = 16 * 1024 * 1024;
+
 /// Secrets shorter than this are refused in production.
 const MIN_SECRET_LEN: usize = 32;
 
@@ -42,7 +45,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let host = args.host.unwrap_or(settings.server.host.clone());
     let port = args.port.unwrap_or(settings.server.port);
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Scripts run on the runtime's threads; deep (but allowed) script recursion needs more
+    // than the default 2 MiB of stack, especially in debug builds.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(SCRIPT_STACK)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let sessions =
             SessionManager::open(&settings.session, &root, secret.as_bytes(), settings.server.secure).await?;

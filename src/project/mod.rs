@@ -123,7 +123,8 @@ pub fn load(root: &Path) -> Project {
     for route in &routes.routes {
         let template = Project::view_template(&route.view);
         // A view with a controller may answer with json() or redirect() and need no template.
-        if !template_sources.contains_key(&template) && !controllers.contains_key(&route.view) {
+        if !template_sources.contains_key(&template) && !root.join(format!("routes/views/{}.rhai", route.view)).exists()
+        {
             diagnostics.push(
                 routes::at_name(
                     Diagnostic::error(

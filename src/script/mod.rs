@@ -45,8 +45,10 @@ fn build_engine() -> Engine {
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_string_size(1024 * 1024);
-    engine.set_max_array_size(100_000);
-    engine.set_max_map_size(100_000);
+    // Rhai re-measures a collection after each change, so time grows with the square of
+    // the limit: 10,000 keeps a runaway `push` loop to milliseconds.
+    engine.set_max_array_size(10_000);
+    engine.set_max_map_size(10_000);
     engine.on_print(|text| crate::server::log::script_print(text));
     engine.on_debug(|text, _source, pos| crate::server::log::script_print(&format!("[debug {pos}] {text}")));
     controller::register(&mut engine);
@@ -116,4 +118,28 @@ pub fn map_to_rhai(map: &serde_json::Map<String, serde_json::Value>) -> rhai::Ma
 /// A Rhai map as a JSON object.
 pub fn map_to_json(map: &rhai::Map) -> serde_json::Map<String, serde_json::Value> {
     map.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(source: &str) -> Result<(), String> {
+        let script = compile("test.rhai", source).map_err(|d| d.message)?;
+        engine().run_ast(&script.ast).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn scripts_cannot_import_modules_or_eval() {
+        let import = run("import \"secrets\" as s;").unwrap_err();
+        assert!(import.contains("secrets"), "{import}");
+        assert!(run("eval(\"1\")").is_err());
+    }
+
+    #[test]
+    fn runaway_scripts_stop_at_the_limits() {
+        assert!(run("loop {}").unwrap_err().contains("operations"));
+        assert!(run("let s = \"x\"; loop { s += s; }").is_err());
+        assert!(run("fn f(n) { f(n + 1) } f(0);").is_err());
+    }
 }

@@ -217,14 +217,6 @@ impl SessionManager {
         self.store.delete(&id).await
     }
 
-    /// Whether a session is gone (destroyed or expired); used to end its sockets.
-    ///
-    /// # Errors
-    /// The store failed.
-    pub async fn is_gone(&self, id: Id) -> Result<bool, StoreError> {
-        Ok(self.load_record(id).await?.is_none())
-    }
-
     /// Saves `data` under the session's id, creating the record (and id) if it is new.
     /// Returns the id and whether the visitor needs a (new) cookie.
     ///

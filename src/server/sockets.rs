@@ -40,6 +40,93 @@ impl SocketLink {
 #[derive(Clone)]
 struct Link(Arc<SocketLink>);
 
+/// Every argument of an event: clients send none, one or several. Deserialized as a tuple,
+/// which socketioxide fills with all the arguments after the event name.
+struct EventArgs(Vec<Value>);
+
+/// One argument: any JSON value, or a binary attachment, which scripts see as an array of
+/// byte values.
+struct Arg(Value);
+
+impl<'de> serde::Deserialize<'de> for Arg {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ArgVisitor).map(Arg)
+    }
+}
+
+struct ArgVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ArgVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value or binary data")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Array(v.iter().map(|&b| Value::from(b)).collect()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Arg(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some((key, Arg(value))) = map.next_entry::<String, Arg>()? {
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Args;
+        impl<'de> serde::de::Visitor<'de> for Args {
+            type Value = EventArgs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the arguments of an event")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventArgs, A::Error> {
+                let mut args = Vec::new();
+                while let Some(Arg(arg)) = seq.next_element()? {
+                    args.push(arg);
+                }
+                Ok(EventArgs(args))
+            }
+        }
+        deserializer.deserialize_tuple(usize::MAX, Args)
+    }
+}
+
 /// The room every socket of one session joins, so HTTP can reach all of a visitor's tabs.
 pub fn session_room(id: &Id) -> String {
     format!("session:{id}")
@@ -53,37 +140,42 @@ pub fn register_namespace(io: &SocketIo, namespace: &str) {
 
 async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     let project = app.project();
-    let mut session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
-    if let Some(id) = session_id {
-        // A cookie whose session is gone is no session at all (as over HTTP).
-        if app.sessions.is_gone(id).await.unwrap_or(false) {
-            session_id = None;
-        }
-    }
     let script = project.sockets.get(socket.ns()).cloned();
     let link = Arc::new(SocketLink {
         script: script.clone(),
-        session_id: Mutex::new(session_id),
+        session_id: Mutex::new(app.sessions.id_from_headers(&socket.req_parts().headers)),
         own_session: Mutex::default(),
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
     });
+    // Everything the socket needs to receive events is in place before the first await;
+    // events that arrive meanwhile wait for `ready`.
     socket.extensions.insert(Link(link.clone()));
-    if let Some(id) = &session_id {
-        socket.join(session_room(id));
-    }
     socket.on_fallback(on_event);
     socket.on_disconnect(on_disconnect);
+
+    let cookie_id = *link.session_id.lock().unwrap();
+    if cookie_id.is_some() {
+        // A cookie whose session is gone (or was regenerated away) is no session at all, as
+        // over HTTP. A store failure here is retried at the socket's first event.
+        if let Ok(loaded) = app.sessions.load(cookie_id).await {
+            *link.session_id.lock().unwrap() = loaded.id;
+        }
+    }
+    if let Some(id) = *link.session_id.lock().unwrap() {
+        socket.join(session_room(&id));
+    }
     if let Some(script) = script {
         let _ =
             run(&app, &socket, &link, |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null)).await;
     }
+    link.ready.send_replace(true);
 }
 
 async fn on_event(
     socket: SocketRef,
     Event(event): Event,
-    TryData(data): TryData<Value>,
+    TryData(data): TryData<EventArgs>,
     ack: AckSender,
     State(app): State<Arc<App>>,
 ) {
@@ -97,7 +189,8 @@ async fn on_event(
         return;
     };
     let data = match data {
-        Ok(value) => value,
+        // A handler gets the event's first argument; an event without one gives `()`.
+        Ok(EventArgs(args)) => args.into_iter().next().unwrap_or(Value::Null),
         Err(err) => {
             log::error(&format!(
                 "socket {} on {}: malformed payload for `{event}` ignored: {err}",
@@ -262,20 +355,26 @@ fn session_sockets(app: &App, id: &Id) -> Vec<socketioxide::operators::Broadcast
     app.namespace_names().into_iter().filter_map(|ns| app.io().of(&ns)).map(|ops| ops.within(room.clone())).collect()
 }
 
-/// Every minute, ends the sockets whose session expired (destroyed sessions end at once).
+/// Every minute, ends the sockets of this node whose session expired (destroyed sessions end
+/// at once, through `end_session`).
 pub fn spawn_expiry_sweep(app: Arc<App>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
         loop {
             tick.tick().await;
-            let mut checked = std::collections::HashSet::new();
             for ns in app.namespace_names() {
                 let Some(ops) = app.io().of(&ns) else { continue };
                 for socket in ops.sockets() {
                     let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
                     let Some(id) = *link.session_id.lock().unwrap() else { continue };
-                    if checked.insert(id) && app.sessions.is_gone(id).await.unwrap_or(false) {
-                        end_session(&app, &id).await;
+                    match app.sessions.follow(id, &socket.id.to_string()).await {
+                        Ok(Follow::Ended) => {
+                            let _ = socket.emit("session:end", &());
+                            let _ = socket.disconnect();
+                        }
+                        Ok(Follow::Moved(session)) => *link.session_id.lock().unwrap() = session.id,
+                        Ok(Follow::Current(_)) | Err(_) => {}
                     }
                 }
             }
