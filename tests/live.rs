@@ -132,6 +132,7 @@ fn a_broken_template_keeps_the_last_good_page_and_the_fix_clears_it() {
     live.clear();
     app.write("templates/views/index.html", &good.replace("Welcome to", "Fixed"));
     live.wait("reload");
+    live.wait("fixed");
     until_body_contains(&server, "/", "Fixed app");
 }
 

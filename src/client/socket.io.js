@@ -171,6 +171,19 @@
     constructor(origin, opts, transports) {
       super();
       Object.assign(this, { origin, opts, queue: transports.slice(), readyState: "opening", wbuf: [], maxPayload: 1e6 });
+      // A closing page tells a long-polling server at once (a websocket closes by itself);
+      // otherwise the server only notices at the ping timeout.
+      this.onHide = () => {
+        if (this.readyState !== "open" || !this.transport || this.transport.name !== "polling") return;
+        try {
+          fetch(this._url("polling"), {
+            method: "POST", body: "1", keepalive: true,
+            credentials: this.opts.withCredentials ? "include" : "same-origin",
+            headers: { "Content-Type": "text/plain;charset=UTF-8" },
+          });
+        } catch (e) { /* the page is going away anyway */ }
+      };
+      if (typeof global.addEventListener === "function") global.addEventListener("pagehide", this.onHide);
     }
     open() { this._next(new Error("no usable transport")); }
     _url(name) {
@@ -246,6 +259,7 @@
     _finish(reason, err, final) { // reason null: the connection never opened
       if (this.readyState === "closed") return;
       this.readyState = "closed";
+      if (typeof global.removeEventListener === "function") global.removeEventListener("pagehide", this.onHide);
       clearTimeout(this.pingTimer);
       clearTimeout(this.tTimer);
       if (this.transport) this.transport.close(final);

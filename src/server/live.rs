@@ -25,6 +25,8 @@ pub enum Change {
     Css(BTreeMap<String, String>),
     /// The project is broken; these are its errors (the last good version keeps serving).
     Broken(Vec<Diagnostic>),
+    /// The project was broken and is not any more: clear the overlay.
+    Fixed,
 }
 
 /// Inserts the live script before the last `</body>`, or at the end.
@@ -58,6 +60,7 @@ pub async fn announce(io: &SocketIo, change: &Change) {
         Change::Reload => ns.emit("reload", &()).await,
         Change::Css(urls) => ns.emit("css", urls).await,
         Change::Broken(diagnostics) => ns.emit("diagnostics", diagnostics).await,
+        Change::Fixed => ns.emit("fixed", &()).await,
     };
     if let Err(err) = sent {
         super::log::debug(&format!("live reload: {err}"));

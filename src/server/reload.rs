@@ -121,7 +121,11 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
         Change::Reload
     };
     app.swap(project);
-    app.broken.lock().unwrap().clear();
+    let was_broken = !std::mem::take(&mut *app.broken.lock().unwrap()).is_empty();
+    if was_broken {
+        // A CSS-only fix does not reload pages, so their overlay is cleared explicitly.
+        live::announce(app.io(), &Change::Fixed).await;
+    }
     println!("reloaded after {} changed ({:.0}ms)", names.join(", "), started.elapsed().as_secs_f64() * 1000.0);
     live::announce(app.io(), &change).await;
 }
