@@ -2,6 +2,7 @@
 mod util;
 
 mod browser;
+mod fuzz;
 mod check;
 mod e2e;
 mod live;
