@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode, header};
-use keystone::server::{self, Options, session::SessionManager};
+use keystone::server::{self, Options, SocketBackend, session::SessionManager};
 use tower::ServiceExt as _;
 
 use crate::util::{SECRET, TempApp};
@@ -34,7 +34,8 @@ impl Client {
         let settings = project.settings.clone().unwrap();
         let store = Arc::new(tower_sessions::MemoryStore::default());
         let sessions = SessionManager::with_store(store, &settings.session, SECRET.as_bytes(), false);
-        let (router, _, _) = server::build(project, sessions, Options { production, log_requests: false });
+        let (router, _) =
+            server::build(project, sessions, Options { production, log_requests: false }, SocketBackend::Local);
         Client { router, cookie: None, _app: app }
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 
 use crate::diagnostic::{render_all, use_color};
-use crate::server::{self, Options, session::SessionManager};
+use crate::server::{self, Options, SocketBackend, session::SessionManager};
 
 pub struct ServeArgs {
     pub path: PathBuf,
@@ -55,7 +55,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let sessions =
             SessionManager::open(&settings.session, &root, secret.as_bytes(), settings.server.secure).await?;
-        let (router, app, io) = server::build(project, sessions, Options { production, log_requests: !args.quiet });
+        let backend = match settings.sockets.adapter.as_str() {
+            "local" => SocketBackend::Local,
+            url => SocketBackend::Redis(server::redis::adapter(url).await?),
+        };
+        let (router, app) =
+            server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
+        let io = app.io().clone();
         // Development: every edit is applied live. The watcher lives as long as the server.
         let _watcher = if production { None } else { Some(server::reload::spawn(app, root.clone())?) };
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
@@ -74,7 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             println!("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());
-            io.close().await;
+            server::with_io!(&io, io => io.close().await);
         });
         tokio::select! {
             served = server => served.context("serving")?,

@@ -101,7 +101,7 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
 pub fn parse(source: &str) -> Result<Settings, Diagnostic> {
     let settings: Settings = toml::from_str(source).map_err(|err| toml_diagnostic(FILE, source, &err))?;
     let store = settings.session.store.as_str();
-    if !matches!(store, "sqlite" | "memory") && !store.starts_with("redis://") {
+    if !matches!(store, "sqlite" | "memory") && !store.starts_with("redis://") && !store.starts_with("rediss://") {
         let d = Diagnostic::error("config-value", FILE, format!("unknown session store `{store}`"))
             .with_help("use \"sqlite\", \"memory\" or a \"redis://…\" URL");
         // Underline the quoted value; without it, name the file rather than a wrong line.
@@ -110,6 +110,13 @@ pub fn parse(source: &str) -> Result<Settings, Diagnostic> {
             Some(span) => d.at_span(source, span),
             None => d,
         });
+    }
+    let adapter = settings.sockets.adapter.as_str();
+    if adapter != "local" && !adapter.starts_with("redis://") && !adapter.starts_with("rediss://") {
+        let offset = source.find(&format!("\"{adapter}\"")).unwrap_or(0);
+        return Err(Diagnostic::error("config-value", FILE, format!("unknown socket adapter `{adapter}`"))
+            .at_offset(source, offset)
+            .with_help("use \"local\" (one process) or a \"redis://…\" URL (several processes sharing Redis)"));
     }
     Ok(settings)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 use http::header;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State};
+use socketioxide_core::adapter::DefinedAdapter;
 
 use super::App;
 use crate::diagnostic::Diagnostic;
@@ -44,17 +46,23 @@ pub async fn serve_script() -> Response {
 }
 
 /// Registers the namespace; a browser that connects while the project is broken sees why.
-pub fn register(io: &SocketIo) {
-    io.ns(NAMESPACE, async |socket: SocketRef, State(app): State<Arc<App>>| {
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
+    use socketioxide_core::adapter::Spawnable as _;
+    io.ns(NAMESPACE, async |socket: SocketRef<A>, State(app): State<Arc<App>>| {
         let broken = app.broken.lock().unwrap().clone();
         if !broken.is_empty() {
             let _ = socket.emit("diagnostics", &broken);
         }
-    });
+    })
+    .spawn();
 }
 
 /// Tells every open page about a change.
-pub async fn announce(io: &SocketIo, change: &Change) {
+pub async fn announce(app: &App, change: &Change) {
+    super::with_io!(app.io(), io => announce_on(io, change).await)
+}
+
+async fn announce_on<A: Adapter>(io: &SocketIo<A>, change: &Change) {
     let Some(ns) = io.of(NAMESPACE) else { return };
     let sent = match change {
         Change::Reload => ns.emit("reload", &()).await,

@@ -5,6 +5,7 @@ pub mod http;
 pub mod live;
 pub mod log;
 pub mod pages;
+pub mod redis;
 pub mod reload;
 pub mod session;
 pub mod sockets;
@@ -21,18 +22,49 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
+use socketioxide::layer::SocketIoLayer;
 use tower_http::compression::CompressionLayer;
 
 use crate::diagnostic::Diagnostic;
 use crate::project::Project;
 use session::SessionManager;
 
+/// The Redis adapter of socketioxide-redis, through fred.
+pub type RedisAdapter = socketioxide_redis::FredAdapter<Emitter>;
+
+/// The Socket.IO server, on the adapter `[sockets] adapter` names.
+#[derive(Clone)]
+pub enum Io {
+    Local(SocketIo<LocalAdapter>),
+    Redis(SocketIo<RedisAdapter>),
+}
+
+/// Runs `$body` with `$io` bound to the `SocketIo` of whichever adapter is in use.
+macro_rules! with_io {
+    ($which:expr, $io:ident => $body:expr) => {
+        match $which {
+            $crate::server::Io::Local($io) => $body,
+            $crate::server::Io::Redis($io) => $body,
+        }
+    };
+}
+pub(crate) use with_io;
+
+/// Where socket broadcasts and rooms live.
+pub enum SocketBackend {
+    /// This process only.
+    Local,
+    /// Every process sharing this Redis.
+    Redis(socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>),
+}
+
 /// State shared by HTTP handlers and sockets. The project is swapped whole, never mutated.
 pub struct App {
     project: ArcSwap<Project>,
     pub sessions: SessionManager,
     pub production: bool,
-    io: OnceLock<SocketIo>,
+    io: OnceLock<Io>,
     /// Namespaces registered with socketioxide so far (they are added as scripts appear).
     namespaces: Mutex<BTreeSet<String>>,
     /// Errors of the newest edit while the project is broken (the last good one serves).
@@ -44,7 +76,7 @@ impl App {
         self.project.load_full()
     }
 
-    pub fn io(&self) -> &SocketIo {
+    pub fn io(&self) -> &Io {
         self.io.get().expect("socket.io is set up in build()")
     }
 
@@ -65,7 +97,7 @@ impl App {
         let io = self.io();
         for namespace in project.sockets.keys().map(String::as_str).chain(["/"]) {
             if known.insert(namespace.to_string()) {
-                sockets::register_namespace(io, namespace);
+                with_io!(io, io => sockets::register_namespace(io, namespace));
             }
         }
     }
@@ -80,8 +112,13 @@ pub struct Options {
 }
 
 /// Builds the whole service for a loaded project: HTTP routes, static files, the socket.io
-/// client and the socket namespaces.
-pub fn build(project: Project, sessions: SessionManager, options: Options) -> (Router, Arc<App>, SocketIo) {
+/// client and the socket namespaces, with socket rooms on `backend`.
+pub fn build(
+    project: Project,
+    sessions: SessionManager,
+    options: Options,
+    backend: SocketBackend,
+) -> (Router, Arc<App>) {
     let app = Arc::new(App {
         project: ArcSwap::from_pointee(Project::empty()),
         sessions,
@@ -90,28 +127,48 @@ pub fn build(project: Project, sessions: SessionManager, options: Options) -> (R
         namespaces: Mutex::default(),
         broken: Mutex::default(),
     });
-    let (io_layer, io) = SocketIo::builder().with_state(app.clone()).build_layer();
-    let _ = app.io.set(io.clone());
+    let router = match backend {
+        SocketBackend::Local => {
+            let (layer, io) = SocketIo::builder().with_state(app.clone()).build_layer();
+            assemble(&app, layer, io, Io::Local, options)
+        }
+        SocketBackend::Redis(adapter) => {
+            let (layer, io) =
+                SocketIo::builder().with_adapter::<RedisAdapter>(adapter).with_state(app.clone()).build_layer();
+            assemble(&app, layer, io, Io::Redis, options)
+        }
+    };
     app.swap(project);
-
     sockets::spawn_expiry_sweep(app.clone());
+    (router, app)
+}
 
+fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
+    app: &Arc<App>,
+    layer: SocketIoLayer<A>,
+    io: SocketIo<A>,
+    wrap: fn(SocketIo<A>) -> Io,
+    options: Options,
+) -> Router {
+    if !options.production {
+        live::register(&io);
+    }
+    let _ = app.io.set(wrap(io));
     let pages = Router::new()
         .fallback(http::dispatch)
-        .layer(io_layer)
+        .layer(layer)
         .layer(middleware::from_fn_with_state(app.clone(), refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
-        live::register(&io);
         router = router.route(live::SCRIPT_PATH, get(live::serve_script));
     }
     let mut router = router.fallback_service(pages).layer(CompressionLayer::new());
     if options.log_requests {
         router = router.layer(middleware::from_fn(log_request));
     }
-    (router, app, io)
+    router
 }
 
 /// Cross-site WebSocket hijacking: a socket handshake (polling or websocket) from a page of

@@ -98,7 +98,7 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
         let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
         *app.broken.lock().unwrap() = errors.clone();
-        live::announce(app.io(), &Change::Broken(errors)).await;
+        live::announce(app, &Change::Broken(errors)).await;
         return;
     }
     if let (Some(old), Some(new)) = (app.project().settings.clone(), project.settings.as_ref()) {
@@ -124,10 +124,10 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
     let was_broken = !std::mem::take(&mut *app.broken.lock().unwrap()).is_empty();
     if was_broken {
         // A CSS-only fix does not reload pages, so their overlay is cleared explicitly.
-        live::announce(app.io(), &Change::Fixed).await;
+        live::announce(app, &Change::Fixed).await;
     }
     println!("reloaded after {} changed ({:.0}ms)", names.join(", "), started.elapsed().as_secs_f64() * 1000.0);
-    live::announce(app.io(), &change).await;
+    live::announce(app, &change).await;
 }
 
 /// Settings that only apply at start: the listening address and the session and socket setup.

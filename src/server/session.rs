@@ -97,8 +97,11 @@ impl SessionManager {
                 tokio::spawn(sweeper.continuously_delete_expired(Duration::from_secs(60)));
                 Arc::new(store)
             }
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Arc::new(super::redis::RedisStore::connect(url).await?)
+            }
             other => {
-                anyhow::bail!("session store `{other}` is not supported by this build; use \"sqlite\" or \"memory\"")
+                anyhow::bail!("unknown session store `{other}`; use \"sqlite\", \"memory\" or a \"redis://…\" URL")
             }
         };
         Ok(Self::with_store(store, settings, secret, secure))

@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use rhai::FnPtr;
 use serde_json::{Map, Value};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::DefinedAdapter;
 use tower_sessions::session::Id;
 
 use super::session::{Follow, VisitorSession, merge_public, public_part};
@@ -134,11 +136,13 @@ pub fn session_room(id: &Id) -> String {
 
 /// Registers a namespace whose connections run the project's `sockets/*.rhai` script as it
 /// is when each socket connects.
-pub fn register_namespace(io: &SocketIo, namespace: &str) {
-    io.ns(namespace.to_string(), on_connect);
+pub fn register_namespace<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, namespace: &str) {
+    use socketioxide_core::adapter::Spawnable as _;
+    // With a shared adapter, joining the namespace's channel is async: it runs in the background.
+    io.ns(namespace.to_string(), on_connect::<A>).spawn();
 }
 
-async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
     let project = app.project();
     let script = project.sockets.get(socket.ns()).cloned();
     let link = Arc::new(SocketLink {
@@ -151,8 +155,8 @@ async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     // Everything the socket needs to receive events is in place before the first await;
     // events that arrive meanwhile wait for `ready`.
     socket.extensions.insert(Link(link.clone()));
-    socket.on_fallback(on_event);
-    socket.on_disconnect(on_disconnect);
+    socket.on_fallback(on_event::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
 
     let cookie_id = *link.session_id.lock().unwrap();
     if cookie_id.is_some() {
@@ -172,11 +176,11 @@ async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     link.ready.send_replace(true);
 }
 
-async fn on_event(
-    socket: SocketRef,
+async fn on_event<A: Adapter>(
+    socket: SocketRef<A>,
     Event(event): Event,
     TryData(data): TryData<EventArgs>,
-    ack: AckSender,
+    ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
@@ -207,7 +211,7 @@ async fn on_event(
     }
 }
 
-async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): State<Arc<App>>) {
+async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason, State(app): State<Arc<App>>) {
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
@@ -221,9 +225,9 @@ async fn on_disconnect(socket: SocketRef, reason: DisconnectReason, State(app): 
 
 /// Runs one script call for a socket: loads the session fresh, runs, saves what changed, then
 /// applies the recorded effects in order. Returns the script's value, or `None` on error.
-async fn run(
+async fn run<A: Adapter>(
     app: &App,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     link: &SocketLink,
     call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError>,
 ) -> Option<Value> {
@@ -270,7 +274,7 @@ async fn run(
     }
 }
 
-async fn apply(socket: &SocketRef, link: &SocketLink, effects: Vec<Effect>) {
+async fn apply<A: Adapter>(socket: &SocketRef<A>, link: &SocketLink, effects: Vec<Effect>) {
     let mut disconnect = false;
     for effect in effects {
         let sent = match effect {
@@ -310,32 +314,37 @@ async fn apply(socket: &SocketRef, link: &SocketLink, effects: Vec<Effect>) {
 /// Sends `event` to every socket of session `id`, in every namespace (and on every node with
 /// a shared adapter).
 pub async fn emit_to_session(app: &App, id: &Id, event: &str, data: &Value) {
-    for ops in session_sockets(app, id) {
-        if let Err(err) = ops.emit(event, data).await {
-            log::debug(&format!("emit_to_session {event}: {err}"));
+    super::with_io!(app.io(), io => {
+        for ops in session_sockets(io, app, id) {
+            if let Err(err) = ops.emit(event, data).await {
+                log::debug(&format!("emit_to_session {event}: {err}"));
+            }
         }
-    }
+    })
 }
 
 /// Tells the sockets of a destroyed session `session:end` and disconnects them.
 pub async fn end_session(app: &App, id: &Id) {
-    for ops in session_sockets(app, id) {
-        let _ = ops.clone().emit("session:end", &()).await;
-        let _ = ops.disconnect().await;
-    }
+    super::with_io!(app.io(), io => {
+        for ops in session_sockets(io, app, id) {
+            let _ = ops.clone().emit("session:end", &()).await;
+            let _ = ops.disconnect().await;
+        }
+    })
 }
 
 /// Ids of the sockets of session `id` (every namespace and node), which may follow it when it
 /// is regenerated.
 pub async fn session_socket_ids(app: &App, id: &Id) -> Vec<String> {
     let mut ids = Vec::new();
-    for ops in session_sockets(app, id) {
-        // Infallible with the local adapter; a shared adapter can fail to reach other nodes.
-        #[allow(irrefutable_let_patterns)]
-        if let Ok(sockets) = ops.fetch_sockets().await {
-            ids.extend(sockets.iter().map(|s| s.data().id.to_string()));
+    super::with_io!(app.io(), io => {
+        for ops in session_sockets(io, app, id) {
+            match ops.fetch_sockets().await {
+                Ok(sockets) => ids.extend(sockets.iter().map(|s| s.data().id.to_string())),
+                Err(err) => log::error(&format!("listing the sockets of a session: {err}")),
+            }
         }
-    }
+    });
     ids
 }
 
@@ -343,16 +352,22 @@ pub async fn session_socket_ids(app: &App, id: &Id) -> Vec<String> {
 /// session reach them at once; each learns its new id at its next event.
 pub async fn move_session(app: &App, old: &Id, new: &Id) {
     let (from, to) = (session_room(old), session_room(new));
-    for ns in app.namespace_names() {
-        let Some(ops) = app.io().of(&ns) else { continue };
-        let _ = ops.clone().within(from.clone()).join(to.clone()).await;
-        let _ = ops.within(from.clone()).leave(from.clone()).await;
-    }
+    super::with_io!(app.io(), io => {
+        for ns in app.namespace_names() {
+            let Some(ops) = io.of(&ns) else { continue };
+            let _ = ops.clone().within(from.clone()).join(to.clone()).await;
+            let _ = ops.within(from.clone()).leave(from.clone()).await;
+        }
+    })
 }
 
-fn session_sockets(app: &App, id: &Id) -> Vec<socketioxide::operators::BroadcastOperators> {
+fn session_sockets<A: Adapter>(
+    io: &SocketIo<A>,
+    app: &App,
+    id: &Id,
+) -> Vec<socketioxide::operators::BroadcastOperators<A>> {
     let room = session_room(id);
-    app.namespace_names().into_iter().filter_map(|ns| app.io().of(&ns)).map(|ops| ops.within(room.clone())).collect()
+    app.namespace_names().into_iter().filter_map(|ns| io.of(&ns)).map(|ops| ops.within(room.clone())).collect()
 }
 
 /// Every minute, ends the sockets of this node whose session expired (destroyed sessions end
@@ -363,21 +378,25 @@ pub fn spawn_expiry_sweep(app: Arc<App>) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            for ns in app.namespace_names() {
-                let Some(ops) = app.io().of(&ns) else { continue };
-                for socket in ops.sockets() {
-                    let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
-                    let Some(id) = *link.session_id.lock().unwrap() else { continue };
-                    match app.sessions.follow(id, &socket.id.to_string()).await {
-                        Ok(Follow::Ended) => {
-                            let _ = socket.emit("session:end", &());
-                            let _ = socket.disconnect();
-                        }
-                        Ok(Follow::Moved(session)) => *link.session_id.lock().unwrap() = session.id,
-                        Ok(Follow::Current(_)) | Err(_) => {}
-                    }
-                }
-            }
+            super::with_io!(app.io(), io => sweep(&app, io).await);
         }
     });
+}
+
+async fn sweep<A: Adapter>(app: &App, io: &SocketIo<A>) {
+    for ns in app.namespace_names() {
+        let Some(ops) = io.of(&ns) else { continue };
+        for socket in ops.sockets() {
+            let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
+            let Some(id) = *link.session_id.lock().unwrap() else { continue };
+            match app.sessions.follow(id, &socket.id.to_string()).await {
+                Ok(Follow::Ended) => {
+                    let _ = socket.emit("session:end", &());
+                    let _ = socket.disconnect();
+                }
+                Ok(Follow::Moved(session)) => *link.session_id.lock().unwrap() = session.id,
+                Ok(Follow::Current(_)) | Err(_) => {}
+            }
+        }
+    }
 }

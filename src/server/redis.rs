@@ -1,0 +1,108 @@
+//! Redis for scale-out: a session store for tower-sessions 0.15 and the Socket.IO adapter
+//! (socketioxide-redis), both on one Redis client library (fred).
+//!
+//! tower-sessions-redis-store only fits tower-sessions 0.14, and moving everything back a
+//! version would cost the sqlite store; a store is four commands, so it is written here.
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy, SetOptions};
+use fred::types::RespVersion;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
+
+/// A command that takes longer than this fails (a request gets 503) instead of hanging.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A client that reconnects by itself and fails commands fast while Redis is away.
+fn builder(url: &str) -> anyhow::Result<fred::prelude::Builder> {
+    let mut config = Config::from_url(url).with_context(|| format!("invalid Redis URL `{url}`"))?;
+    // socketioxide-redis needs RESP3 for its subscriber; fred does not read `?protocol=`.
+    config.version = RespVersion::RESP3;
+    let mut builder = fred::prelude::Builder::from_config(config);
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 1;
+        })
+        .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+    Ok(builder)
+}
+
+/// Sessions in Redis: one key per session, expiring with it.
+#[derive(Clone, Debug)]
+pub struct RedisStore {
+    client: fred::clients::Client,
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`).
+    ///
+    /// # Errors
+    /// An invalid URL, or Redis cannot be reached at start.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = builder(url)?.build().context("building the Redis client")?;
+        client.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
+        Ok(RedisStore { client })
+    }
+
+    fn key(id: &Id) -> String {
+        format!("keystone:session:{id}")
+    }
+
+    async fn write(&self, record: &Record, only_new: bool) -> StoreResult<bool> {
+        let value = serde_json::to_string(record).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let expiry = Expiration::EXAT(record.expiry_date.unix_timestamp());
+        let options = only_new.then_some(SetOptions::NX);
+        let written: Option<String> =
+            self.client.set(Self::key(&record.id), value, Some(expiry), options, false).await.map_err(backend)?;
+        Ok(written.is_some())
+    }
+}
+
+fn backend(err: fred::error::Error) -> StoreError {
+    StoreError::Backend(format!("redis: {err}"))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &mut Record) -> StoreResult<()> {
+        // A new id that is already taken (astronomically unlikely) gets another one.
+        while !self.write(record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> StoreResult<()> {
+        self.write(record, false).await.map(drop)
+    }
+
+    async fn load(&self, id: &Id) -> StoreResult<Option<Record>> {
+        let value: Option<String> = self.client.get(Self::key(id)).await.map_err(backend)?;
+        value.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Decode(e.to_string()))).transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> StoreResult<()> {
+        let _: i64 = self.client.del(Self::key(id)).await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// The socketioxide-redis adapter's constructor, on its own subscriber connection.
+///
+/// # Errors
+/// An invalid URL, or Redis cannot be reached at start.
+pub async fn adapter(
+    url: &str,
+) -> anyhow::Result<socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>> {
+    let client = builder(url)?.build_subscriber_client().context("building the Redis subscriber")?;
+    client.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
+    socketioxide_redis::RedisAdapterCtr::new_with_fred(client)
+        .await
+        .with_context(|| format!("starting the Socket.IO Redis adapter at {url}"))
+}
