@@ -2,9 +2,10 @@
 mod util;
 
 mod browser;
-mod fuzz;
 mod check;
+mod cluster;
 mod e2e;
+mod fuzz;
 mod live;
 mod new;
 mod router;

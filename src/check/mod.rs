@@ -17,6 +17,10 @@ pub struct Facts<'p> {
     pub scripts: BTreeMap<String, (&'p Script, String)>,
     /// Views that something renders: routes and `render("view")` calls.
     pub rendered_views: BTreeSet<String>,
+    /// View → the script files that call `render("view")`.
+    pub renderers: BTreeMap<String, BTreeSet<String>>,
+    /// Script file → the `locals` keys it assigns.
+    pub locals: BTreeMap<String, BTreeSet<String>>,
     /// Namespace → events its script listens for (`socket.on`).
     pub server_listens: BTreeMap<String, BTreeSet<String>>,
     /// Namespace → events its script emits; `*` holds events sent to every namespace.
@@ -47,8 +51,14 @@ impl<'p> Facts<'p> {
         let mut rendered_views: BTreeSet<String> = project.routes.routes.iter().map(|r| r.view.clone()).collect();
         let mut server_emits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut server_listens: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (_, code) in scripts.values() {
-            rendered_views.extend(scan::calls_with_literal(code, "render").into_iter().map(|f| f.text));
+        let mut renderers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut locals = BTreeMap::new();
+        for (file, (_, code)) in &scripts {
+            for view in scan::calls_with_literal(code, "render") {
+                renderers.entry(view.text.clone()).or_default().insert(file.clone());
+                rendered_views.insert(view.text);
+            }
+            locals.insert(file.clone(), scan::locals_assigned(code).into_iter().map(|f| f.text).collect());
             server_emits
                 .entry("*".into())
                 .or_default()
@@ -77,7 +87,7 @@ impl<'p> Facts<'p> {
                 client.push(ClientCode { file: format!("public{path}"), source, code });
             }
         }
-        Facts { project, scripts, rendered_views, server_listens, server_emits, client }
+        Facts { project, scripts, rendered_views, renderers, locals, server_listens, server_emits, client }
     }
 
     /// The blanked source of a script file.

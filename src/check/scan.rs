@@ -16,6 +16,16 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid scanner regex")
 }
 
+/// A regex built from a run-time pattern, compiled once per distinct pattern: the rules ask
+/// for the same few (`render`, `url_for`, a socket variable's uses…) once per file, and
+/// compiling them anew each time dominated `check` on large projects.
+pub fn cached(pattern: &str) -> Regex {
+    static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+        LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache.entry(pattern.to_string()).or_insert_with(|| re(pattern)).clone()
+}
+
 /// Blanks out comments (`//…`, `/*…*/`) with spaces, keeping offsets; strings are kept.
 pub fn strip_comments(source: &str) -> String {
     let bytes = source.as_bytes();
@@ -136,7 +146,7 @@ pub fn link_attributes(source: &str) -> Vec<Found> {
 /// The first argument of every call to `name("…")` / `name('…')`.
 pub fn calls_with_literal(source: &str, name: &str) -> Vec<Found> {
     let pattern = format!(r#"\b{}\s*\(\s*(?:"([^"]*)"|'([^']*)')"#, regex::escape(name));
-    re(&pattern)
+    cached(&pattern)
         .captures_iter(source)
         .filter_map(|c| c.get(1).or_else(|| c.get(2)))
         .map(|m| Found { text: m.as_str().to_string(), span: m.range() })
@@ -172,7 +182,7 @@ pub fn client_socket_events(source: &str) -> Vec<ClientEvent> {
     }
     let mut events = Vec::new();
     for (name, assignments) in &sockets {
-        let uses = re(&format!(
+        let uses = cached(&format!(
             r#"(?:^|[^\w.$]){}\s*\.\s*(on|once|emit|emitWithAck)\s*\(\s*(?:"([^"]*)"|'([^']*)')"#,
             regex::escape(name)
         ));

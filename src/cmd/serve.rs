@@ -54,14 +54,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let sessions =
-            SessionManager::open(&settings.session, &root, secret.as_bytes(), settings.server.secure).await?;
+            SessionManager::open(&settings.session, &settings.name, &root, secret.as_bytes(), settings.server.secure)
+                .await?;
         let backend = match settings.sockets.adapter.as_str() {
             "local" => SocketBackend::Local,
-            url => SocketBackend::Redis(server::redis::adapter(url).await?),
+            url => SocketBackend::Redis(server::redis::adapter(url, &settings.name).await?),
         };
         let (router, app) =
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
         let io = app.io().clone();
+        if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
+            anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
+        }
         // Development: every edit is applied live. The watcher lives as long as the server.
         let _watcher = if production { None } else { Some(server::reload::spawn(app, root.clone())?) };
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))

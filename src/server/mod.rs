@@ -87,6 +87,20 @@ impl App {
         self.project.store(Arc::new(project));
     }
 
+    /// Waits (up to `limit`) until every registered namespace accepts connections: with a
+    /// shared adapter a namespace first subscribes to its channels.
+    pub async fn namespaces_ready(&self, limit: std::time::Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let names = self.namespace_names();
+            let ready = with_io!(self.io(), io => names.iter().all(|n| io.of(n).is_some()));
+            if ready || start.elapsed() > limit {
+                return ready;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// The socket namespaces registered so far.
     pub fn namespace_names(&self) -> Vec<String> {
         self.namespaces.lock().unwrap().iter().cloned().collect()
@@ -152,6 +166,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
 ) -> Router {
     if !options.production {
         live::register(&io);
+        app.namespaces.lock().unwrap().insert(live::NAMESPACE.to_string());
     }
     let _ = app.io.set(wrap(io));
     let pages = Router::new()

@@ -33,25 +33,26 @@ fn builder(url: &str) -> anyhow::Result<fred::prelude::Builder> {
     Ok(builder)
 }
 
-/// Sessions in Redis: one key per session, expiring with it.
+/// Sessions in Redis: one key per session (`keystone:APP:session:ID`), expiring with it.
 #[derive(Clone, Debug)]
 pub struct RedisStore {
     client: fred::clients::Client,
+    prefix: String,
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`).
+    /// Connects to `url` (`redis://host:port/db`) for the sessions of app `app`.
     ///
     /// # Errors
     /// An invalid URL, or Redis cannot be reached at start.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, app: &str) -> anyhow::Result<Self> {
         let client = builder(url)?.build().context("building the Redis client")?;
         client.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
-        Ok(RedisStore { client })
+        Ok(RedisStore { client, prefix: format!("keystone:{app}:session:") })
     }
 
-    fn key(id: &Id) -> String {
-        format!("keystone:session:{id}")
+    fn key(&self, id: &Id) -> String {
+        format!("{}{id}", self.prefix)
     }
 
     async fn write(&self, record: &Record, only_new: bool) -> StoreResult<bool> {
@@ -59,7 +60,7 @@ impl RedisStore {
         let expiry = Expiration::EXAT(record.expiry_date.unix_timestamp());
         let options = only_new.then_some(SetOptions::NX);
         let written: Option<String> =
-            self.client.set(Self::key(&record.id), value, Some(expiry), options, false).await.map_err(backend)?;
+            self.client.set(self.key(&record.id), value, Some(expiry), options, false).await.map_err(backend)?;
         Ok(written.is_some())
     }
 }
@@ -83,26 +84,34 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, id: &Id) -> StoreResult<Option<Record>> {
-        let value: Option<String> = self.client.get(Self::key(id)).await.map_err(backend)?;
+        let value: Option<String> = self.client.get(self.key(id)).await.map_err(backend)?;
         value.map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Decode(e.to_string()))).transpose()
     }
 
     async fn delete(&self, id: &Id) -> StoreResult<()> {
-        let _: i64 = self.client.del(Self::key(id)).await.map_err(backend)?;
+        let _: i64 = self.client.del(self.key(id)).await.map_err(backend)?;
         Ok(())
     }
 }
 
-/// The socketioxide-redis adapter's constructor, on its own subscriber connection.
+/// The socketioxide-redis adapter's constructor for app `app`, on its own subscriber
+/// connection; its channels are prefixed `keystone:APP`, so apps sharing a Redis stay apart.
 ///
 /// # Errors
 /// An invalid URL, or Redis cannot be reached at start.
 pub async fn adapter(
     url: &str,
+    app: &str,
 ) -> anyhow::Result<socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>> {
     let client = builder(url)?.build_subscriber_client().context("building the Redis subscriber")?;
-    client.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
-    socketioxide_redis::RedisAdapterCtr::new_with_fred(client)
+    let resubscriber = client.clone();
+    let config = socketioxide_redis::RedisAdapterConfig::new()
+        .with_prefix(format!("keystone:{app}"))
+        .with_request_timeout(Duration::from_secs(2));
+    let adapter = socketioxide_redis::RedisAdapterCtr::new_with_fred_config(client, config)
         .await
-        .with_context(|| format!("starting the Socket.IO Redis adapter at {url}"))
+        .with_context(|| format!("starting the Socket.IO Redis adapter at {url}"))?;
+    // After Redis comes back, subscribe to the adapter's channels again.
+    let _task = resubscriber.manage_subscriptions();
+    Ok(adapter)
 }

@@ -81,7 +81,13 @@ impl SessionManager {
     ///
     /// # Errors
     /// The store cannot be opened (e.g. the sqlite file is not writable).
-    pub async fn open(settings: &SessionSettings, root: &Path, secret: &[u8], secure: bool) -> anyhow::Result<Self> {
+    pub async fn open(
+        settings: &SessionSettings,
+        app: &str,
+        root: &Path,
+        secret: &[u8],
+        secure: bool,
+    ) -> anyhow::Result<Self> {
         let store: Arc<dyn SessionStore> = match settings.store.as_str() {
             "memory" => Arc::new(tower_sessions::MemoryStore::default()),
             "sqlite" => {
@@ -98,7 +104,7 @@ impl SessionManager {
                 Arc::new(store)
             }
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Arc::new(super::redis::RedisStore::connect(url).await?)
+                Arc::new(super::redis::RedisStore::connect(url, app).await?)
             }
             other => {
                 anyhow::bail!("unknown session store `{other}`; use \"sqlite\", \"memory\" or a \"redis://…\" URL")

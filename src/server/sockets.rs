@@ -137,39 +137,47 @@ pub fn session_room(id: &Id) -> String {
 /// Registers a namespace whose connections run the project's `sockets/*.rhai` script as it
 /// is when each socket connects.
 pub fn register_namespace<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, namespace: &str) {
+    use socketioxide::handler::ConnectHandler as _;
     use socketioxide_core::adapter::Spawnable as _;
     // With a shared adapter, joining the namespace's channel is async: it runs in the background.
-    io.ns(namespace.to_string(), on_connect::<A>).spawn();
+    io.ns(namespace.to_string(), on_connect::<A>.with(prepare::<A>)).spawn();
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
+/// Connect middleware: socketioxide awaits it before acknowledging the connection, so the
+/// socket can receive events (and knows its session) before the client may send any.
+async fn prepare<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<Arc<App>>,
+) -> Result<(), std::convert::Infallible> {
     let project = app.project();
-    let script = project.sockets.get(socket.ns()).cloned();
-    let link = Arc::new(SocketLink {
-        script: script.clone(),
-        session_id: Mutex::new(app.sessions.id_from_headers(&socket.req_parts().headers)),
+    let mut session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
+    if session_id.is_some() {
+        // A cookie whose session is gone (or was regenerated away) is no session at all, as
+        // over HTTP. A store failure here is retried at the socket's first event.
+        if let Ok(loaded) = app.sessions.load(session_id).await {
+            session_id = loaded.id;
+        }
+    }
+    socket.extensions.insert(Link(Arc::new(SocketLink {
+        script: project.sockets.get(socket.ns()).cloned(),
+        session_id: Mutex::new(session_id),
         own_session: Mutex::default(),
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
-    });
-    // Everything the socket needs to receive events is in place before the first await;
-    // events that arrive meanwhile wait for `ready`.
-    socket.extensions.insert(Link(link.clone()));
-    socket.on_fallback(on_event::<A>);
-    socket.on_disconnect(on_disconnect::<A>);
-
-    let cookie_id = *link.session_id.lock().unwrap();
-    if cookie_id.is_some() {
-        // A cookie whose session is gone (or was regenerated away) is no session at all, as
-        // over HTTP. A store failure here is retried at the socket's first event.
-        if let Ok(loaded) = app.sessions.load(cookie_id).await {
-            *link.session_id.lock().unwrap() = loaded.id;
-        }
-    }
-    if let Some(id) = *link.session_id.lock().unwrap() {
+    })));
+    if let Some(id) = session_id {
         socket.join(session_room(&id));
     }
-    if let Some(script) = script {
+    socket.on_fallback(on_event::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+/// Runs the namespace script's `connect(socket)`, which registers the handlers; events that
+/// arrived meanwhile wait for it.
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
+    let Some(Link(link)) = socket.extensions.get::<Link>() else { return };
+    if let Some(script) = link.script.clone() {
         let _ =
             run(&app, &socket, &link, |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null)).await;
     }

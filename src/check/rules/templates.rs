@@ -150,8 +150,7 @@ pub fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
             }
         }
         for (alias, target, defined) in aliases {
-            let calls =
-                regex::Regex::new(&format!(r"\b{}\.([A-Za-z_]\w*)\s*\(", regex::escape(&alias))).expect("valid regex");
+            let calls = scan::cached(&format!(r"\b{}\.([A-Za-z_]\w*)\s*\(", regex::escape(&alias)));
             for c in calls.captures_iter(source) {
                 let m = c.get(1).expect("group 1");
                 if !defined.contains(m.as_str()) {
@@ -218,12 +217,21 @@ fn undeclared_variables(
     out: &mut Vec<Diagnostic>,
 ) {
     let project = facts.project;
-    let locals_of = |file: &str| -> BTreeSet<String> {
-        scan::locals_assigned(facts.code(file)).into_iter().map(|f| f.text).collect()
-    };
-    let middleware: BTreeSet<String> = project.middleware.as_ref().map(|m| locals_of(&m.file)).unwrap_or_default();
-    let everything: BTreeSet<String> =
-        facts.scripts.keys().filter(|f| f.starts_with("routes/")).flat_map(|f| locals_of(f)).collect();
+    let nothing = BTreeSet::new();
+    let locals_of = |file: &str| -> &BTreeSet<String> { facts.locals.get(file).unwrap_or(&nothing) };
+    let middleware: BTreeSet<String> =
+        project.middleware.as_ref().map(|m| locals_of(&m.file).clone()).unwrap_or_default();
+    let everything: BTreeSet<String> = facts
+        .locals
+        .iter()
+        .filter(|(file, _)| file.starts_with("routes/"))
+        .flat_map(|(_, names)| names.iter().cloned())
+        .collect();
+    // View → the guards of its routes.
+    let mut guards_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for route in &project.routes.routes {
+        guards_of.entry(route.view.as_str()).or_default().extend(route.before.iter().map(String::as_str));
+    }
 
     let mut referrers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (from, targets) in graph {
@@ -239,19 +247,15 @@ fn undeclared_variables(
             Some(view) if !facts.rendered_views.contains(view) => continue,
             Some(view) => {
                 let mut provided = middleware.clone();
-                for route in project.routes.routes.iter().filter(|r| r.view == view) {
-                    for guard in route.before.iter().filter_map(|g| project.guards.get(g)) {
-                        provided.extend(locals_of(&guard.file));
-                    }
+                for guard in guards_of.get(view).into_iter().flatten().filter_map(|g| project.guards.get(*g)) {
+                    provided.extend(locals_of(&guard.file).iter().cloned());
                 }
                 if let Some(controller) = project.controllers.get(view) {
-                    provided.extend(locals_of(&controller.file));
+                    provided.extend(locals_of(&controller.file).iter().cloned());
                 }
                 // Any controller that renders this view explicitly provides its locals too.
-                for (file, (_, code)) in &facts.scripts {
-                    if scan::calls_with_literal(code, "render").iter().any(|f| f.text == view) {
-                        provided.extend(locals_of(file));
-                    }
+                for file in facts.renderers.get(view).into_iter().flatten() {
+                    provided.extend(locals_of(file).iter().cloned());
                 }
                 provided
             }
@@ -293,7 +297,7 @@ fn undeclared_variables(
         missing.sort();
         let file = format!("templates/{name}");
         for variable in missing {
-            let word = regex::Regex::new(&format!(r"\b{}\b", regex::escape(&variable))).expect("valid regex");
+            let word = scan::cached(&format!(r"\b{}\b", regex::escape(&variable)));
             let at = first_in_expressions(source, &word).unwrap_or(0..0);
             out.push(
                 Diagnostic::warning(
