@@ -57,6 +57,9 @@ pub enum Command {
         /// Exit with status 1 on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also check the deployment settings (sessions and sockets shared alike across nodes).
+        #[arg(long)]
+        production: bool,
     },
     /// List HTTP routes and socket namespaces with their events.
     Routes {
@@ -85,7 +88,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve { path, host, port, production, quiet } => {
             crate::cmd::serve::run(crate::cmd::serve::ServeArgs { path, host, port, production, quiet })
         }
-        Command::Check { path, format, deny_warnings } => crate::cmd::check::run(&path, format, deny_warnings),
+        Command::Check { path, format, deny_warnings, production } => {
+            crate::cmd::check::run(&path, format, deny_warnings, production)
+        }
         Command::Routes { path, format } => crate::cmd::routes::run(&path, format),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keystone-rs", &mut std::io::stdout());

@@ -261,3 +261,50 @@ fn killing_a_node_leaves_the_others_serving_and_its_clients_reconnect() {
     assert!(survivor.output().contains("--- connected"), "{}", survivor.output());
     assert_eq!(http_request("GET", &format!("{}/", balancer.url), &[], "").status, 200);
 }
+
+#[test]
+fn check_production_warns_when_nodes_would_share_only_half() {
+    let app = cluster_app("redis://127.0.0.1:6379");
+    let shared =
+        crate::util::keystone(&["check", "--production", "--deny-warnings", app.path.to_str().unwrap()], &app.path);
+    assert!(shared.status.success(), "{}", String::from_utf8_lossy(&shared.stdout));
+
+    let toml = app.read("keystone.toml");
+    for (broken, says) in [
+        (
+            toml.replace("adapter = \"redis://127.0.0.1:6379\"", "adapter = \"local\""),
+            "broadcasts and rooms stay on one node",
+        ),
+        (
+            toml.replace("store = \"redis://127.0.0.1:6379\"", "store = \"sqlite\""),
+            "a session made on one node is unknown",
+        ),
+    ] {
+        app.write("keystone.toml", &broken);
+        let out = crate::util::keystone(&["check", "--production", app.path.to_str().unwrap()], &app.path);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("deployment-shares-nothing") && text.contains(says), "{text}");
+        let plain = crate::util::keystone(&["check", "--deny-warnings", app.path.to_str().unwrap()], &app.path);
+        assert!(plain.status.success(), "only --production looks at deployment");
+        let server = Server::start_with(&app.path, &["--production"]);
+        assert!(server.wait_for_output("deployment-shares-nothing", WAIT), "{}", server.output());
+    }
+}
+
+#[test]
+fn our_browser_client_gets_the_session_made_on_another_node() {
+    let app = cluster_app("redis://127.0.0.1:6379");
+    let (port_a, port_b) = (free_port(), free_port());
+    let origins = format!("allowed_origins = [\"http://127.0.0.1:{port_a}\"]\nadapter");
+    app.write("keystone.toml", &app.read("keystone.toml").replacen("adapter", &origins, 1));
+    let a = Server::start_with(&app.path, &["--port", &port_a.to_string()]);
+    let b = Server::start_with(&app.path, &["--port", &port_b.to_string()]);
+    // The page comes from A (which starts the session); its socket goes to B, as a balancer
+    // without sticky sessions might send it.
+    let out = node("browser.mjs", &["hello", &a.url, &format!("/?node={}", b.url)]);
+    let page: Value = serde_json::from_str(out.lines().rev().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert!(page["console"].as_array().unwrap().iter().any(|m| m == "Hello World"), "{page}");
+    assert_eq!(page["transport"], "websocket", "{page}");
+    assert!(b.output().contains("--- connected"), "the socket is on B: {}", b.output());
+    assert!(!a.output().contains("--- connected"), "{}", a.output());
+}

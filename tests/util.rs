@@ -79,10 +79,13 @@ impl Server {
         Self::start_with(app, &[])
     }
 
-    /// Starts `serve --port 0` with extra arguments; waits for the URL line.
+    /// Starts `serve` with extra arguments (on `--port 0` unless they name a port); waits for
+    /// the URL line.
     pub fn start_with(app: &Path, args: &[&str]) -> Server {
+        let port: &[&str] = if args.contains(&"--port") { &[] } else { &["--port", "0"] };
         let mut child = Command::new(BIN)
-            .args(["serve", app.to_str().unwrap(), "--port", "0"])
+            .args(["serve", app.to_str().unwrap()])
+            .args(port)
             .args(args)
             .env("KEYSTONE_SECRET", SECRET)
             .env_remove("KEYSTONE_ENV")

@@ -133,6 +133,11 @@
           if (r.ok) return text;
           let msg = text;
           try { msg = JSON.parse(text).message || text; } catch (e) { /* not JSON */ }
+          // Behind a load balancer that spreads requests, a poll can reach a node that never
+          // saw this connection: long-polling needs sticky sessions there (WebSocket does not).
+          if (r.status === 400 && /session id unknown/i.test(msg)) {
+            msg += " (this server does not know the connection: behind a load balancer, long-polling needs sticky sessions; WebSocket does not)";
+          }
           throw Object.assign(new Error("polling error: HTTP " + r.status + " " + msg), { status: r.status });
         }));
     }

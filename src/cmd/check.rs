@@ -31,9 +31,13 @@ struct Summary {
 ///
 /// # Errors
 /// The folder does not exist (exit 2).
-pub fn run(path: &Path, format: Format, deny_warnings: bool) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, format: Format, deny_warnings: bool, production: bool) -> anyhow::Result<ExitCode> {
     let root = path.canonicalize().with_context(|| format!("no app folder at {}", path.display()))?;
-    let project = crate::check::load_and_check(&root);
+    let mut project = crate::check::load_and_check(&root);
+    if production {
+        let found = crate::check::rules::deployment::check(&project);
+        project.diagnostics.extend(found);
+    }
     let diagnostics = &project.diagnostics;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;

@@ -32,7 +32,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     load_dotenv(&root);
     let production = args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
 
-    let project = crate::check::load_and_check(&root);
+    let mut project = crate::check::load_and_check(&root);
+    if production {
+        let found = crate::check::rules::deployment::check(&project);
+        project.diagnostics.extend(found);
+    }
     if !project.diagnostics.is_empty() {
         use std::io::IsTerminal as _;
         eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
