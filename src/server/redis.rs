@@ -111,7 +111,28 @@ pub async fn adapter(
     let adapter = socketioxide_redis::RedisAdapterCtr::new_with_fred_config(client, config)
         .await
         .with_context(|| format!("starting the Socket.IO Redis adapter at {url}"))?;
-    // After Redis comes back, subscribe to the adapter's channels again.
-    let _task = resubscriber.manage_subscriptions();
+    tokio::spawn(resubscribe_after_reconnects(resubscriber));
     Ok(adapter)
+}
+
+/// After Redis comes back, subscribes to the adapter's channels again, retrying until it
+/// works. (fred's `manage_subscriptions` gives up after one failed attempt, and the first
+/// attempt can come before the new connection is ready.)
+async fn resubscribe_after_reconnects(client: fred::clients::SubscriberClient) {
+    use fred::interfaces::{EventInterface as _, PubsubInterface as _};
+    let mut reconnects = client.reconnect_rx();
+    while reconnects.recv().await.is_ok() {
+        let channels: Vec<String> = client.tracked_shard_channels().iter().map(|c| c.to_string()).collect();
+        for attempt in 1..=30u64 {
+            match client.ssubscribe(channels.clone()).await {
+                Ok(()) => break,
+                Err(err) => {
+                    super::log::error(&format!(
+                        "redis: subscribing again to the socket channels failed ({err}); retrying"
+                    ));
+                    tokio::time::sleep(Duration::from_millis(100 * attempt.min(10))).await;
+                }
+            }
+        }
+    }
 }
