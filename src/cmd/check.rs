@@ -42,11 +42,11 @@ pub fn run(path: &Path, format: Format, deny_warnings: bool, production: bool) -
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     match format {
-        Format::Human => print!("{}", render_all(diagnostics, use_color(std::io::stdout().is_terminal()))),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&Report { diagnostics, summary: Summary { errors, warnings } })?
-        ),
+        Format::Human => super::write_out(&render_all(diagnostics, use_color(std::io::stdout().is_terminal())))?,
+        Format::Json => {
+            let report = Report { diagnostics, summary: Summary { errors, warnings } };
+            super::write_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        }
     }
     let failed = errors > 0 || (deny_warnings && warnings > 0);
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })

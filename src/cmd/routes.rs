@@ -64,8 +64,8 @@ pub fn run(path: &Path, format: Format) -> anyhow::Result<ExitCode> {
         .collect();
     let listing = Listing { routes, namespaces };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&listing)?),
-        Format::Human => print!("{}", human(&listing)),
+        Format::Json => super::write_out(&format!("{}\n", serde_json::to_string_pretty(&listing)?))?,
+        Format::Human => super::write_out(&human(&listing))?,
     }
     if project.has_errors() {
         eprintln!("warning: the project has errors; run `keystone-rs check`");
