@@ -1,6 +1,11 @@
 //! The `keystone-rs` binary: parses the command line and runs one command.
 use std::process::ExitCode;
 
+// The request path allocates many small strings and maps (scripts, templates, JSON);
+// mimalloc serves them markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match keystone::cli::run() {
         Ok(code) => code,

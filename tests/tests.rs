@@ -10,3 +10,4 @@ mod live;
 mod new;
 mod router;
 mod security;
+mod soak;

@@ -111,8 +111,16 @@ async fn handle_route(
             data.entry(CSRF_KEY).or_insert_with(|| Value::String(crate::cmd::new::new_secret()[..64].to_string()));
         let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
-        let context = template_context(map_to_json(&scope.locals()), &public_part(&data), &req, flashes, &token);
-        render(app, project, &Project::view_template(view), context, status.unwrap_or(StatusCode::OK))
+        let locals = scope.locals();
+        let session = public_part(&data);
+        let context = ViewContext {
+            locals: RhaiMap(&locals),
+            session: &session,
+            req: RhaiMap(&req),
+            messages: &flashes,
+            csrf_token: &token,
+        };
+        render(app, project, &Project::view_template(view), &context, status.unwrap_or(StatusCode::OK))
     };
 
     match finish_session(app, &visitor, data, &outcome, &mut response).await {
@@ -199,11 +207,17 @@ async fn finish_session(
 }
 
 /// Renders a template, turning a render error into an error page naming the file and line.
-pub fn render(app: &App, project: &Project, name: &str, context: Value, status: StatusCode) -> Response {
+pub fn render(
+    app: &App,
+    project: &Project,
+    name: &str,
+    context: &impl serde::Serialize,
+    status: StatusCode,
+) -> Response {
     let result = project
         .templates
         .get_template(name)
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&context))));
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))));
     match result {
         Ok(html) if app.production => (status, Html(html)).into_response(),
         Ok(html) => (status, Html(super::live::inject(html))).into_response(),
@@ -224,25 +238,31 @@ fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
     if project.template_sources.contains_key(CUSTOM) {
         let req = json!({ "method": parts.method.as_str(), "path": parts.uri.path() });
         let context = json!({ "req": req, "session": {}, "messages": {} });
-        return render(app, project, CUSTOM, context, StatusCode::NOT_FOUND);
+        return render(app, project, CUSTOM, &context, StatusCode::NOT_FOUND);
     }
     pages::not_found(parts.uri.path(), app.production)
 }
 
-/// The template context: `locals` at the top level, then `session`, `req` and `messages`.
-fn template_context(
-    locals: Map<String, Value>,
-    session: &Map<String, Value>,
-    req: &rhai::Map,
-    messages: Map<String, Value>,
-    csrf_token: &str,
-) -> Value {
-    let mut context = locals;
-    context.insert("session".into(), Value::Object(session.clone()));
-    context.insert("req".into(), Value::Object(map_to_json(req)));
-    context.insert("messages".into(), Value::Object(messages));
-    context.insert("csrf_token".into(), Value::String(csrf_token.to_string()));
-    Value::Object(context)
+/// The template context: `locals` at the top level, then `session`, `req`, `messages` and
+/// `csrf_token` (which win over locals of the same name). Serialized straight from the
+/// scripts' maps, with no JSON in between.
+#[derive(serde::Serialize)]
+struct ViewContext<'a> {
+    #[serde(flatten)]
+    locals: RhaiMap<'a>,
+    session: &'a Map<String, Value>,
+    req: RhaiMap<'a>,
+    messages: &'a Map<String, Value>,
+    csrf_token: &'a str,
+}
+
+/// A Rhai map as a serde map (its keys are not `Serialize` themselves).
+struct RhaiMap<'a>(&'a rhai::Map);
+
+impl serde::Serialize for RhaiMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_str(), v)))
+    }
 }
 
 /// Flash messages kept in the session, grouped by kind.

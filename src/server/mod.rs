@@ -1,5 +1,6 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
+pub mod cached_store;
 pub mod client;
 pub mod http;
 pub mod live;
@@ -179,7 +180,13 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     if !options.production {
         router = router.route(live::SCRIPT_PATH, get(live::serve_script));
     }
-    let mut router = router.fallback_service(pages).layer(CompressionLayer::new());
+    // Compress what is worth it, fast: small pages gain nothing, and brotli at its default
+    // quality costs more CPU than rendering them.
+    use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
+    let compression = CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(
+        SizeAbove::new(1024).and(NotForContentType::GRPC).and(NotForContentType::IMAGES).and(NotForContentType::SSE),
+    );
+    let mut router = router.fallback_service(pages).layer(compression);
     if options.log_requests {
         router = router.layer(middleware::from_fn(log_request));
     }

@@ -101,7 +101,8 @@ impl SessionManager {
                 store.migrate().await.with_context(|| format!("preparing session store {}", file.display()))?;
                 let sweeper = store.clone();
                 tokio::spawn(sweeper.continuously_delete_expired(Duration::from_secs(60)));
-                Arc::new(store)
+                // One node writes this file, so its sessions can be read from memory.
+                Arc::new(super::cached_store::CachedStore::new(Arc::new(store)))
             }
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 Arc::new(super::redis::RedisStore::connect(url, app).await?)

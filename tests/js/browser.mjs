@@ -179,6 +179,9 @@ async function hello(browser, path, transport) {
       ? window.socket.io.engine.transport.name
       : null,
   }));
+  // Leave the page the way a visitor does (the browser stays up), so its goodbye — a
+  // websocket close or the long-polling close packet — can go out before the context ends.
+  await page.goto("about:blank", { timeout: WAIT_MS });
   await context.close();
   return {
     console: seen.console.map((m) => m.text),
