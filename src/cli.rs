@@ -45,6 +45,9 @@ pub enum Command {
         /// Do not print a line per request.
         #[arg(long)]
         quiet: bool,
+        /// Open the app in the default browser once it serves.
+        #[arg(long)]
+        open: bool,
     },
     /// Check the wiring between routes, controllers, templates, sockets and static files.
     Check {
@@ -85,8 +88,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::New { path, template, force } => crate::cmd::new::run(&path, &template, force),
-        Command::Serve { path, host, port, production, quiet } => {
-            crate::cmd::serve::run(crate::cmd::serve::ServeArgs { path, host, port, production, quiet })
+        Command::Serve { path, host, port, production, quiet, open } => {
+            crate::cmd::serve::run(crate::cmd::serve::ServeArgs { path, host, port, production, quiet, open })
         }
         Command::Check { path, format, deny_warnings, production } => {
             crate::cmd::check::run(&path, format, deny_warnings, production)

@@ -315,3 +315,29 @@ fn events_sent_right_after_connect_reach_their_handlers() {
         assert_eq!(seen["answered"], seen["of"], "{transport}: {seen}");
     }
 }
+
+#[test]
+fn serve_open_opens_the_app_in_the_browser() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TempApp::scaffold("default");
+    let bin = tempfile::tempdir().unwrap();
+    let opened = bin.path().join("opened");
+    let opener = bin.path().join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display())).unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = std::process::Command::new(crate::util::BIN)
+        .args(["serve", app.path.to_str().unwrap(), "--port", "0", "--open", "--quiet"])
+        .env("PATH", path)
+        .env("KEYSTONE_SECRET", crate::util::SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = crate::util::eventually("the browser to be opened", std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(&opened).ok().filter(|u| !u.is_empty())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.trim().starts_with("http://127.0.0.1:") && url.trim().ends_with('/'), "{url}");
+}

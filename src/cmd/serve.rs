@@ -14,6 +14,7 @@ pub struct ServeArgs {
     pub port: Option<u16>,
     pub production: bool,
     pub quiet: bool,
+    pub open: bool,
 }
 
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
@@ -82,6 +83,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             settings.name,
             if production { "production" } else { "development" }
         );
+        if args.open {
+            open_browser(&format!("http://{shown}/"));
+        }
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, service).with_graceful_shutdown(async move {
@@ -99,6 +103,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Opens `url` with the desktop's opener; failing to is only worth a warning.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let opened = std::process::Command::new(opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if opened.is_err() {
+        eprintln!("warning: could not open a browser ({opener}); open {url} yourself");
+    }
 }
 
 /// `KEYSTONE_SECRET`; a per-run random one (with a warning) in development when unset.
