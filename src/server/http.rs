@@ -27,10 +27,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response
         return response;
     }
     match project.routes.find(&parts.method, path) {
-        Match::Found(route, params) => {
-            let route = route.clone();
-            handle_route(&app, &project, &route, params, parts, body).await
-        }
+        Match::Found(route, params) => handle_route(&app, &project, route, params, parts, body).await,
         Match::WrongMethod(allowed) => pages::method_not_allowed(&allowed),
         Match::NotFound => not_found(&app, &project, &parts),
     }
