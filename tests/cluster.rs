@@ -1,15 +1,14 @@
 //! Scale-out on a real Redis: several `serve` processes act as one app, with no sticky
 //! sessions; Redis restarts and dying nodes are survived.
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{Server, TempApp, eventually, http_request, node, repo};
+use crate::util::{NodeProcess, Server, TempApp, eventually, http_request, node, repo};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -114,48 +113,20 @@ fn long_polling_behind_a_spreading_balancer_fails_with_a_clear_error_and_websock
 }
 
 /// A client held open by `cluster.mjs hold`, answering a line per command.
-struct HeldClient {
-    child: Child,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
+struct HeldClient(NodeProcess);
 
 impl HeldClient {
     fn start(url: &str) -> HeldClient {
-        let mut child = Command::new("node")
-            .arg(repo().join("tests/js/cluster.mjs"))
-            .args(["hold", url, url, "websocket"])
-            .current_dir(repo().join("tests/js"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str(&line) {
-                    sink.lock().unwrap().push(value);
-                }
-            }
-        });
-        let held = HeldClient { child, lines };
-        eventually("the held client", WAIT, || held.lines.lock().unwrap().first().cloned());
+        let held = HeldClient(NodeProcess::spawn("cluster.mjs", &["hold", url, url, "websocket"]));
+        eventually("the held client", WAIT, || held.0.lines().first().cloned());
         held
     }
 
     /// Sends `text` to echo and returns the answer line.
     fn ask(&mut self, text: &str) -> Value {
-        let before = self.lines.lock().unwrap().len();
-        writeln!(self.child.stdin.as_mut().unwrap(), "{text}").unwrap();
-        eventually("an answer", WAIT, || self.lines.lock().unwrap().get(before).cloned())
-    }
-}
-
-impl Drop for HeldClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let before = self.0.lines().len();
+        self.0.send(text);
+        eventually("an answer", WAIT, || self.0.lines().get(before).cloned())
     }
 }
 

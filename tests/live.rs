@@ -1,49 +1,26 @@
 //! Live reload against a real `serve`, real files and the real watcher: edits apply without a
 //! restart, broken edits keep the last good version, browsers are told what changed.
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{Server, TempApp, eventually, http_get, node, repo};
+use crate::util::{NodeProcess, Server, TempApp, eventually, http_get, node, repo};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The live-reload events a page would get, recorded by the official client.
-struct LiveEvents {
-    child: Child,
-    events: Arc<Mutex<Vec<Value>>>,
-}
+struct LiveEvents(NodeProcess);
 
 impl LiveEvents {
     fn listen(url: &str) -> LiveEvents {
-        let mut child = Command::new("node")
-            .arg(repo().join("tests/js/live.mjs"))
-            .args(["events", url])
-            .current_dir(repo().join("tests/js"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = events.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str(&line) {
-                    sink.lock().unwrap().push(value);
-                }
-            }
-        });
-        let live = LiveEvents { child, events };
+        let live = LiveEvents(NodeProcess::spawn("live.mjs", &["events", url]));
         live.wait("connected");
         live
     }
 
     fn named(&self, name: &str) -> Vec<Value> {
-        self.events.lock().unwrap().iter().filter(|e| e["event"] == name).cloned().collect()
+        self.0.lines().into_iter().filter(|e| e["event"] == name).collect()
     }
 
     /// Waits for an event called `name` (since the last `clear`) and returns its data.
@@ -52,14 +29,7 @@ impl LiveEvents {
     }
 
     fn clear(&self) {
-        self.events.lock().unwrap().clear();
-    }
-}
-
-impl Drop for LiveEvents {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.clear();
     }
 }
 
@@ -207,7 +177,7 @@ fn a_css_only_change_swaps_stylesheets_instead_of_reloading() {
     assert!(url.starts_with("/styles/site.css?v="), "{urls}");
     assert!(body_of(&server, "/").contains(url), "pages now link the new asset URL");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(live.named("reload").is_empty(), "no reload for CSS: {:?}", live.events.lock().unwrap());
+    assert!(live.named("reload").is_empty(), "no reload for CSS: {:?}", live.0.lines());
 }
 
 #[test]
@@ -220,7 +190,7 @@ fn a_burst_of_fifty_writes_gives_one_reload() {
     }
     live.wait("reload");
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(live.named("reload").len(), 1, "{:?}", live.events.lock().unwrap());
+    assert_eq!(live.named("reload").len(), 1, "{:?}", live.0.lines());
     drop(server);
 }
 

@@ -249,3 +249,57 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A long-running `node tests/js/SCRIPT args…` that prints one JSON value per line and may
+/// read lines on stdin; killed on drop.
+pub struct NodeProcess {
+    child: Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl NodeProcess {
+    pub fn spawn(script: &str, args: &[&str]) -> NodeProcess {
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/js").join(script))
+            .args(args)
+            .current_dir(repo().join("tests/js"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        NodeProcess { child, lines }
+    }
+
+    /// The JSON values printed so far.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Forgets what was printed so far.
+    pub fn clear(&self) {
+        self.lines.lock().unwrap().clear();
+    }
+
+    /// Writes a line to the script's stdin.
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write as _;
+        writeln!(self.child.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
