@@ -7,14 +7,15 @@
 #   KEEP=1 bash benches/check.sh        keeps the generated project and prints its path
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 RUNS="${1:-10}"
 ROUTES=1000
 NAMESPACES=50
-BIN="$ROOT/target/release/keystone-rs"
 
-echo "building release binary…" >&2
-cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
+log "building release binary…"
+build_keystone
+BIN=$KEYSTONE
 
 WORK="$(mktemp -d)"
 APP="$WORK/bench_app"

@@ -23,8 +23,8 @@
 # the client share this machine's CPUs). Traffic goes to 127.0.0.1 only. Every process started
 # here is stopped on exit.
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 RECEIVERS=${FANOUT_RECEIVERS:-1000}
@@ -32,84 +32,36 @@ MESSAGES=${FANOUT_MESSAGES:-200}
 RATE=${FANOUT_RATE:-25}
 WORKERS=${FANOUT_WORKERS:-2}
 REDIS=${FANOUT_REDIS:-redis://127.0.0.1:6379}
-JS_DIR="$ROOT/tests/js"
 FIXTURE="$ROOT/tests/fixtures/valid/cluster_app"
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "fanout.sh: $*"; exit 1; }
-
 # --- processes and cleanup ---------------------------------------------------------------------
-PIDS=()
-WORK=""
 NAME=""
-cleanup() {
-    local status=$?
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    local deadline=$((SECONDS + 5))
-    for pid in "${PIDS[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf "$WORK"; fi
-    # The sessions this run's app made in Redis (its keys are prefixed with its own name).
+trap_cleanup
+# Called by cleanup: the sessions this run's app made in Redis (its keys are prefixed with its
+# own name).
+cleanup_more() {
     if [[ -n "$NAME" ]] && command -v redis-cli >/dev/null; then
         redis-cli -u "$REDIS" --scan --pattern "keystone:$NAME:*" 2>/dev/null |
             xargs -r redis-cli -u "$REDIS" del >/dev/null 2>&1 || true
     fi
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- prerequisites -----------------------------------------------------------------------------
-for tool in cargo curl node npm; do
-    command -v "$tool" >/dev/null || die "needs \`$tool\` on PATH"
-done
+require_tools cargo curl node npm
 [[ -d "$FIXTURE" ]] || die "missing $FIXTURE"
-if [[ ! -d "$JS_DIR/node_modules/socket.io-client" ]]; then
-    log "installing socket.io-client into tests/js"
-    npm ci --prefix "$JS_DIR" --no-audit --no-fund >&2
-fi
+ensure_socketio_client
 redis_hostport=${REDIS#redis://}
 (exec 3<>"/dev/tcp/${redis_hostport%:*}/${redis_hostport##*:}") 2>/dev/null || die "no Redis at $REDIS"
 
 # A file descriptor per socket on both ends.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-(($(ulimit -n) >= RECEIVERS + 256)) || die "open-file limit $(ulimit -n) is too low for $RECEIVERS sockets"
+raise_fd_limit $((RECEIVERS + 256)) "$RECEIVERS"
 
 # --- build (release only) ----------------------------------------------------------------------
 log "building keystone-rs (release)"
-cargo build --release --bin keystone-rs >&2
-KEYSTONE="$ROOT/target/release/keystone-rs"
-[[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
+build_keystone
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/keystone-fanout.XXXXXX")
-export KEYSTONE_SECRET
-KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
+setup_workdir fanout
 unset KEYSTONE_ENV
-
-start() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-wait_for_url() {
-    local pid=$1 out=$2 deadline=$((SECONDS + 15))
-    URL=""
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; die "server exited early"; }
-        URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
-        [[ -n "$URL" ]] && return 0
-        sleep 0.05
-    done
-    cat "$out" >&2
-    die "server did not start within 15 s"
-}
 
 # serve NAME DIR: serves DIR in production mode; sets URL and SERVED_PID.
 serve() {

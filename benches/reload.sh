@@ -18,8 +18,8 @@
 # printed).
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 EDITS=${RELOAD_EDITS:-50}
@@ -27,89 +27,20 @@ SPACING_MS=${RELOAD_SPACING_MS:-300}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 ROUNDS=${BENCH_ROUNDS:-3}
-JS_DIR="$ROOT/tests/js"
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "reload.sh: $*"; exit 1; }
-
-# --- processes and cleanup ---------------------------------------------------------------------
-PIDS=()
-WORK=""
-cleanup() {
-    local status=$?
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    local deadline=$((SECONDS + 5))
-    for pid in "${PIDS[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf "$WORK"; fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap_cleanup
 
 # --- prerequisites -----------------------------------------------------------------------------
-for tool in cargo curl node npm taskset wrk; do
-    command -v "$tool" >/dev/null || die "needs \`$tool\` on PATH (wrk: apt-get install wrk)"
-done
-if [[ ! -d "$JS_DIR/node_modules/socket.io-client" ]]; then
-    log "installing socket.io-client into tests/js"
-    npm ci --prefix "$JS_DIR" --no-audit --no-fund >&2
-fi
-if (($(nproc) >= 2)); then
-    PIN_SERVER=(taskset -c 0)
-    PIN_CLIENT=(taskset -c 1)
-else
-    log "warning: one CPU only; server and clients share it"
-    PIN_SERVER=()
-    PIN_CLIENT=()
-fi
+require_tools cargo curl node npm taskset wrk
+ensure_socketio_client
+pin_cpus clients
 
 # --- build (release only) ----------------------------------------------------------------------
 log "building keystone-rs (release)"
-cargo build --release --bin keystone-rs >&2
-KEYSTONE="$ROOT/target/release/keystone-rs"
-[[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
+build_keystone
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/keystone-reload.XXXXXX")
-export KEYSTONE_SECRET
-KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
+setup_workdir reload
 unset KEYSTONE_ENV
-
-# start LOGFILE CMD...: runs CMD in the background, sets STARTED_PID.
-start() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-# wait_for_url PID LOGFILE: waits for the "http://127.0.0.1:PORT/" serve prints, sets URL.
-wait_for_url() {
-    local pid=$1 out=$2 deadline=$((SECONDS + 15))
-    URL=""
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; die "server exited early"; }
-        URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
-        [[ -n "$URL" ]] && return 0
-        sleep 0.05
-    done
-    cat "$out" >&2
-    die "server did not start within 15 s"
-}
-
-# session_cookie URL: GET / once, prints "keystone.sid=…" from Set-Cookie.
-session_cookie() {
-    local headers
-    headers=$(curl -fsS --max-time 5 -D - -o "$WORK/first.html" "$1/") || die "GET $1/ failed"
-    grep -q 'Welcome to' "$WORK/first.html" || die "GET $1/ did not render the index view"
-    printf '%s\n' "$headers" | tr -d '\r' | grep -io 'set-cookie: keystone\.sid=[^;]*' |
-        head -n1 | cut -d' ' -f2
-}
 
 # serve NAME ARGS...: serves the app pinned to CPU 0; sets APP_PID, APP_URL, APP_COOKIE.
 serve() {
@@ -120,44 +51,30 @@ serve() {
     wait_for_url "$APP_PID" "$WORK/$name.log"
     APP_URL=$URL
     APP_COOKIE=$(session_cookie "$APP_URL")
-    [[ -n "$APP_COOKIE" ]] || die "GET $APP_URL/ set no keystone.sid cookie"
 }
 
-# load NAME URL COOKIE: warm-up, then wrk; keeps the best req/s of NAME over the rounds.
+# load NAME PID URL COOKIE: warm-up, then wrk; keeps the best req/s of NAME over the rounds.
 declare -A RPS P50 P99 ROUND_RPS CPU_US
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
-        else print v }'
-}
 load() {
-    local name=$1 pid=$2 url=$3 cookie=$4 out rps before after cpu
-    timeout 30 "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNECTIONS" -d2s -H "Cookie: $cookie" "$url/" >/dev/null
-    before=$(cpu_ticks "$pid")
-    out=$(timeout 120 "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
-        -H "Cookie: $cookie" "$url/")
-    after=$(cpu_ticks "$pid")
+    local name=$1 pid=$2 url=$3 cookie=$4 out rps cpu
+    wrk_load "$pid" "$url" -H "Cookie: $cookie"
+    out=$WRK_OUT
     if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
         printf '%s\n' "$out" >&2
         die "$name answered errors under load"
     fi
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    rps=$(wrk_rps <<<"$out")
     ((rps > 0)) || { printf '%s\n' "$out" >&2; die "$name served no requests"; }
     ROUND_RPS[$name]+="${ROUND_RPS[$name]:+ }$rps"
     # Server CPU per request: less disturbed than req/s when other work shares CPU 0.
-    cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$(awk '/requests in/ {print $1}' <<<"$out")" \
-        'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+    cpu=$(cpu_us_per_req "$WRK_TICKS" "$(wrk_requests <<<"$out")")
     if [[ -z "${CPU_US[$name]:-}" ]] || awk -v a="$cpu" -v b="${CPU_US[$name]}" 'BEGIN {exit !(a < b)}'; then
         CPU_US[$name]=$cpu
     fi
     if [[ -z "${RPS[$name]:-}" ]] || ((rps > RPS[$name])); then
         RPS[$name]=$rps
-        P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-        P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+        P50[$name]=$(wrk_latency_ms 50 <<<"$out")
+        P99[$name]=$(wrk_latency_ms 99 <<<"$out")
     fi
 }
 

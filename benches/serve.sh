@@ -16,8 +16,8 @@
 # "gzip, deflate, br" to load keystone-rs like a browser would).
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 DURATION=${BENCH_DURATION:-10s}
@@ -26,30 +26,8 @@ SOCKETS=${BENCH_SOCKETS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 ACCEPT_ENCODING=${BENCH_ACCEPT_ENCODING:-}
 MEMORY_STORE=${BENCH_MEMORY_STORE:-1}
-JS_DIR="$ROOT/tests/js"
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "serve.sh: $*"; exit 1; }
-
-# --- processes and cleanup ---------------------------------------------------------------------
-PIDS=()
-WORK=""
-cleanup() {
-    local status=$?
-    exec 9>&- 2>/dev/null || true # closes the sockets holder's stdin
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    local deadline=$((SECONDS + 5))
-    for pid in "${PIDS[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf "$WORK"; fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap_cleanup
 
 # --- prerequisites -----------------------------------------------------------------------------
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -58,91 +36,26 @@ if ! command -v wrk >/dev/null; then
     if ! apt-cache show wrk >/dev/null 2>&1; then as_root apt-get update -qq; fi
     as_root apt-get install -y -qq wrk >&2
 fi
-for tool in cargo curl node npm taskset; do
-    command -v "$tool" >/dev/null || die "needs \`$tool\` on PATH"
-done
-if [[ ! -d "$JS_DIR/node_modules/socket.io-client" ]]; then
-    [[ -f "$JS_DIR/package.json" ]] || die "no $JS_DIR/package.json to install socket.io-client from"
-    log "installing socket.io-client into tests/js"
-    npm ci --prefix "$JS_DIR" --no-audit --no-fund >&2
-fi
+require_tools cargo curl node npm taskset
+ensure_socketio_client
 
 # 1,000 sockets: a file descriptor each on both ends, plus wrk's connections.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-(($(ulimit -n) >= 2 * SOCKETS + 256)) || die "open-file limit $(ulimit -n) is too low for $SOCKETS sockets"
-
-if (($(nproc) >= 2)); then
-    PIN_SERVER=(taskset -c 0)
-    PIN_CLIENT=(taskset -c 1)
-else
-    log "warning: one CPU only; server and wrk share it"
-    PIN_SERVER=()
-    PIN_CLIENT=()
-fi
+raise_fd_limit $((2 * SOCKETS + 256)) "$SOCKETS"
+pin_cpus wrk
 
 # --- build (release only) ----------------------------------------------------------------------
 log "building keystone-rs and bare_server (release)"
-cargo build --release --bin keystone-rs >&2
-KEYSTONE="$ROOT/target/release/keystone-rs"
+build_keystone
 BARE=$(cargo bench --bench bare_server --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*/bare_server-[^"]*"' | tail -n1 | cut -d'"' -f4) || true
 if [[ -z "$BARE" ]]; then
     cargo bench --bench bare_server --no-run >&2 # shows the build error
     die "could not find the bare_server executable"
 fi
-[[ -x "$KEYSTONE" && -x "$BARE" ]] || die "missing executables"
+[[ -x "$BARE" ]] || die "missing executables"
 
 # --- helpers -----------------------------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/keystone-bench.XXXXXX")
-CLK_TCK=$(getconf CLK_TCK)
-export KEYSTONE_SECRET
-KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
-
-# start NAME LOGFILE CMD...: runs CMD in the background, sets STARTED_PID.
-start() {
-    local name=$1 out=$2
-    shift 2
-    : >"$out"
-    "$@" >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-# wait_for_url PID LOGFILE: waits for the "http://127.0.0.1:PORT/" a server prints, sets URL.
-wait_for_url() {
-    local pid=$1 out=$2 deadline=$((SECONDS + 15))
-    URL=""
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; die "server exited early"; }
-        URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
-        [[ -n "$URL" ]] && return 0
-        sleep 0.05
-    done
-    cat "$out" >&2
-    die "server did not start within 15 s"
-}
-
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-
-# session_cookie URL: GET / once, prints "keystone.sid=…" from Set-Cookie.
-session_cookie() {
-    local headers
-    headers=$(curl -fsS --max-time 5 -D - -o "$WORK/first.html" "$1/") || die "GET $1/ failed"
-    grep -q 'Welcome to' "$WORK/first.html" || die "GET $1/ did not render the index view"
-    printf '%s\n' "$headers" | tr -d '\r' | grep -io 'set-cookie: keystone\.sid=[^;]*' |
-        head -n1 | cut -d' ' -f2
-}
-
-# to_ms "1.23ms" → 1.23
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
-        else print v }'
-}
+setup_workdir bench
 
 # load NAME PID URL [COOKIE]: warm up, then wrk with --latency; keeps the best RPS, P50, P99
 # and CPU_US seen for NAME over the rounds.
@@ -159,25 +72,20 @@ load() {
     local header=()
     [[ -n "$cookie" ]] && header=(-H "Cookie: $cookie")
     [[ -n "$ACCEPT_ENCODING" ]] && header+=(-H "Accept-Encoding: $ACCEPT_ENCODING")
-    timeout 30 "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNECTIONS" -d2s "${header[@]}" "$url/" >/dev/null
-    local before after out
-    before=$(cpu_ticks "$pid")
-    out=$(timeout 120 "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
-        "${header[@]}" "$url/")
-    after=$(cpu_ticks "$pid")
+    wrk_load "$pid" "$url" "${header[@]}"
+    local out=$WRK_OUT
     printf '%s\n' "$out" >"$WORK/wrk-$name.txt"
     if grep -q 'Non-2xx' <<<"$out"; then
         printf '%s\n' "$out" >&2
         die "$name answered errors under load"
     fi
     local requests
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    requests=$(wrk_requests <<<"$out")
     ((requests > 0)) || { printf '%s\n' "$out" >&2; die "$name served no requests"; }
-    best RPS "$name" "$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")" max
-    best P50 "$name" "$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")" min
-    best P99 "$name" "$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")" min
-    best CPU_US "$name" "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" \
-        'BEGIN {printf "%.1f", t / hz * 1e6 / n}')" min
+    best RPS "$name" "$(wrk_rps <<<"$out")" max
+    best P50 "$name" "$(wrk_latency_ms 50 <<<"$out")" min
+    best P99 "$name" "$(wrk_latency_ms 99 <<<"$out")" min
+    best CPU_US "$name" "$(cpu_us_per_req "$WRK_TICKS" "$requests")" min
     RSS_LOADED[$name]=$(rss_kib "$pid")
 }
 
@@ -188,12 +96,11 @@ serve_app() {
     "$KEYSTONE" new "$dir" >/dev/null
     sed -i "s/^store = .*/store = \"$store\"/" "$dir/keystone.toml"
     grep -q "^store = \"$store\"" "$dir/keystone.toml" || die "could not set the session store"
-    start "$name" "$WORK/$name.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$dir" --port 0 --quiet
+    start "$WORK/$name.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$dir" --port 0 --quiet
     APP_PID=$STARTED_PID
     wait_for_url "$APP_PID" "$WORK/$name.log"
     APP_URL=$URL
     APP_COOKIE=$(session_cookie "$APP_URL")
-    [[ -n "$APP_COOKIE" ]] || die "GET $APP_URL/ set no keystone.sid cookie"
     sleep 0.5
     RSS_IDLE[$name]=$(rss_kib "$APP_PID")
     # Steady state: the same session again must not be written (no new cookie).
@@ -206,7 +113,7 @@ serve_app() {
 
 # --- bare baseline -----------------------------------------------------------------------------
 "$KEYSTONE" new "$WORK/bareapp" >/dev/null # just for its templates/
-start bare "$WORK/bare.log" "${PIN_SERVER[@]}" "$BARE" "$WORK/bareapp/templates" 0
+start "$WORK/bare.log" "${PIN_SERVER[@]}" "$BARE" "$WORK/bareapp/templates" 0
 BARE_PID=$STARTED_PID
 wait_for_url "$BARE_PID" "$WORK/bare.log"
 BARE_URL=$URL
@@ -233,25 +140,14 @@ if [[ $MEMORY_STORE == 1 ]]; then kill -TERM "$MEM_PID" 2>/dev/null || true; fi 
 
 # --- 1,000 sockets -----------------------------------------------------------------------------
 log "opening $SOCKETS socket.io connections"
-# The holder's stdin is a FIFO whose only writer is this script's fd 9: when this script
-# ends, however it ends, the holder reads EOF and disconnects.
-mkfifo "$WORK/hold"
-exec 9<>"$WORK/hold"
 RSS_BEFORE_SOCKETS=$(rss_kib "$KS_PID")
-start sockets "$WORK/sockets.out" "${PIN_CLIENT[@]}" \
-    node "$ROOT/benches/sockets.mjs" "$KS_URL" "$KS_COOKIE" "$SOCKETS" <"$WORK/hold" 9>&-
-SOCKETS_PID=$STARTED_PID
-deadline=$((SECONDS + 90))
-until grep -q '^connected' "$WORK/sockets.out"; do
-    kill -0 "$SOCKETS_PID" 2>/dev/null || { cat "$WORK/sockets.out" >&2; die "sockets.mjs failed"; }
-    ((SECONDS < deadline)) || die "sockets did not connect within 90 s"
-    sleep 0.2
-done
-CONNECTED=$(awk '/^connected/ {print $2}' "$WORK/sockets.out")
+# The holder disconnects when this script ends, however it ends (see hold_sockets).
+hold_sockets sockets.mjs "$WORK/sockets.out" "${PIN_CLIENT[@]}" \
+    node "$ROOT/benches/sockets.mjs" "$KS_URL" "$KS_COOKIE" "$SOCKETS"
 sleep 1
 RSS_SOCKETS=$(rss_kib "$KS_PID")
 exec 9>&-
-kill -TERM "$SOCKETS_PID" 2>/dev/null || true
+kill -TERM "$HOLDER_PID" 2>/dev/null || true
 
 # --- report ------------------------------------------------------------------------------------
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }

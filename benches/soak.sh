@@ -18,116 +18,46 @@
 # and the last), SOAK_CONNECTIONS (wrk connections, 32). Server on CPU 0, clients on CPU 1.
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 SOCKETS=${SOAK_SOCKETS:-2000}
 SECONDS_TOTAL=${SOAK_SECONDS:-60}
 CONNECTIONS=${SOAK_CONNECTIONS:-32}
 EARLY=20
-JS_DIR="$ROOT/tests/js"
-((SECONDS_TOTAL > EARLY)) || { echo "soak.sh: SOAK_SECONDS must be above $EARLY" >&2; exit 1; }
+((SECONDS_TOTAL > EARLY)) || die "SOAK_SECONDS must be above $EARLY"
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "soak.sh: $*"; exit 1; }
-
-# --- processes and cleanup ---------------------------------------------------------------------
-PIDS=()
-WORK=""
-cleanup() {
-    local status=$?
-    exec 9>&- 2>/dev/null || true # closes the socket holder's stdin
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    local deadline=$((SECONDS + 5))
-    for pid in "${PIDS[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then rm -rf "$WORK"; fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap_cleanup
 
 # --- prerequisites -----------------------------------------------------------------------------
-for tool in cargo curl node npm taskset wrk; do
-    command -v "$tool" >/dev/null || die "needs \`$tool\` on PATH (wrk: apt-get install wrk)"
-done
-if [[ ! -d "$JS_DIR/node_modules/socket.io-client" ]]; then
-    log "installing socket.io-client into tests/js"
-    npm ci --prefix "$JS_DIR" --no-audit --no-fund >&2
-fi
+require_tools cargo curl node npm taskset wrk
+ensure_socketio_client
 # A file descriptor per socket on both ends, plus wrk's connections.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-(($(ulimit -n) >= SOCKETS + CONNECTIONS + 256)) || die "open-file limit $(ulimit -n) is too low for $SOCKETS sockets"
-if (($(nproc) >= 2)); then
-    PIN_SERVER=(taskset -c 0)
-    PIN_CLIENT=(taskset -c 1)
-else
-    log "warning: one CPU only; server and clients share it"
-    PIN_SERVER=()
-    PIN_CLIENT=()
-fi
+raise_fd_limit $((SOCKETS + CONNECTIONS + 256)) "$SOCKETS"
+pin_cpus clients
 
 # --- build (release only) ----------------------------------------------------------------------
 log "building keystone-rs (release)"
-cargo build --release --bin keystone-rs >&2
-KEYSTONE="$ROOT/target/release/keystone-rs"
-[[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
+build_keystone
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/keystone-soak.XXXXXX")
-export KEYSTONE_SECRET
-KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
+setup_workdir soak
 unset KEYSTONE_ENV
-
-start() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # --- serve -------------------------------------------------------------------------------------
 APP="$WORK/app"
 "$KEYSTONE" new "$APP" >/dev/null
 start "$WORK/serve.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$APP" --port 0 --quiet
 SERVER_PID=$STARTED_PID
-URL=""
-deadline=$((SECONDS + 15))
-until [[ -n "$URL" ]]; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "serve exited early"; }
-    ((SECONDS < deadline)) || { cat "$WORK/serve.log" >&2; die "serve did not start within 15 s"; }
-    sleep 0.05
-    URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/serve.log" | head -n1 || true)
-done
-headers=$(curl -fsS --max-time 5 -D - -o "$WORK/first.html" "$URL/") || die "GET $URL/ failed"
-grep -q 'Welcome to' "$WORK/first.html" || die "GET / did not render the index view"
-COOKIE=$(printf '%s\n' "$headers" | tr -d '\r' | grep -io 'set-cookie: keystone\.sid=[^;]*' | head -n1 | cut -d' ' -f2)
-[[ -n "$COOKIE" ]] || die "GET / set no keystone.sid cookie"
+wait_for_url "$SERVER_PID" "$WORK/serve.log"
+COOKIE=$(session_cookie "$URL")
 RSS_START=$(rss_kib "$SERVER_PID")
 
 # --- sockets -----------------------------------------------------------------------------------
 log "connecting $SOCKETS sockets, each with a session of its own"
-# The holder's stdin is a FIFO whose only writer is this script's fd 9: when this script ends,
-# however it ends, the holder reads EOF, disconnects and reports.
-mkfifo "$WORK/hold"
-exec 9<>"$WORK/hold"
-start "$WORK/sockets.out" "${PIN_CLIENT[@]}" node "$ROOT/benches/soak.mjs" "$URL" "$SOCKETS" \
-    $((SECONDS_TOTAL + 90)) <"$WORK/hold" 9>&-
-HOLDER_PID=$STARTED_PID
-deadline=$((SECONDS + 90))
-until grep -q '^connected' "$WORK/sockets.out"; do
-    kill -0 "$HOLDER_PID" 2>/dev/null || { cat "$WORK/sockets.out" >&2; die "soak.mjs failed"; }
-    ((SECONDS < deadline)) || die "sockets did not connect within 90 s"
-    sleep 0.2
-done
-CONNECTED=$(awk '/^connected/ {print $2}' "$WORK/sockets.out")
+# The holder disconnects and reports when fd 9 is closed or this script ends (see hold_sockets).
+hold_sockets soak.mjs "$WORK/sockets.out" "${PIN_CLIENT[@]}" node "$ROOT/benches/soak.mjs" "$URL" \
+    "$SOCKETS" $((SECONDS_TOTAL + 90))
 RSS_SOCKETS=$(rss_kib "$SERVER_PID")
 
 # --- the soak: wrk on GET / while RSS is sampled every second ----------------------------------
@@ -162,8 +92,8 @@ NON2XX=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/wrk.out")
 NON2XX=${NON2XX:-0}
 WRK_SOCKET_ERRORS=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$WORK/wrk.out")
 WRK_SOCKET_ERRORS=${WRK_SOCKET_ERRORS:-0}
-REQUESTS=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/wrk.out")
+REQUESTS=$(wrk_requests <"$WORK/wrk.out")
+RPS=$(wrk_rps <"$WORK/wrk.out")
 ((REQUESTS > 0)) || { cat "$WORK/wrk.out" >&2; die "wrk made no requests"; }
 # A socket that failed to connect or was dropped is also missing at the end: count it once.
 SOCKET_ERRORS=$((FAILED + DROPPED > LOST ? FAILED + DROPPED : LOST))
@@ -172,7 +102,6 @@ PANICS=$(grep -c 'panicked' "$WORK/serve.log" || true)
 ERRORS=$((ERRORS + PANICS))
 
 # --- report ------------------------------------------------------------------------------------
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 RSS_EARLY=${RSS[EARLY]}
 RSS_END=${RSS[SECONDS_TOTAL]}
 DIFF=$(awk -v a="$RSS_EARLY" -v b="$RSS_END" 'BEGIN {printf "%+.1f", 100 * (b - a) / a}')
