@@ -1,7 +1,8 @@
 //! HTTP requests: static files, then the route table → middleware, guards, controller → the
 //! view's template, with the visitor's session loaded before and saved after.
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -110,14 +111,16 @@ async fn handle_route(
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let locals = scope.locals();
         let session = public_part(&data);
-        let context = ViewContext {
-            locals: RhaiMap(&locals),
-            session: &session,
-            req: RhaiMap(&req),
-            messages: &flashes,
-            csrf_token: &token,
-        };
-        render(app, project, &Project::view_template(view), &context, status.unwrap_or(StatusCode::OK))
+        let req = req.clone();
+        let context =
+            ViewContext { locals, session, req, messages: flashes, csrf_token: token, converted: Mutex::default() };
+        render(
+            app,
+            project,
+            &Project::view_template(view),
+            minijinja::Value::from_object(context),
+            status.unwrap_or(StatusCode::OK),
+        )
     };
 
     match finish_session(app, &visitor, data, &outcome, &mut response).await {
@@ -204,17 +207,8 @@ async fn finish_session(
 }
 
 /// Renders a template, turning a render error into an error page naming the file and line.
-pub fn render(
-    app: &App,
-    project: &Project,
-    name: &str,
-    context: &impl serde::Serialize,
-    status: StatusCode,
-) -> Response {
-    let result = project
-        .templates
-        .get_template(name)
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))));
+pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Value, status: StatusCode) -> Response {
+    let result = project.templates.get_template(name).and_then(|t| t.render(context));
     match result {
         Ok(html) if app.production => (status, Html(html)).into_response(),
         Ok(html) => (status, Html(super::live::inject(html))).into_response(),
@@ -235,22 +229,52 @@ fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
     if project.template_sources.contains_key(CUSTOM) {
         let req = json!({ "method": parts.method.as_str(), "path": parts.uri.path() });
         let context = json!({ "req": req, "session": {}, "messages": {} });
-        return render(app, project, CUSTOM, &context, StatusCode::NOT_FOUND);
+        return render(
+            app,
+            project,
+            CUSTOM,
+            minijinja::Value::from(minijinja::value::Serde(&context)),
+            StatusCode::NOT_FOUND,
+        );
     }
     pages::not_found(parts.uri.path(), app.production)
 }
 
 /// The template context: `locals` at the top level, then `session`, `req`, `messages` and
-/// `csrf_token` (which win over locals of the same name). Serialized straight from the
-/// scripts' maps, with no JSON in between.
-#[derive(serde::Serialize)]
-struct ViewContext<'a> {
-    #[serde(flatten)]
-    locals: RhaiMap<'a>,
-    session: &'a Map<String, Value>,
-    req: RhaiMap<'a>,
-    messages: &'a Map<String, Value>,
-    csrf_token: &'a str,
+/// `csrf_token` (which win over locals of the same name). A value is converted for the
+/// template only when the template reads it, once.
+#[derive(Debug)]
+struct ViewContext {
+    locals: rhai::Map,
+    session: Map<String, Value>,
+    req: rhai::Map,
+    messages: Map<String, Value>,
+    csrf_token: String,
+    converted: Mutex<HashMap<String, minijinja::Value>>,
+}
+
+impl minijinja::value::Object for ViewContext {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        if let Some(value) = self.converted.lock().unwrap().get(key) {
+            return Some(value.clone());
+        }
+        let value = match key {
+            "session" => minijinja::Value::from(minijinja::value::Serde(&self.session)),
+            "req" => minijinja::Value::from(minijinja::value::Serde(RhaiMap(&self.req))),
+            "messages" => minijinja::Value::from(minijinja::value::Serde(&self.messages)),
+            "csrf_token" => minijinja::Value::from(self.csrf_token.as_str()),
+            local => minijinja::Value::from(minijinja::value::Serde(self.locals.get(local)?)),
+        };
+        self.converted.lock().unwrap().insert(key.to_string(), value.clone());
+        Some(value)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let builtins = ["session", "req", "messages", "csrf_token"];
+        let locals = self.locals.keys().map(|k| k.as_str()).filter(|k| !builtins.contains(k));
+        minijinja::value::Enumerator::Values(locals.chain(builtins).map(minijinja::Value::from).collect())
+    }
 }
 
 /// A Rhai map as a serde map (its keys are not `Serialize` themselves).
