@@ -247,6 +247,11 @@ async fn run<A: Adapter>(
                 *link.session_id.lock().unwrap() = session.id;
                 session
             }
+            // A socket already going away still runs its `disconnect` handler, without a session.
+            Ok(Follow::Ended) if !socket.connected() => {
+                *link.session_id.lock().unwrap() = None;
+                VisitorSession::default()
+            }
             Ok(Follow::Ended) => {
                 let _ = socket.emit("session:end", &());
                 let _ = socket.clone().disconnect();
