@@ -216,3 +216,18 @@ fn production_mode_injects_nothing_and_ignores_edits() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(body_of(&server, "/").contains("Welcome to app"), "production ignores edits");
 }
+
+#[test]
+fn a_deleted_socket_namespace_stops_accepting_connections() {
+    let app = TempApp::scaffold("default");
+    app.write("sockets/news.rhai", "fn connect(socket) { socket.emit(\"msg\", \"news\"); }\n");
+    let server = Server::start(&app.path);
+    let url = format!("{}/news", server.url);
+    assert!(node("live.mjs", &["first-msg", &url]).contains("\"news\""));
+    std::fs::remove_file(app.path.join("sockets/news.rhai")).unwrap();
+    eventually("namespace /news to go away", WAIT, || {
+        let out = Command::new("node").arg(repo().join("tests/js/live.mjs")).args(["first-msg", &url]).output().ok()?;
+        (!out.status.success()).then_some(())
+    });
+    assert!(node("live.mjs", &["first-msg", &server.url]).contains("msg"), "/ stays");
+}

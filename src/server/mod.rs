@@ -107,6 +107,8 @@ impl App {
         self.namespaces.lock().unwrap().iter().cloned().collect()
     }
 
+    /// Registers the namespaces of new socket scripts and removes those whose script is gone
+    /// (their sockets are disconnected; `/` and the live-reload namespace always stay).
     fn register_namespaces(&self, project: &Project) {
         let mut known = self.namespaces.lock().unwrap();
         let io = self.io();
@@ -114,6 +116,16 @@ impl App {
             if known.insert(namespace.to_string()) {
                 with_io!(io, io => sockets::register_namespace(io, namespace));
             }
+        }
+        let permanent = ["/", live::NAMESPACE];
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|n| !permanent.contains(&n.as_str()) && !project.sockets.contains_key(*n))
+            .cloned()
+            .collect();
+        for namespace in gone {
+            known.remove(&namespace);
+            with_io!(io, io => io.delete_ns(&namespace));
         }
     }
 }
