@@ -61,9 +61,8 @@ pub fn strip_comments(source: &str) -> String {
                     }
                     i += 1;
                 }
-                for j in i..(i + 2).min(bytes.len()) {
-                    out[j] = b' ';
-                }
+                let end = (i + 2).min(bytes.len());
+                out[i..end].fill(b' ');
                 i += 2;
                 continue;
             }

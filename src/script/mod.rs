@@ -49,7 +49,7 @@ fn build_engine() -> Engine {
     // the limit: 10,000 keeps a runaway `push` loop to milliseconds.
     engine.set_max_array_size(10_000);
     engine.set_max_map_size(10_000);
-    engine.on_print(|text| crate::server::log::script_print(text));
+    engine.on_print(crate::server::log::script_print);
     engine.on_debug(|text, _source, pos| crate::server::log::script_print(&format!("[debug {pos}] {text}")));
     controller::register(&mut engine);
     socket_api::register(&mut engine);

@@ -214,24 +214,24 @@ async fn refuse_foreign_origins(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/socket.io/") {
-        if let Some(origin) = request.headers().get(::http::header::ORIGIN).and_then(|o| o.to_str().ok()) {
-            let host = request.headers().get(::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-            let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
-            let listed =
-                app.project().settings.as_ref().is_some_and(|s| s.sockets.allowed_origins.iter().any(|o| o == origin));
-            if !own && !listed {
-                log::error(&format!(
-                    "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
-                ));
-                return pages::forbidden(
-                    "cross-origin socket connections are refused",
-                    &format!(
-                        "{origin} is not this server's origin; list it in keystone.toml under [sockets] allowed_origins to allow it."
-                    ),
-                    app.production,
-                );
-            }
+    if request.uri().path().starts_with("/socket.io/")
+        && let Some(origin) = request.headers().get(::http::header::ORIGIN).and_then(|o| o.to_str().ok())
+    {
+        let host = request.headers().get(::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
+        let listed =
+            app.project().settings.as_ref().is_some_and(|s| s.sockets.allowed_origins.iter().any(|o| o == origin));
+        if !own && !listed {
+            log::error(&format!(
+                "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
+            ));
+            return pages::forbidden(
+                "cross-origin socket connections are refused",
+                &format!(
+                    "{origin} is not this server's origin; list it in keystone.toml under [sockets] allowed_origins to allow it."
+                ),
+                app.production,
+            );
         }
     }
     next.run(request).await

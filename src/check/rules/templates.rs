@@ -355,14 +355,20 @@ fn io_without_client(facts: &Facts, graph: &BTreeMap<&str, Vec<String>>, out: &m
         }
         for name in &closure {
             let Some(code) = client_code.get(name.as_str()) else { continue };
-            if let Some(call) = scan::io_calls(&code.code).into_iter().next() {
-                if reported.insert(code.file.clone()) {
-                    out.push(
-                        Diagnostic::error("io-without-client", &code.file, format!("page `{page}` calls `io()` but never loads the socket.io client"))
-                            .at_span(&code.source, call)
-                            .with_help("add <script src=\"/socket.io/socket.io.js\"></script> before this script (or in the layout)"),
-                    );
-                }
+            if let Some(call) = scan::io_calls(&code.code).into_iter().next()
+                && reported.insert(code.file.clone())
+            {
+                out.push(
+                    Diagnostic::error(
+                        "io-without-client",
+                        &code.file,
+                        format!("page `{page}` calls `io()` but never loads the socket.io client"),
+                    )
+                    .at_span(&code.source, call)
+                    .with_help(
+                        "add <script src=\"/socket.io/socket.io.js\"></script> before this script (or in the layout)",
+                    ),
+                );
             }
         }
     }
