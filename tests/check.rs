@@ -62,11 +62,21 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("check printed bad JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// A copy of `tests/fixtures/invalid/NAME` as `app/` in a temp dir (the dir goes with the guard).
+/// `tests/fixtures/invalid/NAME` applied to a fresh default scaffold, as `app/` in a temp dir
+/// (the dir goes with the guard). A fixture holds only the files it changes, plus a
+/// `REMOVED` list of scaffold files it deletes.
 fn invalid_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
+    let out = keystone(&["new", "app"], dir.path());
+    assert!(out.status.success(), "new failed: {}", String::from_utf8_lossy(&out.stderr));
     copy_dir(&repo().join("tests/fixtures/invalid").join(name), &app);
+    if let Ok(list) = std::fs::read_to_string(app.join("REMOVED")) {
+        for path in list.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            std::fs::remove_file(app.join(path)).unwrap();
+        }
+        std::fs::remove_file(app.join("REMOVED")).unwrap();
+    }
     (dir, app)
 }
 
