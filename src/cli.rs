@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+/// Output formats of `check` and `routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keystone-rs",
@@ -33,11 +40,11 @@ pub enum Command {
         /// The app's folder.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Interface to listen on [default: keystone.toml's server.host, or 127.0.0.1].
-        #[arg(long, env = "HOST")]
+        /// Interface to listen on [default: HOST from the environment or .env, else keystone.toml's server.host, else 127.0.0.1].
+        #[arg(long)]
         host: Option<String>,
-        /// Port to listen on; 0 picks a free one [default: keystone.toml's server.port, or 3000].
-        #[arg(long, env = "PORT")]
+        /// Port to listen on; 0 picks a free one [default: PORT from the environment or .env, else keystone.toml's server.port, else 3000].
+        #[arg(long)]
         port: Option<u16>,
         /// Production mode: generic error pages and a required KEYSTONE_SECRET (also KEYSTONE_ENV=production).
         #[arg(long)]
@@ -56,7 +63,7 @@ pub enum Command {
         path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: crate::cmd::check::Format,
+        format: Format,
         /// Exit with status 1 on warnings too.
         #[arg(long)]
         deny_warnings: bool,
@@ -71,7 +78,7 @@ pub enum Command {
         path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: crate::cmd::check::Format,
+        format: Format,
     },
     /// Print a shell completion script.
     Completions {

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod diagnostic;
+pub mod log;
 pub mod project;
 pub mod scaffold;
 pub mod script;

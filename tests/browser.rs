@@ -208,6 +208,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 // §1's story in Chromium, with our own client
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn browser_console_prints_hello_world_over_websocket_and_server_logs_connect_then_disconnect() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -257,6 +258,7 @@ fn add_polling_page(app: &TempApp) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn browser_console_prints_hello_world_over_long_polling_and_server_logs_connect_then_disconnect() {
     let app = TempApp::scaffold("default");
     add_polling_page(&app);
@@ -280,6 +282,7 @@ fn browser_console_prints_hello_world_over_long_polling_and_server_logs_connect_
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn closing_a_long_polling_page_runs_the_disconnect_handler_promptly() {
     let app = TempApp::scaffold("default");
     add_polling_page(&app);
@@ -298,6 +301,7 @@ fn closing_a_long_polling_page_runs_the_disconnect_handler_promptly() {
 // The chat scaffold with two visitors
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn chat_scaffold_two_visitors_see_each_others_messages_under_their_session_nicknames() {
     let app = TempApp::scaffold("chat");
     let server = Server::start(&app.path);
@@ -325,6 +329,7 @@ fn chat_scaffold_two_visitors_see_each_others_messages_under_their_session_nickn
 // Live reload (§7 "Browsers follow")
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn live_reload_template_edit_reloads_the_open_page_with_the_new_text() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -347,6 +352,7 @@ fn live_reload_template_edit_reloads_the_open_page_with_the_new_text() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn css_edit_swaps_the_stylesheet_in_place_without_reloading_the_page() {
     let app = TempApp::scaffold("default");
     let index = app.read("templates/views/index.html");
@@ -380,6 +386,7 @@ fn css_edit_swaps_the_stylesheet_in_place_without_reloading_the_page() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn broken_template_shows_the_overlay_with_file_and_line_and_the_fix_reloads_it_away() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);

@@ -10,31 +10,25 @@ use serde_json::Value;
 
 use crate::util::{BIN, Server, TempApp, copy_dir, keystone, repo};
 
-/// Codes that are warnings: their fixtures exit 0, and 1 with `--deny-warnings`.
-const WARNINGS: &[&str] = &[
-    "template-variable-undefined",
-    "socket-event-never-emitted",
-    "socket-event-unhandled",
-    "session-key-never-written",
-    "orphan-controller",
-    "orphan-view",
-    "orphan-namespace",
-    "deployment-shares-nothing",
-];
-
-/// Rules that run only with an option: the fixture is checked with it.
-const OPTIONS: &[(&str, &[&str])] = &[("deployment-shares-nothing", &["--production"])];
-
 /// Codes without a fixture: an unreadable file cannot be committed to git.
 const NO_FIXTURE: &[&str] = &["file-unreadable"];
+
+fn rule(code: &str) -> &'static keystone::check::Rule {
+    keystone::check::rules::find(code).unwrap_or_else(|| panic!("`{code}` is not in the registry"))
+}
+
+/// Production rules are checked with `--production`.
+fn options_of(code: &str) -> &'static [&'static str] {
+    if rule(code).when == keystone::check::When::Production { &["--production"] } else { &[] }
+}
+
+fn is_warning(code: &str) -> bool {
+    rule(code).severity == keystone::diagnostic::Severity::Warning
+}
 
 /// `tests/fixtures/invalid/CODE`, or `CODE--VARIANT` for a second place the code comes from.
 fn code_of(fixture: &str) -> &str {
     fixture.split("--").next().unwrap()
-}
-
-fn options_of(code: &str) -> &'static [&'static str] {
-    OPTIONS.iter().find(|(c, _)| *c == code).map_or(&[], |(_, options)| options)
 }
 
 fn invalid_fixtures() -> Vec<String> {
@@ -86,7 +80,7 @@ fn every_invalid_fixture_reports_exactly_its_code() {
     assert!(fixtures.len() >= 27, "one fixture per code: {fixtures:?}");
     for name in &fixtures {
         let code = code_of(name);
-        let warning = WARNINGS.contains(&code);
+        let warning = is_warning(code);
         let (_dir, app) = invalid_copy(name);
         let options = options_of(code);
         let with = |args: &[&'static str]| -> Vec<&'static str> { options.iter().chain(args).copied().collect() };
@@ -119,18 +113,23 @@ fn every_invalid_fixture_reports_exactly_its_code() {
     }
 }
 
-/// Every code the loader and the rules can produce has a fixture, and every fixture's code exists.
+/// Every code of the registry has a fixture, every fixture's code is in the registry, and
+/// every code the sources produce is in the registry (so it is documented and tested).
 #[test]
 fn every_diagnostic_code_has_a_fixture() {
-    let patterns = [
-        r#"Diagnostic::(?:error|warning)\(\s*"([a-z-]+)""#,
-        r#"template_diagnostic\([^;]*?"([a-z-]+)"\)"#,
-        // settings::toml_diagnostic: `("code", "help")` pairs.
-        r#"\(\s*"([a-z]+-[a-z-]+)",\s*"[^"]*"\s*\)"#,
-    ];
-    let patterns: Vec<regex::Regex> = patterns.iter().map(|p| regex::Regex::new(p).unwrap()).collect();
-    let mut codes = BTreeSet::new();
-    let mut stack: Vec<PathBuf> = ["src/project", "src/check", "src/script"].iter().map(|d| repo().join(d)).collect();
+    let registry: BTreeSet<&str> = keystone::check::rules::ALL.iter().map(|r| r.code).collect();
+    let fixtures: BTreeSet<String> = invalid_fixtures().iter().map(|f| code_of(f).to_string()).collect();
+    let missing: Vec<_> = registry.iter().filter(|c| !fixtures.contains(**c) && !NO_FIXTURE.contains(c)).collect();
+    assert!(missing.is_empty(), "codes without tests/fixtures/invalid/CODE: {missing:?}");
+    let stale: Vec<_> = fixtures.iter().filter(|f| !registry.contains(f.as_str())).collect();
+    assert!(stale.is_empty(), "fixtures whose code is not in the registry: {stale:?}");
+
+    // Codes written literally in the sources (the loader's): each must be registered.
+    let pattern =
+        regex::Regex::new(r#"(?:Diagnostic::(?:error|warning)\(\s*|template_diagnostic\([^;]*?)"([a-z]+-[a-z-]+)""#)
+            .unwrap();
+    let mut stack: Vec<PathBuf> = vec![repo().join("src")];
+    let mut used = BTreeSet::new();
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -138,22 +137,13 @@ fn every_diagnostic_code_has_a_fixture() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let source = std::fs::read_to_string(&path).unwrap();
-                for pattern in &patterns {
-                    codes.extend(pattern.captures_iter(&source).map(|c| c[1].to_string()));
-                }
+                used.extend(pattern.captures_iter(&source).map(|c| c[1].to_string()));
             }
         }
     }
-    assert!(codes.len() >= 27, "the scan found too few codes: {codes:?}");
-    let fixtures: BTreeSet<String> = invalid_fixtures().iter().map(|f| code_of(f).to_string()).collect();
-    let missing: Vec<_> =
-        codes.iter().filter(|c| !fixtures.contains(*c) && !NO_FIXTURE.contains(&c.as_str())).collect();
-    assert!(missing.is_empty(), "codes without tests/fixtures/invalid/CODE: {missing:?}");
-    let stale: Vec<_> = fixtures.iter().filter(|f| !codes.contains(*f)).collect();
-    assert!(stale.is_empty(), "fixtures whose code no source produces: {stale:?}");
-    for code in WARNINGS {
-        assert!(codes.contains(*code), "WARNINGS lists unknown code {code}");
-    }
+    assert!(used.len() >= 10, "the scan found too few codes: {used:?}");
+    let unregistered: Vec<_> = used.iter().filter(|c| !registry.contains(c.as_str())).collect();
+    assert!(unregistered.is_empty(), "codes the sources produce but the registry lacks: {unregistered:?}");
 }
 
 #[test]
@@ -341,7 +331,7 @@ fn big_app_loads_and_checks_without_a_single_diagnostic() {
     assert!(project.routes.routes.len() >= 20, "{} routes", project.routes.routes.len());
     let namespaces: Vec<&str> = project.sockets.keys().map(String::as_str).collect();
     assert_eq!(namespaces, ["/", "/admin", "/chat", "/notifications"]);
-    let found = keystone::check::run(&project);
+    let found = keystone::check::run(&project, false);
     assert!(found.is_empty(), "false positives:\n{}", keystone::diagnostic::render_all(&found, false));
 
     let out = check(&app.path, &["--deny-warnings"]);

@@ -32,6 +32,7 @@ fn story(scenario: &str, a: &str, b: &str, transport: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn a_session_made_on_one_node_is_the_sockets_session_on_another() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let (a, b) = (Server::start(&app.path), Server::start(&app.path));
@@ -45,6 +46,7 @@ fn a_session_made_on_one_node_is_the_sockets_session_on_another() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn a_broadcast_from_one_node_reaches_clients_on_the_other() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let (a, b) = (Server::start(&app.path), Server::start(&app.path));
@@ -55,6 +57,7 @@ fn a_broadcast_from_one_node_reaches_clients_on_the_other() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn emit_to_session_on_one_node_reaches_the_visitors_tab_on_another() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let (a, b) = (Server::start(&app.path), Server::start(&app.path));
@@ -96,6 +99,7 @@ impl Balancer {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn long_polling_behind_a_spreading_balancer_fails_with_a_clear_error_and_websocket_works() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let (a, b) = (Server::start(&app.path), Server::start(&app.path));
@@ -172,6 +176,7 @@ fn free_port() -> u16 {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn a_redis_restart_is_survived_without_restarting_the_nodes() {
     let data = tempfile::tempdir().unwrap();
     let redis = OwnRedis::start_on(free_port(), data.path());
@@ -213,6 +218,7 @@ fn a_redis_restart_is_survived_without_restarting_the_nodes() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn killing_a_node_leaves_the_others_serving_and_its_clients_reconnect() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let a = Server::start(&app.path);
@@ -234,6 +240,7 @@ fn killing_a_node_leaves_the_others_serving_and_its_clients_reconnect() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis: cargo test --features e2e")]
 fn check_production_warns_when_nodes_would_share_only_half() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let shared =
@@ -263,6 +270,7 @@ fn check_production_warns_when_nodes_would_share_only_half() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Chromium and Node: cargo test --features e2e")]
 fn our_browser_client_gets_the_session_made_on_another_node() {
     let app = cluster_app("redis://127.0.0.1:6379");
     let (port_a, port_b) = (free_port(), free_port());

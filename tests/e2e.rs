@@ -115,6 +115,7 @@ fn socket_gets_hello_world_over_polling() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn socket_without_cookie_gets_empty_session() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -124,6 +125,7 @@ fn socket_without_cookie_gets_empty_session() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn tampered_cookie_gets_empty_session() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -152,6 +154,7 @@ fn socket_sees_login_made_after_connect_over_polling() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn socket_write_is_seen_by_next_http_request() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -162,6 +165,7 @@ fn socket_write_is_seen_by_next_http_request() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn socket_without_cookie_writes_only_its_own_session() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -173,6 +177,7 @@ fn socket_without_cookie_writes_only_its_own_session() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn broadcast_and_rooms_reach_the_right_sockets() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -188,6 +193,7 @@ fn broadcast_and_rooms_reach_the_right_sockets() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn namespaces_and_event_names_with_colons_work() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -198,6 +204,7 @@ fn namespaces_and_event_names_with_colons_work() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn acks_round_trip_json() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -240,6 +247,7 @@ fn unknown_events_and_runaway_handlers_do_not_break_the_socket() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn sessions_survive_a_restart_with_sqlite_store() {
     let app = TempApp::fixture("session_app");
     let server = Server::start(&app.path);
@@ -260,6 +268,7 @@ fn sessions_survive_a_restart_with_sqlite_store() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn server_prints_user_connected_and_disconnected() {
     let (_app, server) = serve();
     assert!(!server.output().contains("--- User connected"));
@@ -273,6 +282,7 @@ fn server_prints_user_connected_and_disconnected() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn server_logs_one_line_per_request() {
     let (_app, server) = serve();
     assert_eq!(get(&format!("{}/", server.url), None).0, 200);
@@ -297,6 +307,7 @@ fn server_logs_one_line_per_request() {
 
 /// `emitWithAck("whoami")` sends no argument at all; the handler still runs (with `()`).
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn events_without_arguments_reach_their_handler() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {
@@ -308,6 +319,7 @@ fn events_without_arguments_reach_their_handler() {
 /// socketioxide answers CONNECT before the async `connect` script has registered the handlers;
 /// events sent at once must wait for them, not be dropped.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn events_sent_right_after_connect_reach_their_handlers() {
     let (_app, server) = serve();
     for transport in TRANSPORTS {

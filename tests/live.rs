@@ -44,6 +44,7 @@ fn until_body_contains(server: &Server, path: &str, text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn edited_template_changes_the_next_response_and_pages_are_told_to_reload() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -79,6 +80,7 @@ fn an_atomic_rename_save_is_picked_up() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_broken_template_keeps_the_last_good_page_and_the_fix_clears_it() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -135,6 +137,7 @@ fn a_changed_controller_runs_on_the_next_request() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_changed_socket_handler_serves_new_connections() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -149,6 +152,7 @@ fn a_changed_socket_handler_serves_new_connections() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_new_socket_namespace_accepts_connections_without_a_restart() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -166,6 +170,7 @@ fn node_ok(script: &str, args: &[&str]) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_css_only_change_swaps_stylesheets_instead_of_reloading() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -181,6 +186,7 @@ fn a_css_only_change_swaps_stylesheets_instead_of_reloading() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_burst_of_fifty_writes_gives_one_reload() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);
@@ -218,6 +224,7 @@ fn production_mode_injects_nothing_and_ignores_edits() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn a_deleted_socket_namespace_stops_accepting_connections() {
     let app = TempApp::scaffold("default");
     app.write("sockets/news.rhai", "fn connect(socket) { socket.emit(\"msg\", \"news\"); }\n");

@@ -51,7 +51,7 @@ fn generated_apps_load_without_any_diagnostic() {
         let app = TempApp::scaffold(template);
         let project = keystone::project::load(&app.path);
         assert!(project.diagnostics.is_empty(), "{template}: {:#?}", project.diagnostics);
-        assert_eq!(project.settings.unwrap().name, "app");
+        assert_eq!(project.settings.name.value, "app");
     }
 }
 

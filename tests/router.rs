@@ -31,7 +31,7 @@ impl Client {
     fn for_app(app: TempApp, production: bool) -> Client {
         let project = keystone::project::load(&app.path);
         assert!(!project.has_errors(), "{:#?}", project.diagnostics);
-        let settings = project.settings.clone().unwrap();
+        let settings = project.settings.clone();
         let store = Arc::new(tower_sessions::MemoryStore::default());
         let sessions = SessionManager::with_store(store, &settings.session, SECRET.as_bytes(), false);
         let (router, _) =

@@ -20,6 +20,7 @@ fn secure_app() -> (TempApp, Server) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn emit_to_session_reaches_every_tab_of_the_visitor_and_nobody_else() {
     let (_app, server) = secure_app();
     let seen = story("session-push", &server, "websocket");
@@ -29,6 +30,7 @@ fn emit_to_session_reaches_every_tab_of_the_visitor_and_nobody_else() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn regenerated_session_gets_a_new_cookie_and_open_sockets_follow_it() {
     let (_app, server) = secure_app();
     for transport in ["websocket", "polling"] {
@@ -45,6 +47,7 @@ fn regenerated_session_gets_a_new_cookie_and_open_sockets_follow_it() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn destroyed_session_ends_its_sockets_and_reconnecting_gives_an_empty_session() {
     let (_app, server) = secure_app();
     let seen = story("destroy", &server, "websocket");
@@ -59,6 +62,7 @@ fn destroyed_session_ends_its_sockets_and_reconnecting_gives_an_empty_session() 
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn foreign_origins_cannot_open_sockets_before_any_upgrade() {
     let (_app, server) = secure_app();
     for transport in ["websocket", "polling"] {
@@ -73,6 +77,7 @@ fn foreign_origins_cannot_open_sockets_before_any_upgrade() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn hostile_socket_payloads_do_not_take_the_server_down() {
     let (_app, server) = secure_app();
     let seen = story("abuse", &server, "websocket");

@@ -211,6 +211,14 @@ pub fn namespace_of(target: &str) -> String {
     if path.is_empty() || path == "/" { "/".to_string() } else { path.trim_end_matches('/').to_string() }
 }
 
+/// Rhai: events sent through the server's `io`: `io.emit("x")`, `io.to(room).emit("x")`,
+/// `io.of("/ns").emit("x")`.
+pub fn io_emits(script: &str) -> Vec<Found> {
+    static IO_EMIT: LazyLock<Regex> =
+        LazyLock::new(|| re(r#"\bio\s*(?:\.\s*(?:to|of)\s*\([^)]*\)\s*)*\.\s*emit\s*\(\s*(?:"([^"]*)"|'([^']*)')"#));
+    captures(&IO_EMIT, script)
+}
+
 /// Rhai: `locals.name = …` or `locals["name"] = …` — the keys a script gives templates.
 pub fn locals_assigned(script: &str) -> Vec<Found> {
     static LOCALS: LazyLock<Regex> =

@@ -6,14 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::cli::Format;
 use crate::diagnostic::{Diagnostic, render_all, use_color};
-
-/// Output formats of `check` and `routes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -33,11 +27,7 @@ struct Summary {
 /// The folder does not exist (exit 2).
 pub fn run(path: &Path, format: Format, deny_warnings: bool, production: bool) -> anyhow::Result<ExitCode> {
     let root = path.canonicalize().with_context(|| format!("no app folder at {}", path.display()))?;
-    let mut project = crate::check::load_and_check(&root);
-    if production {
-        let found = crate::check::rules::deployment::check(&project);
-        project.diagnostics.extend(found);
-    }
+    let project = crate::check::load_and_check(&root, production);
     let diagnostics = &project.diagnostics;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;

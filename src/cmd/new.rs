@@ -3,7 +3,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use rand::RngCore as _;
 
 /// # Errors
 /// An invalid name, a non-empty target without `--force`, or a write failure.
@@ -27,7 +26,7 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
     }
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     crate::scaffold::write(template, path, name)?;
-    std::fs::write(path.join(".env"), format!("KEYSTONE_SECRET={}\n", new_secret()))
+    std::fs::write(path.join(".env"), format!("KEYSTONE_SECRET={}\n", crate::server::session::new_secret()))
         .with_context(|| format!("writing {}", path.join(".env").display()))?;
 
     println!("Created {name} from the `{template}` template in {}", path.display());
@@ -54,11 +53,4 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// 64 random bytes, hex-encoded.
-pub fn new_secret() -> String {
-    let mut bytes = [0u8; 64];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::check::Format;
 use crate::check::Facts;
+use crate::cli::Format;
 
 #[derive(Serialize)]
 struct HttpRoute {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 
 use crate::diagnostic::{render_all, use_color};
+use crate::project::settings::SocketAdapter;
 use crate::server::{self, Options, SocketBackend, session::SessionManager};
 
 pub struct ServeArgs {
@@ -20,50 +21,61 @@ pub struct ServeArgs {
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Stack of each runtime thread.
-const SCRIPT_STACK: usize = 16 * 1024 * 1024;
-
 /// Secrets shorter than this are refused in production.
 const MIN_SECRET_LEN: usize = 32;
 
 /// # Errors
-/// The folder is missing, the secret is unusable in production, or the port cannot be bound.
+/// The folder is missing, the secret is unusable in production, `PORT` is not a port, or the
+/// port cannot be bound.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let root = args.path.canonicalize().with_context(|| format!("no app folder at {}", args.path.display()))?;
+    // Before anything reads the environment: `.env` may set PORT, HOST and the secret.
     load_dotenv(&root);
     let production = args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
 
-    let mut project = crate::check::load_and_check(&root);
-    if production {
-        let found = crate::check::rules::deployment::check(&project);
-        project.diagnostics.extend(found);
-    }
+    let project = crate::check::load_and_check(&root, production);
     if !project.diagnostics.is_empty() {
         use std::io::IsTerminal as _;
         eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
     }
-    let Some(settings) = project.settings.clone().filter(|_| !project.has_errors()) else {
-        eprintln!("error: {} has errors; fix them and run `keystone-rs serve` again", root.display());
-        return Ok(ExitCode::from(1));
-    };
+    if project.has_errors() {
+        if production {
+            eprintln!("error: {} has errors; fix them and run `keystone-rs serve` again", root.display());
+            return Ok(ExitCode::from(1));
+        }
+        eprintln!(
+            "keystone-rs: the project has errors; serving what loaded, and the rest heals as you fix it (open pages show why)"
+        );
+    }
+    let settings = project.settings.clone();
     let secret = secret(production)?;
-    let host = args.host.unwrap_or(settings.server.host.clone());
-    let port = args.port.unwrap_or(settings.server.port);
+    let host = match args.host {
+        Some(host) => host,
+        None => {
+            std::env::var("HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| settings.server.host.value.clone())
+        }
+    };
+    let port = match args.port {
+        Some(port) => port,
+        None => match std::env::var("PORT") {
+            Ok(text) if !text.trim().is_empty() => {
+                text.trim().parse::<u16>().with_context(|| format!("PORT={text} is not a port number (0 to 65535)"))?
+            }
+            _ => *settings.server.port,
+        },
+    };
 
-    // Scripts run on the runtime's threads; deep (but allowed) script recursion needs more
-    // than the default 2 MiB of stack, especially in debug builds.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(SCRIPT_STACK)
-        .build()
-        .context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         let sessions =
-            SessionManager::open(&settings.session, &settings.name, &root, secret.as_bytes(), settings.server.secure)
+            SessionManager::open(&settings.session, &settings.name, &root, secret.as_bytes(), *settings.server.secure)
                 .await?;
-        let backend = match settings.sockets.adapter.as_str() {
-            "local" => SocketBackend::Local,
-            url => SocketBackend::Redis(server::redis::adapter(url, &settings.name).await?),
+        let backend = match &*settings.sockets.adapter {
+            SocketAdapter::Local => SocketBackend::Local,
+            SocketAdapter::Redis(url) => {
+                SocketBackend::Redis(server::redis::adapter(url.as_str(), &settings.name).await?)
+            }
         };
         let (router, app) =
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
@@ -80,7 +92,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         println!(
             "keystone-rs serving {} at http://{shown}/ ({})",
-            settings.name,
+            settings.name.value,
             if production { "production" } else { "development" }
         );
         if args.open {
@@ -141,7 +153,7 @@ fn secret(production: bool) -> anyhow::Result<String> {
             eprintln!(
                 "warning: no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops"
             );
-            Ok(crate::cmd::new::new_secret())
+            Ok(crate::server::session::new_secret())
         }
     }
 }

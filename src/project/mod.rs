@@ -16,12 +16,21 @@ pub use public::PublicFiles;
 pub use routes::RouteTable;
 pub use settings::Settings;
 
+/// Where the browser loads keystone-rs's socket.io client (served by the server, known to
+/// the link rules).
+pub const CLIENT_PATH: &str = "/socket.io/socket.io.js";
+
 /// A loaded project. Parts that failed to load are left out and explained in `diagnostics`.
 pub struct Project {
     pub root: PathBuf,
-    /// `None` when `keystone.toml` is missing or broken.
-    pub settings: Option<Settings>,
+    /// `keystone.toml`, typed; defaults wherever it is missing, broken or silent.
+    pub settings: Settings,
     pub routes: RouteTable,
+    /// Whether `routes/index.toml` was read and parsed as TOML: rules about what routes
+    /// reach stay quiet when there is no table to judge by.
+    pub routes_loaded: bool,
+    /// Sources of the wiring files (`keystone.toml`, `routes/index.toml`), for diagnostics.
+    pub sources: BTreeMap<&'static str, Arc<str>>,
     /// Template name (path under `templates/`) → source.
     pub template_sources: BTreeMap<String, String>,
     pub templates: Arc<minijinja::Environment<'static>>,
@@ -33,6 +42,8 @@ pub struct Project {
     pub controllers: BTreeMap<String, Script>,
     /// Namespace (`/`, `/chat`) → `sockets/index.rhai`, `sockets/chat.rhai`.
     pub sockets: BTreeMap<String, Script>,
+    /// Scripts that did not compile: file → source (the rules still scan them).
+    pub broken_scripts: BTreeMap<String, Arc<str>>,
     pub public: Arc<PublicFiles>,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -46,14 +57,17 @@ impl Project {
     pub fn empty() -> Self {
         Project {
             root: PathBuf::new(),
-            settings: None,
+            settings: Settings::default(),
             routes: RouteTable::default(),
+            routes_loaded: false,
+            sources: BTreeMap::new(),
             template_sources: BTreeMap::new(),
             templates: Arc::new(minijinja::Environment::new()),
             middleware: None,
             guards: BTreeMap::new(),
             controllers: BTreeMap::new(),
             sockets: BTreeMap::new(),
+            broken_scripts: BTreeMap::new(),
             public: Arc::new(PublicFiles::default()),
             diagnostics: Vec::new(),
         }
@@ -63,36 +77,62 @@ impl Project {
     pub fn view_template(view: &str) -> String {
         format!("views/{view}.html")
     }
+
+    /// The source of a wiring file (`keystone.toml`, `routes/index.toml`), or `""`.
+    pub fn source(&self, file: &str) -> &str {
+        self.sources.get(file).map_or("", |s| s)
+    }
+
+    /// Whether `file` (e.g. `routes/views/post.rhai`) exists, compiled or not.
+    pub fn has_script(&self, file: &str) -> bool {
+        self.broken_scripts.contains_key(file)
+            || self
+                .middleware
+                .iter()
+                .chain(self.guards.values())
+                .chain(self.controllers.values())
+                .chain(self.sockets.values())
+                .any(|s| s.file == file)
+    }
 }
 
-/// Loads the project at `root`. Never fails: problems become diagnostics.
+/// Loads the project at `root`. Never fails: problems become diagnostics, and whatever else
+/// can be loaded still is.
 pub fn load(root: &Path) -> Project {
     let mut diagnostics = Vec::new();
+    let mut sources = BTreeMap::new();
+    let folder_name = root.file_name().and_then(|n| n.to_str()).unwrap_or("app").to_string();
 
     let settings = match std::fs::read_to_string(root.join(settings::FILE)) {
-        Ok(source) => settings::parse(&source).map_err(|d| diagnostics.push(d)).ok(),
+        Ok(source) => {
+            let (settings, found) = settings::parse(&source, &folder_name);
+            diagnostics.extend(found);
+            sources.insert(settings::FILE, Arc::from(source));
+            settings
+        }
         Err(err) => {
             diagnostics.push(
                 Diagnostic::error("config-missing", settings::FILE, format!("cannot read keystone.toml: {err}"))
                     .with_help("run keystone-rs in an app folder, or create one with `keystone-rs new myapp`"),
             );
-            None
+            Settings { name: settings::Setting::default_value(folder_name), ..Settings::default() }
         }
     };
 
-    let routes_source = std::fs::read_to_string(root.join(routes::FILE));
-    let routes = match &routes_source {
+    let (routes, routes_loaded) = match std::fs::read_to_string(root.join(routes::FILE)) {
         Ok(source) => {
-            let (table, found) = routes::parse(source);
+            let (table, found) = routes::parse(&source);
+            let parsed = !found.iter().any(|d| d.code == "toml-syntax");
             diagnostics.extend(found);
-            table
+            sources.insert(routes::FILE, Arc::from(source));
+            (table, parsed)
         }
         Err(err) => {
             diagnostics.push(
                 Diagnostic::error("routes-missing", routes::FILE, format!("cannot read the route table: {err}"))
                     .with_help("create routes/index.toml with lines like \"GET /\" = \"index\""),
             );
-            RouteTable::default()
+            (RouteTable::default(), false)
         }
     };
 
@@ -101,13 +141,21 @@ pub fn load(root: &Path) -> Project {
     let (templates, found) = templates::compile(&template_sources, &routes, &public);
     diagnostics.extend(found);
 
+    let mut broken_scripts = BTreeMap::new();
     let mut compile_all = |folder: &str| -> BTreeMap<String, Script> {
         read_tree(root, folder, "rhai", &mut diagnostics)
             .into_iter()
             .filter_map(|(name, source)| {
                 let file = format!("{folder}/{name}");
                 let name = name.trim_end_matches(".rhai").to_string();
-                script::compile(&file, &source).map(|s| (name, s)).map_err(|d| diagnostics.push(d)).ok()
+                match script::compile(&file, &source) {
+                    Ok(script) => Some((name, script)),
+                    Err(d) => {
+                        diagnostics.push(*d);
+                        broken_scripts.insert(file, Arc::from(source));
+                        None
+                    }
+                }
             })
             .collect()
     };
@@ -120,57 +168,19 @@ pub fn load(root: &Path) -> Project {
         .map(|(name, s)| (if name == "index" { "/".to_string() } else { format!("/{name}") }, s))
         .collect();
 
-    for route in &routes.routes {
-        let template = Project::view_template(&route.view);
-        // A view with a controller may answer with json() or redirect() and need no template.
-        if !template_sources.contains_key(&template) && !root.join(format!("routes/views/{}.rhai", route.view)).exists()
-        {
-            diagnostics.push(
-                routes::at_name(
-                    Diagnostic::error(
-                        "view-missing-template",
-                        routes::FILE,
-                        format!("view `{}` has no template templates/{template} and no controller", route.view),
-                    ),
-                    routes_source.as_deref().unwrap_or_default(),
-                    route.line,
-                    &route.view,
-                )
-                .with_help(format!(
-                    "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view",
-                    route.view
-                )),
-            );
-        }
-        for guard in &route.before {
-            if !guards.contains_key(guard) {
-                diagnostics.push(
-                    routes::at_name(
-                        Diagnostic::error(
-                            "guard-missing",
-                            routes::FILE,
-                            format!("guard `{guard}` has no script routes/middleware/{guard}.rhai"),
-                        ),
-                        routes_source.as_deref().unwrap_or_default(),
-                        route.line,
-                        guard,
-                    )
-                    .with_help(format!("create routes/middleware/{guard}.rhai, or remove it from `before`")),
-                );
-            }
-        }
-    }
-
     Project {
         root: root.to_path_buf(),
         settings,
         routes,
+        routes_loaded,
+        sources,
         template_sources,
         templates: Arc::new(templates),
         middleware,
         guards,
         controllers,
         sockets,
+        broken_scripts,
         public,
         diagnostics,
     }

@@ -10,13 +10,20 @@ pub struct PublicFiles {
     pub root: PathBuf,
     /// URL path (`/styles/site.css`) → short content hash.
     pub files: BTreeMap<String, String>,
+    /// URL path → source of the `.js` files (browser code the socket rules read).
+    pub scripts: BTreeMap<String, String>,
 }
 
 impl PublicFiles {
     pub fn scan(root: PathBuf) -> Self {
         let mut files = BTreeMap::new();
         walk(&root, &root, &mut files);
-        PublicFiles { root, files }
+        let scripts = files
+            .keys()
+            .filter(|p| p.ends_with(".js"))
+            .filter_map(|p| Some((p.clone(), std::fs::read_to_string(root.join(p.trim_start_matches('/'))).ok()?)))
+            .collect();
+        PublicFiles { root, files, scripts }
     }
 
     /// `/styles/site.css` → `/styles/site.css?v=1a2b3c4d`; unknown paths come back unchanged.
@@ -61,4 +68,23 @@ fn fingerprint(path: &Path, meta: &std::fs::Metadata) -> String {
 /// FNV-1a: a fast, stable hash for fingerprints (not for security).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Decodes `%XX` escapes of a URL path; `None` for invalid UTF-8 or a NUL byte.
+pub fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(out).ok()?;
+    (!text.contains('\0')).then_some(text)
 }

@@ -2,8 +2,11 @@
 use std::collections::BTreeMap;
 
 use http::Method;
+use std::ops::Range;
+
 use serde::Serialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use super::settings::toml_diagnostic;
 use crate::diagnostic::Diagnostic;
@@ -53,12 +56,30 @@ pub struct Route {
     pub csrf: bool,
     /// 1-based line of the route's key in `routes/index.toml`.
     pub line: usize,
+    #[serde(skip)]
+    pub spans: RouteSpans,
+}
+
+/// Where the parts of a route are written in `routes/index.toml` (byte ranges; a name's
+/// range is inside its quotes).
+#[derive(Debug, Clone, Default)]
+pub struct RouteSpans {
+    pub key: Range<usize>,
+    pub path: Range<usize>,
+    pub view: Range<usize>,
+    /// One per guard of `before`, in order.
+    pub before: Vec<Range<usize>>,
 }
 
 /// The parsed table and a matcher from request path to the routes declared on it.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     pub routes: Vec<Route>,
+    /// Entries of the file that did not become routes (errors), whose paths are unknown.
+    pub failed: usize,
+    /// Every view name written in the file, in routes that parsed or not: rules about what
+    /// nothing reaches stay quiet about them.
+    pub mentioned_views: std::collections::BTreeSet<String>,
     matcher: matchit::Router<Vec<usize>>,
 }
 
@@ -93,25 +114,36 @@ impl RouteTable {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-/// Parses the route table. Every problem is a diagnostic; routes that parse are kept.
+/// Parses the route table. Every problem is a diagnostic; routes that parse are kept, and a
+/// syntax error in one line does not hide the routes on the others.
 pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let entries: BTreeMap<Spanned<String>, Spanned<toml::Value>> = match toml::from_str(source) {
-        Ok(entries) => entries,
-        Err(err) => {
-            return (RouteTable::default(), vec![toml_diagnostic(FILE, source, &err)]);
-        }
-    };
-    let mut entries: Vec<_> = entries.into_iter().collect();
+    let (document, errors) = DeTable::parse_recoverable(source);
+    diagnostics.extend(errors.iter().map(|err| toml_diagnostic(FILE, source, err)));
+    let mut table = RouteTable { failed: errors.len(), ..RouteTable::default() };
+    let mut entries: Vec<_> = document.get_ref().iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
 
-    let mut table = RouteTable::default();
     let mut by_path: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (key, value) in entries {
         let at = |d: Diagnostic| d.at_span(source, key.span());
-        match parse_route(key.get_ref(), value.get_ref()) {
+        let view = match value.get_ref() {
+            DeValue::String(view) => Some(view.to_string()),
+            DeValue::Table(t) => {
+                t.iter().find(|(k, _)| k.get_ref() == "view").and_then(|(_, v)| Some(v.get_ref().as_str()?.to_string()))
+            }
+            _ => None,
+        };
+        table.mentioned_views.extend(view);
+        match parse_route(source, key.get_ref(), value) {
             Ok(mut route) => {
                 route.line = crate::diagnostic::line_col(source, key.span().start).0;
+                route.spans.key = key.span();
+                // The path inside the key, quotes and method skipped.
+                let key_text = &source[key.span()];
+                route.spans.path = key_text
+                    .find(&route.path)
+                    .map_or(key.span(), |at| key.span().start + at..key.span().start + at + route.path.len());
                 let same_path = by_path.entry(route.path.clone()).or_default();
                 if let Some(&other) = same_path.iter().find(|&&i| table.routes[i].methods.overlaps(&route.methods)) {
                     let other = &table.routes[other];
@@ -121,12 +153,16 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
                         format!("route `{}` is already declared on line {}", key.get_ref(), other.line),
                     )
                     .with_help("remove one of the two routes or give them different methods")));
+                    table.failed += 1;
                     continue;
                 }
                 same_path.push(table.routes.len());
                 table.routes.push(route);
             }
-            Err(d) => diagnostics.push(at(d)),
+            Err(d) => {
+                table.failed += 1;
+                diagnostics.push(if d.line == 0 { at(*d) } else { *d });
+            }
         }
     }
     // Insert in declaration order, so a conflict is reported on the later of the two routes.
@@ -142,19 +178,19 @@ pub fn parse(source: &str) -> (RouteTable, Vec<Diagnostic>) {
                 },
                 other => format!("route path `{path}` is rejected by the router: {}", other.to_string().to_lowercase()),
             };
-            let d = Diagnostic::error("route-conflict", FILE, message).with_help(
-                "two paths cannot differ only in a parameter's name or kind at the same place; rename or merge them",
+            diagnostics.push(
+                Diagnostic::error("route-conflict", FILE, message)
+                    .with_help(
+                        "two paths cannot differ only in a parameter's name or kind at the same place; rename or merge them",
+                    )
+                    .at_span(source, route.spans.path.clone()),
             );
-            diagnostics.push(match span_in_line(source, route.line, &path) {
-                Some(span) => d.at_span(source, span),
-                None => d.at(source, route.line, 1),
-            });
         }
     }
     (table, diagnostics)
 }
 
-fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
+fn parse_route(source: &str, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Route, Box<Diagnostic>> {
     let bad_key = |msg: String| {
         Diagnostic::error("route-path", FILE, msg)
             .with_help("write a route as \"METHOD /path\" = \"view\", e.g. \"GET /blog/{slug}\" = \"post\"")
@@ -169,68 +205,103 @@ fn parse_route(key: &str, value: &toml::Value) -> Result<Route, Diagnostic> {
         for m in methods.split(',') {
             let m = m.trim().to_ascii_uppercase();
             if !METHODS.contains(&m.as_str()) {
-                return Err(bad_key(format!("unknown http method `{m}` in route `{key}`")));
+                return Err(Box::new(bad_key(format!("unknown http method `{m}` in route `{key}`"))));
             }
             list.push(m);
         }
         Methods::Only(list)
     };
     if !path.starts_with('/') {
-        return Err(bad_key(format!("route path `{path}` must start with `/`")));
+        return Err(Box::new(bad_key(format!("route path `{path}` must start with `/`"))));
     }
     if path == "/socket.io" || path.starts_with("/socket.io/") {
-        return Err(bad_key(format!("route path `{path}` is reserved for socket.io")));
+        return Err(Box::new(bad_key(format!("route path `{path}` is reserved for socket.io"))));
     }
     validate_path(path).map_err(|msg| bad_key(format!("route path `{path}` {msg}")))?;
 
-    let (view, before, csrf) = match value {
-        toml::Value::String(view) => (view.clone(), Vec::new(), true),
-        toml::Value::Table(options) => parse_long_form(key, options)?,
+    let mut spans = RouteSpans::default();
+    let (view, before, csrf) = match value.get_ref() {
+        DeValue::String(view) => {
+            spans.view = inner(value.span());
+            (view.to_string(), Vec::new(), true)
+        }
+        DeValue::Table(options) => parse_long_form(source, key, options, &mut spans)?,
         _ => {
-            return Err(Diagnostic::error("route-value", FILE, format!("route `{key}` must name a view")).with_help(
-                "use a view name (\"index\") or a table ({ view = \"index\", before = [\"require_user\"] })",
+            return Err(Box::new(
+                Diagnostic::error("route-value", FILE, format!("route `{key}` must name a view")).with_help(
+                    "use a view name (\"index\") or a table ({ view = \"index\", before = [\"require_user\"] })",
+                ),
             ));
         }
     };
     if !is_name(&view, true) {
-        return Err(Diagnostic::error("route-value", FILE, format!("`{view}` is not a valid view name"))
-            .with_help("view names use letters, digits, `_`, `-` and `/` for folders"));
+        return Err(Box::new(
+            Diagnostic::error("route-value", FILE, format!("`{view}` is not a valid view name"))
+                .with_help("view names use letters, digits, `_`, `-` and `/` for folders"),
+        ));
     }
-    Ok(Route { methods, path: path.to_string(), view, before, csrf, line: 0 })
+    Ok(Route { methods, path: path.to_string(), view, before, csrf, line: 0, spans })
 }
 
-fn parse_long_form(key: &str, options: &toml::Table) -> Result<(String, Vec<String>, bool), Diagnostic> {
+/// The span of a quoted string without its quotes.
+fn inner(span: Range<usize>) -> Range<usize> {
+    if span.len() >= 2 { span.start + 1..span.end - 1 } else { span }
+}
+
+fn parse_long_form(
+    source: &str,
+    key: &str,
+    options: &DeTable<'_>,
+    spans: &mut RouteSpans,
+) -> Result<(String, Vec<String>, bool), Box<Diagnostic>> {
     let mut view = None;
     let mut before = Vec::new();
     let mut csrf = true;
-    for (name, value) in options {
-        match (name.as_str(), value) {
-            ("view", toml::Value::String(v)) => view = Some(v.clone()),
-            ("before", toml::Value::Array(items)) => {
-                for item in items {
-                    match item.as_str() {
-                        Some(g) if is_name(g, false) => before.push(g.to_string()),
+    for (name, value) in options.iter() {
+        match (name.get_ref().as_ref(), value.get_ref()) {
+            ("view", DeValue::String(v)) => {
+                view = Some(v.to_string());
+                spans.view = inner(value.span());
+            }
+            ("before", DeValue::Array(items)) => {
+                for item in items.iter() {
+                    match item.get_ref().as_str() {
+                        Some(g) if is_name(g, false) => {
+                            before.push(g.to_string());
+                            spans.before.push(inner(item.span()));
+                        }
                         _ => {
-                            return Err(Diagnostic::error(
+                            return Err(Box::new(Diagnostic::error(
                                 "route-value",
                                 FILE,
                                 format!("route `{key}` has an invalid guard name"),
                             )
                             .with_help(
                                 "guards are names of scripts in routes/middleware/, e.g. before = [\"require_user\"]",
-                            ));
+                            )));
                         }
                     }
                 }
             }
-            ("csrf", toml::Value::Boolean(on)) => csrf = *on,
-            _ => {
-                return Err(Diagnostic::error(
-                    "config-unknown-key",
-                    FILE,
-                    format!("unknown or mistyped key `{name}` in route `{key}`"),
-                )
-                .with_help("a route's table takes `view` (string), `before` (list of guard names) and `csrf` (bool)"));
+            ("csrf", DeValue::Boolean(on)) => csrf = *on,
+            (other, _) => {
+                let known = ["view", "before", "csrf"];
+                let help = match crate::diagnostic::did_you_mean(other, known) {
+                    Some(close) if !known.contains(&other) => format!(
+                        "did you mean `{close}`? a route's table takes `view` (string), `before` (list of guard names) and `csrf` (bool)"
+                    ),
+                    _ => "a route's table takes `view` (string), `before` (list of guard names) and `csrf` (bool)"
+                        .to_string(),
+                };
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "config-unknown-key",
+                        FILE,
+                        format!("unknown or mistyped key `{other}` in route `{key}`"),
+                    )
+                    .with_help(help)
+                    .at_span(source, name.span()),
+                ));
             }
         }
     }
@@ -263,24 +334,6 @@ fn validate_path(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The byte range of the first `needle` on 1-based `line` of `source`, to underline a path,
-/// view or guard name on a route's line.
-pub fn span_in_line(source: &str, line: usize, needle: &str) -> Option<std::ops::Range<usize>> {
-    let start: usize = source.split_inclusive('\n').take(line.checked_sub(1)?).map(str::len).sum();
-    let text = source[start..].lines().next()?;
-    let at = text.find(needle)?;
-    Some(start + at..start + at + needle.len())
-}
-
-/// Places `d` on the quoted `name` (a view or guard) on 1-based `line` of the route table,
-/// or at the line's start when it is not written there in double quotes.
-pub fn at_name(d: Diagnostic, source: &str, line: usize, name: &str) -> Diagnostic {
-    match span_in_line(source, line, &format!("\"{name}\"")) {
-        Some(span) => d.at_span(source, span.start + 1..span.end - 1),
-        None => d.at(source, line, 1),
-    }
 }
 
 /// Letters, digits, `_` and `-` (and `/` for nested view names).

@@ -64,7 +64,7 @@ fn html_formatter(
 pub fn template_diagnostic(err: &Error, source: &str, code: &'static str) -> Diagnostic {
     let file = format!("templates/{}", err.name().unwrap_or("?"));
     let message = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
-    let d = Diagnostic::error(code, file, crate::project::settings::lowercase_first(&message))
+    let d = Diagnostic::error(code, file, crate::diagnostic::lowercase_first(&message))
         .with_help("fix the template; see https://docs.rs/minijinja for the syntax");
     match (err.range(), err.line()) {
         (Some(range), _) => d.at_span(source, range),

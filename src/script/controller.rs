@@ -1,12 +1,12 @@
 //! Controllers, middleware and guards: scripts run per request that decide the response.
 //!
-//! `render`, `redirect`, `status`, `json` and `flash` record into the response of the request
-//! being handled on this thread; scripts never await, so a thread-local is exactly one request.
-use std::cell::RefCell;
+//! `render`, `redirect`, `status`, `json`, `flash`, `emit_to_session`, `regenerate_session`
+//! and `destroy_session` record [`Effect`]s of the request's run; [`Response`] is what they
+//! add up to.
+use rhai::{Dynamic, Engine, EvalAltResult, Scope};
 
-use rhai::{Dynamic, Engine, Scope};
-
-use super::{Script, ScriptError, engine};
+use super::effects::{self, Effect, record};
+use super::{Script, ScriptError, api_error, engine};
 
 /// What the scripts of one request asked for.
 #[derive(Debug, Default, Clone)]
@@ -22,41 +22,99 @@ pub struct Response {
     pub regenerate: bool,
     /// `destroy_session()`: the session ends (at logout) and its sockets are disconnected.
     pub destroy: bool,
+    /// Effects for every socket (`io.emit` and friends), applied after the response is decided.
+    pub io: Vec<Effect>,
 }
 
 impl Response {
-    /// A middleware or guard that set any of these ends the chain.
-    fn decided(&self) -> bool {
-        self.render.is_some() || self.redirect.is_some() || self.status.is_some() || self.json.is_some()
+    /// Adds up the effects of a request's scripts; the last `render`/`redirect`/… wins.
+    pub fn from_effects(effects: Vec<Effect>) -> Self {
+        let mut response = Response::default();
+        for effect in effects {
+            match effect {
+                Effect::Render(view) => response.render = Some(view),
+                Effect::Redirect(url) => response.redirect = Some(url),
+                Effect::Status(code) => response.status = Some(code),
+                Effect::Json(value) => response.json = Some(value),
+                Effect::Flash { kind, message } => response.flashes.push((kind, message)),
+                Effect::EmitToSession { event, data } => response.session_emits.push((event, data)),
+                Effect::RegenerateSession => response.regenerate = true,
+                Effect::DestroySession => response.destroy = true,
+                io @ Effect::Io { .. } => response.io.push(io),
+                // Socket methods need a socket; a controller has none to call them on.
+                _ => {}
+            }
+        }
+        response
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Response> = RefCell::new(Response::default());
+/// Where `redirect()` may send a visitor: this site, unless the script says
+/// `redirect(url, #{ external: true })` (then an http or https URL). Control characters
+/// (CR, LF, NUL…) are refused either way: they would split or end the `Location` header.
+pub fn check_redirect(url: &str, external: bool) -> Result<(), String> {
+    if url.chars().any(|c| c.is_control()) {
+        return Err(format!("redirect({url:?}): the URL contains a control character (CR, LF, NUL…)"));
+    }
+    if url.trim().is_empty() {
+        return Err("redirect(\"\"): the URL is empty".into());
+    }
+    // Browsers read `\` as `/` and skip leading spaces: `/\evil.example` is `//evil.example`.
+    let seen = url.trim_start().replace('\\', "/");
+    let scheme_end = seen.find([':', '/', '?', '#']).filter(|&i| seen[i..].starts_with(':'));
+    let on_site = scheme_end.is_none() && !seen.starts_with("//");
+    if on_site {
+        return Ok(());
+    }
+    if external {
+        let scheme = scheme_end.map_or("", |i| &seen[..i]).to_ascii_lowercase();
+        if scheme == "http" || scheme == "https" {
+            return Ok(());
+        }
+        return Err(format!("redirect({url:?}): an external redirect must be an http:// or https:// URL"));
+    }
+    Err(format!(
+        "redirect({url:?}) leaves this site; pass #{{ external: true }} as a second argument if that is intended"
+    ))
 }
 
-fn with_current(f: impl FnOnce(&mut Response)) {
-    CURRENT.with(|r| f(&mut r.borrow_mut()));
+/// Whether a status code may be set by a script: 200–599.
+pub fn check_status(code: i64) -> Result<u16, String> {
+    u16::try_from(code)
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .ok_or_else(|| format!("status({code}): a status must be from 200 to 599"))
 }
 
 pub(super) fn register(engine: &mut Engine) {
-    engine.register_fn("render", |view: &str| with_current(|r| r.render = Some(view.to_string())));
-    engine.register_fn("redirect", |url: &str| with_current(|r| r.redirect = Some(url.to_string())));
-    engine.register_fn("status", |code: i64| {
-        with_current(|r| r.status = u16::try_from(code).ok().filter(|c| (100..1000).contains(c)))
+    engine.register_fn("render", |view: &str| record(Effect::Render(view.to_string())));
+    engine.register_fn("redirect", |url: &str| -> Result<(), Box<EvalAltResult>> {
+        check_redirect(url, false).map_err(api_error)?;
+        record(Effect::Redirect(url.to_string()));
+        Ok(())
     });
-    engine.register_fn("json", |value: Dynamic| with_current(|r| r.json = Some(super::to_json(&value))));
+    engine.register_fn("redirect", |url: &str, options: rhai::Map| -> Result<(), Box<EvalAltResult>> {
+        let external = options.get("external").and_then(|v| v.as_bool().ok()).unwrap_or(false);
+        check_redirect(url, external).map_err(api_error)?;
+        record(Effect::Redirect(url.to_string()));
+        Ok(())
+    });
+    engine.register_fn("status", |code: i64| -> Result<(), Box<EvalAltResult>> {
+        record(Effect::Status(check_status(code).map_err(api_error)?));
+        Ok(())
+    });
+    engine.register_fn("json", |value: Dynamic| record(Effect::Json(super::to_json(&value))));
     engine.register_fn("flash", |kind: &str, message: &str| {
-        with_current(|r| r.flashes.push((kind.to_string(), message.to_string())))
+        record(Effect::Flash { kind: kind.to_string(), message: message.to_string() })
     });
     engine.register_fn("emit_to_session", |event: &str, data: Dynamic| {
-        with_current(|r| r.session_emits.push((event.to_string(), super::to_json(&data))))
+        record(Effect::EmitToSession { event: event.to_string(), data: super::to_json(&data) })
     });
     engine.register_fn("emit_to_session", |event: &str| {
-        with_current(|r| r.session_emits.push((event.to_string(), serde_json::Value::Null)))
+        record(Effect::EmitToSession { event: event.to_string(), data: serde_json::Value::Null })
     });
-    engine.register_fn("regenerate_session", || with_current(|r| r.regenerate = true));
-    engine.register_fn("destroy_session", || with_current(|r| r.destroy = true));
+    engine.register_fn("regenerate_session", || record(Effect::RegenerateSession));
+    engine.register_fn("destroy_session", || record(Effect::DestroySession));
 }
 
 /// The request's scope: `req`, `session` and `locals`, shared by every script in the chain.
@@ -86,13 +144,31 @@ impl RequestScope {
     }
 }
 
-/// Runs middleware, guards and controller in order in one scope. A script before the last
-/// that decides the response (redirect, status, json, render) ends the chain.
+/// Runs middleware, guards and controller in order in one scope, on the script pool within
+/// `budget`. A script before the last that decides the response (redirect, status, json,
+/// render) ends the chain. Gives the scope back with what the scripts left in it.
 ///
 /// # Errors
-/// The first script error (including a runaway script hitting the operations limit).
-pub fn run_chain(scripts: &[&Script], scope: &mut RequestScope) -> Result<Response, ScriptError> {
-    CURRENT.with(|r| *r.borrow_mut() = Response::default());
+/// The first script error (including a runaway script hitting a limit or its budget).
+pub async fn run_chain(
+    scripts: Vec<Script>,
+    scope: RequestScope,
+    budget: std::time::Duration,
+) -> (RequestScope, Result<Response, ScriptError>) {
+    let (result, effects) = effects::run(budget, move || {
+        let mut scope = scope;
+        let outcome = run_chain_here(&scripts, &mut scope);
+        Ok((scope, outcome))
+    })
+    .await;
+    match result {
+        Ok((scope, Ok(()))) => (scope, Ok(Response::from_effects(effects))),
+        Ok((scope, Err(err))) => (scope, Err(err)),
+        Err(err) => (RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new()), Err(err)),
+    }
+}
+
+fn run_chain_here(scripts: &[Script], scope: &mut RequestScope) -> Result<(), ScriptError> {
     let base = scope.scope.len();
     for (i, script) in scripts.iter().enumerate() {
         let result = engine().run_ast_with_scope(&mut scope.scope, &script.ast);
@@ -101,10 +177,48 @@ pub fn run_chain(scripts: &[&Script], scope: &mut RequestScope) -> Result<Respon
         if let Err(err) = result {
             return Err(ScriptError::new(&script.file, &err));
         }
-        let decided = CURRENT.with(|r| r.borrow().decided());
-        if decided && i + 1 < scripts.len() {
+        if effects::decided() && i + 1 < scripts.len() {
             break;
         }
     }
-    Ok(CURRENT.with(|r| std::mem::take(&mut *r.borrow_mut())))
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_site_unless_marked_external() {
+        for ok in ["/", "/login?next=%2F", "page2", "?page=2", "#top", "/a/b"] {
+            assert_eq!(check_redirect(ok, false), Ok(()), "{ok}");
+        }
+        for off in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            " //evil.example",
+            "\\\\evil.example",
+            "HTTP://evil.example",
+        ] {
+            assert!(check_redirect(off, false).is_err(), "{off} must be refused");
+        }
+        assert_eq!(check_redirect("https://partner.example/x", true), Ok(()));
+        assert!(check_redirect("javascript:alert(1)", true).is_err());
+        for broken in ["/a\r\nSet-Cookie: x=1", "/a\nb", "/a\0"] {
+            let err = check_redirect(broken, true).unwrap_err();
+            assert!(err.contains("control character"), "{err}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_200_to_599() {
+        assert_eq!(check_status(200), Ok(200));
+        assert_eq!(check_status(404), Ok(404));
+        assert_eq!(check_status(599), Ok(599));
+        for bad in [0, 101, 199, 600, 999, 65736, -1] {
+            assert!(check_status(bad).is_err(), "{bad}");
+        }
+    }
 }

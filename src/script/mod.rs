@@ -1,9 +1,12 @@
 //! Rhai scripting: one sandboxed engine for controllers, middleware, guards and sockets.
 //!
-//! Scripts run synchronously and record their effects (a response, emits, joins, session
-//! writes); the server applies those effects once the script returns.
+//! Scripts run synchronously on the script pool with a time budget and record their effects
+//! (a response, emits, joins) through one recorder ([`effects`]); the server applies those
+//! effects once the script returns.
 
 pub mod controller;
+pub mod effects;
+pub mod io_api;
 pub mod socket_api;
 
 use std::sync::{Arc, OnceLock};
@@ -30,6 +33,9 @@ impl std::fmt::Debug for Script {
 /// Limits that turn a runaway script into an error instead of a hung worker.
 pub const MAX_OPERATIONS: u64 = 2_000_000;
 
+/// The token a script is stopped with when its time budget is spent.
+const BUDGET_SPENT: &str = "keystone:budget";
+
 /// The one engine every script runs on (Send + Sync with rhai's `sync` feature).
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -49,29 +55,39 @@ fn build_engine() -> Engine {
     // the limit: 10,000 keeps a runaway `push` loop to milliseconds.
     engine.set_max_array_size(10_000);
     engine.set_max_map_size(10_000);
-    engine.on_print(crate::server::log::script_print);
-    engine.on_debug(|text, _source, pos| crate::server::log::script_print(&format!("[debug {pos}] {text}")));
+    // The wall-clock budget: Rhai's size re-checks are not counted as operations, so a
+    // script inside every limit can still run for seconds. Reading the clock every 16
+    // operations keeps the check cheap.
+    engine.on_progress(|operations| {
+        (operations % 16 == 0 && effects::past_deadline()).then(|| rhai::Dynamic::from(BUDGET_SPENT))
+    });
+    engine.on_print(crate::log::script_print);
+    engine.on_debug(|text, _source, pos| crate::log::script_print(&format!("[debug {pos}] {text}")));
     controller::register(&mut engine);
     socket_api::register(&mut engine);
+    io_api::register(&mut engine);
     engine
 }
 
 /// Compiles a script; a syntax error becomes a diagnostic at its line and column.
-pub fn compile(file: &str, source: &str) -> Result<Script, Diagnostic> {
+pub fn compile(file: &str, source: &str) -> Result<Script, Box<Diagnostic>> {
     match engine().compile(source) {
         Ok(ast) => Ok(Script { file: file.to_string(), source: source.into(), ast: Arc::new(ast) }),
         Err(err) => {
             let pos = err.position();
-            let message = crate::project::settings::lowercase_first(&err.err_type().to_string());
-            Err(Diagnostic::error("rhai-syntax", file, message)
-                .at(source, pos.line().unwrap_or(0), pos.position().unwrap_or(0))
-                .with_help("fix the script's syntax; see https://rhai.rs/book/ for the language"))
+            let message = crate::diagnostic::lowercase_first(&err.err_type().to_string());
+            Err(Box::new(
+                Diagnostic::error("rhai-syntax", file, message)
+                    .at(source, pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+                    .with_help("fix the script's syntax; see https://rhai.rs/book/ for the language"),
+            ))
         }
     }
 }
 
 /// A script failure while handling a request or an event, with where it happened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{}: {message}", file, if *line > 0 { format!(":{line}") } else { String::new() })]
 pub struct ScriptError {
     pub file: String,
     pub line: usize,
@@ -84,20 +100,29 @@ impl ScriptError {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 format!("script stopped after {MAX_OPERATIONS} operations (an endless loop?)")
             }
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().is_ok_and(|t| t == BUDGET_SPENT) =>
+            {
+                "script stopped: it ran past its time budget ([scripts] timeout in keystone.toml)".to_string()
+            }
+            // A script API refusing its arguments (`redirect`, `status`): its own message.
+            EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {
+                value.clone().into_string().unwrap_or_default()
+            }
             other => other.to_string(),
         };
         ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message }
     }
+
+    /// A failure around a script rather than in it.
+    pub fn internal(message: &str) -> Self {
+        ScriptError { file: "(script)".into(), line: 0, message: message.into() }
+    }
 }
 
-impl std::fmt::Display for ScriptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}: {}", self.file, self.line, self.message)
-        } else {
-            write!(f, "{}: {}", self.file, self.message)
-        }
-    }
+/// A script error raised by a script API (bad arguments), shown with the script's line.
+pub fn api_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(rhai::Dynamic::from(message.into()), rhai::Position::NONE))
 }
 
 /// JSON value to a Rhai value (objects become maps, integers stay integers).
@@ -126,7 +151,7 @@ mod tests {
 
     fn run(source: &str) -> Result<(), String> {
         let script = compile("test.rhai", source).map_err(|d| d.message)?;
-        engine().run_ast(&script.ast).map_err(|e| e.to_string())
+        engine().run_ast(&script.ast).map_err(|e| ScriptError::new("test.rhai", &e).message)
     }
 
     #[test]
@@ -141,5 +166,18 @@ mod tests {
         assert!(run("loop {}").unwrap_err().contains("operations"));
         assert!(run("let s = \"x\"; loop { s += s; }").is_err());
         assert!(run("fn f(n) { f(n + 1) } f(0);").is_err());
+    }
+
+    #[test]
+    fn a_script_past_its_time_budget_stops_with_a_clear_error() {
+        let script =
+            compile("slow.rhai", "let s = \"x\"; loop { s += s; if s.len() > 500000 { s = \"x\"; } }").unwrap();
+        let started = std::time::Instant::now();
+        let (result, _) = effects::run_here(std::time::Duration::from_millis(50), || {
+            engine().run_ast(&script.ast).map_err(|e| ScriptError::new("slow.rhai", &e))
+        });
+        let err = result.unwrap_err();
+        assert!(err.message.contains("time budget"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "stopped at all");
     }
 }

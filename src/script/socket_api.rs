@@ -1,55 +1,39 @@
 //! The `socket` object socket scripts see: `on`, `emit`, `broadcast`, `to(room).emit`,
-//! `join`, `leave`, `disconnect`, `id` and `session`. Calls are recorded as effects.
+//! `join`, `leave`, `disconnect`, `id` and `session`. Calls are recorded as [`Effect`]s of
+//! the running script.
 use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, Engine, FnPtr};
 
+use super::effects::{Effect, record};
 use super::{Script, ScriptError, engine};
-
-/// Something a socket script asked for, applied by the server after the script returns.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    On { event: String, handler: FnPtr },
-    Emit { event: String, data: serde_json::Value },
-    Broadcast { event: String, data: serde_json::Value },
-    ToRoom { room: String, event: String, data: serde_json::Value },
-    Join(String),
-    Leave(String),
-    Disconnect,
-}
 
 /// The state of one script call on one socket.
 #[derive(Debug)]
-pub struct Call {
+struct Call {
     id: String,
     session: Mutex<rhai::Map>,
-    effects: Mutex<Vec<Effect>>,
 }
 
-/// `socket` in scripts. Cloning shares the call, so effects made inside handlers are kept.
+/// `socket` in scripts. Cloning shares the call, so session writes made inside handlers are
+/// kept.
 #[derive(Debug, Clone)]
 pub struct SocketHandle(Arc<Call>);
 
 /// `socket.to(room)`: emits to everyone in a room but this socket.
 #[derive(Debug, Clone)]
 pub struct RoomTarget {
-    call: Arc<Call>,
     room: String,
 }
 
 impl SocketHandle {
     pub fn new(id: String, session: rhai::Map) -> Self {
-        SocketHandle(Arc::new(Call { id, session: Mutex::new(session), effects: Mutex::default() }))
+        SocketHandle(Arc::new(Call { id, session: Mutex::new(session) }))
     }
 
-    fn record(&self, effect: Effect) {
-        self.0.effects.lock().unwrap().push(effect);
-    }
-
-    /// The effects recorded so far, in order, and the session as the script left it.
-    pub fn finish(&self) -> (Vec<Effect>, rhai::Map) {
-        let effects = std::mem::take(&mut *self.0.effects.lock().unwrap());
-        (effects, self.0.session.lock().unwrap().clone())
+    /// The session as the script left it.
+    pub fn session(&self) -> rhai::Map {
+        self.0.session.lock().unwrap().clone()
     }
 }
 
@@ -63,29 +47,25 @@ pub(super) fn register(engine: &mut Engine) {
         |s: &mut SocketHandle| s.0.session.lock().unwrap().clone(),
         |s: &mut SocketHandle, map: rhai::Map| *s.0.session.lock().unwrap() = map,
     );
-    engine.register_fn("on", |s: &mut SocketHandle, event: &str, handler: FnPtr| {
-        s.record(Effect::On { event: event.to_string(), handler })
+    engine.register_fn("on", |_: &mut SocketHandle, event: &str, handler: FnPtr| {
+        record(Effect::On { event: event.to_string(), handler })
     });
-    engine.register_fn("emit", |s: &mut SocketHandle, event: &str, data: Dynamic| {
-        s.record(Effect::Emit { event: event.into(), data: to_json(&data) })
+    engine.register_fn("emit", |_: &mut SocketHandle, event: &str, data: Dynamic| {
+        record(Effect::Emit { event: event.into(), data: to_json(&data) })
     });
-    engine.register_fn("emit", |s: &mut SocketHandle, event: &str| {
-        s.record(Effect::Emit { event: event.into(), data: serde_json::Value::Null })
+    engine.register_fn("emit", |_: &mut SocketHandle, event: &str| {
+        record(Effect::Emit { event: event.into(), data: serde_json::Value::Null })
     });
-    engine.register_fn("broadcast", |s: &mut SocketHandle, event: &str, data: Dynamic| {
-        s.record(Effect::Broadcast { event: event.into(), data: to_json(&data) })
+    engine.register_fn("broadcast", |_: &mut SocketHandle, event: &str, data: Dynamic| {
+        record(Effect::Broadcast { event: event.into(), data: to_json(&data) })
     });
-    engine.register_fn("to", |s: &mut SocketHandle, room: &str| RoomTarget { call: s.0.clone(), room: room.into() });
+    engine.register_fn("to", |_: &mut SocketHandle, room: &str| RoomTarget { room: room.into() });
     engine.register_fn("emit", |r: &mut RoomTarget, event: &str, data: Dynamic| {
-        SocketHandle(r.call.clone()).record(Effect::ToRoom {
-            room: r.room.clone(),
-            event: event.into(),
-            data: to_json(&data),
-        })
+        record(Effect::ToRoom { room: r.room.clone(), event: event.into(), data: to_json(&data) })
     });
-    engine.register_fn("join", |s: &mut SocketHandle, room: &str| s.record(Effect::Join(room.into())));
-    engine.register_fn("leave", |s: &mut SocketHandle, room: &str| s.record(Effect::Leave(room.into())));
-    engine.register_fn("disconnect", |s: &mut SocketHandle| s.record(Effect::Disconnect));
+    engine.register_fn("join", |_: &mut SocketHandle, room: &str| record(Effect::Join(room.into())));
+    engine.register_fn("leave", |_: &mut SocketHandle, room: &str| record(Effect::Leave(room.into())));
+    engine.register_fn("disconnect", |_: &mut SocketHandle| record(Effect::Disconnect));
 }
 
 /// Runs the namespace script's `fn connect(socket)`, if it defines one.

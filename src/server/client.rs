@@ -3,7 +3,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use std::sync::OnceLock;
 
-pub const PATH: &str = "/socket.io/socket.io.js";
+pub const PATH: &str = crate::project::CLIENT_PATH;
 const SOURCE: &str = include_str!("../client/socket.io.js");
 
 fn etag() -> &'static str {

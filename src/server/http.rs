@@ -42,7 +42,7 @@ async fn handle_route(
     parts: Parts,
     body: Body,
 ) -> Response {
-    let limit = project.settings.as_ref().map_or(1024 * 1024, |s| s.server.body_limit);
+    let limit = project.settings.server.body_limit.bytes();
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -72,17 +72,19 @@ async fn handle_route(
         );
     }
 
-    let scripts: Vec<&Script> = project
+    let scripts: Vec<Script> = project
         .middleware
         .iter()
         .chain(route.before.iter().filter_map(|g| project.guards.get(g)))
         .chain(project.controllers.get(&route.view))
+        .cloned()
         .collect();
-    let mut scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
-    let outcome = match controller::run_chain(&scripts, &mut scope) {
+    let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
+    let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout).await;
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
-            super::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
+            crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
             return pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), app.production);
         }
     };
@@ -106,7 +108,7 @@ async fn handle_route(
         (status.unwrap_or(StatusCode::OK), axum::Json(value.clone())).into_response()
     } else {
         let token =
-            data.entry(CSRF_KEY).or_insert_with(|| Value::String(crate::cmd::new::new_secret()[..64].to_string()));
+            data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_secret()[..64].to_string()));
         let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let locals = scope.locals();
@@ -124,19 +126,23 @@ async fn handle_route(
     };
 
     match finish_session(app, &visitor, data, &outcome, &mut response).await {
-        Ok(Some(id)) => {
-            for (event, payload) in &outcome.session_emits {
-                super::sockets::emit_to_session(app, &id, event, payload).await;
+        Ok(id) => {
+            if let Some(id) = id {
+                for (event, payload) in &outcome.session_emits {
+                    super::sockets::emit_to_session(app, &id, event, payload).await;
+                }
+            }
+            for effect in outcome.io {
+                super::sockets::apply_io(app, "/", effect).await;
             }
             response
         }
-        Ok(None) => response,
         Err(err) => store_unavailable(app, &err),
     }
 }
 
 fn store_unavailable(app: &App, err: &tower_sessions::session_store::Error) -> Response {
-    super::log::error(&format!("session store unavailable: {err}"));
+    crate::log::error(&format!("session store unavailable: {err}"));
     pages::error(StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; try again shortly", app.production)
 }
 
@@ -218,7 +224,7 @@ pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Valu
                 detail.push_str(&format!(":{line}"));
             }
             detail.push_str(&format!(": {err:#}"));
-            super::log::error(&detail);
+            crate::log::error(&detail);
             pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production)
         }
     }

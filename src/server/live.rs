@@ -71,6 +71,6 @@ async fn announce_on<A: Adapter>(io: &SocketIo<A>, change: &Change) {
         Change::Fixed => ns.emit("fixed", &()).await,
     };
     if let Err(err) = sent {
-        super::log::debug(&format!("live reload: {err}"));
+        crate::log::debug(&format!("live reload: {err}"));
     }
 }

@@ -4,7 +4,6 @@ pub mod cached_store;
 pub mod client;
 pub mod http;
 pub mod live;
-pub mod log;
 pub mod pages;
 pub mod redis;
 pub mod reload;
@@ -165,6 +164,8 @@ pub fn build(
             assemble(&app, layer, io, Io::Redis, options)
         }
     };
+    // A project broken at start still serves in development; open pages show why.
+    *app.broken.lock().unwrap() = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
     app.swap(project);
     sockets::spawn_expiry_sweep(app.clone());
     (router, app)
@@ -219,10 +220,9 @@ async fn refuse_foreign_origins(
     {
         let host = request.headers().get(::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
-        let listed =
-            app.project().settings.as_ref().is_some_and(|s| s.sockets.allowed_origins.iter().any(|o| o == origin));
+        let listed = app.project().settings.sockets.allowed_origins.iter().any(|o| o == origin);
         if !own && !listed {
-            log::error(&format!(
+            crate::log::error(&format!(
                 "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
             ));
             return pages::forbidden(
@@ -243,7 +243,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let start = Instant::now();
     let response = next.run(request).await;
     if !path.starts_with("/socket.io/") {
-        log::request(method.as_str(), &path, response.status().as_u16(), start.elapsed());
+        crate::log::request(method.as_str(), &path, response.status().as_u16(), start.elapsed());
     }
     response
 }

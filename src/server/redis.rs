@@ -127,7 +127,7 @@ async fn resubscribe_after_reconnects(client: fred::clients::SubscriberClient) {
             match client.ssubscribe(channels.clone()).await {
                 Ok(()) => break,
                 Err(err) => {
-                    super::log::error(&format!(
+                    crate::log::error(&format!(
                         "redis: subscribing again to the socket channels failed ({err}); retrying"
                     ));
                     tokio::time::sleep(Duration::from_millis(100 * attempt.min(10))).await;

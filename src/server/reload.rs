@@ -81,7 +81,7 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
 /// Reloads the project and tells the terminal and the browsers.
 async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
     let load_root = root.to_path_buf();
-    let Ok(project) = tokio::task::spawn_blocking(move || crate::check::load_and_check(&load_root)).await else {
+    let Ok(project) = tokio::task::spawn_blocking(move || crate::check::load_and_check(&load_root, false)).await else {
         return;
     };
     // Editors and tools save through temporary files that are gone by now; name the rest.
@@ -96,15 +96,19 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
     }
     if project.has_errors() {
         let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-        eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
         *app.broken.lock().unwrap() = errors.clone();
+        if app.project().has_errors() {
+            // Nothing good to keep (the project was broken at start): serve the newest.
+            eprintln!("keystone-rs: {} changed; the project still has errors", names.join(", "));
+            app.swap(project);
+        } else {
+            eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
+        }
         live::announce(app, &Change::Broken(errors)).await;
         return;
     }
-    if let (Some(old), Some(new)) = (app.project().settings.clone(), project.settings.as_ref()) {
-        for setting in needs_restart(&old, new) {
-            eprintln!("keystone-rs: keystone.toml changed {setting}, which takes effect when serve restarts");
-        }
+    for setting in needs_restart(&app.project().settings, &project.settings) {
+        eprintln!("keystone-rs: keystone.toml changed {setting}, which takes effect when serve restarts");
     }
     let css_only = names.iter().all(|n| n.starts_with("public/") && n.ends_with(".css"));
     let change = if css_only {
@@ -145,7 +149,7 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
     {
         changed.push("[session]");
     }
-    if old.sockets.adapter != new.sockets.adapter {
+    if old.sockets.adapter != new.sockets.adapter || old.sockets.max_payload != new.sockets.max_payload {
         changed.push("[sockets]");
     }
     changed

@@ -17,7 +17,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Error as StoreError;
 use tower_sessions::{ExpiredDeletion, SessionStore};
 
-use crate::project::settings::SessionSettings;
+use crate::project::settings::{SessionSettings, Store};
 
 /// Session key holding flash messages until they are rendered.
 pub const FLASH_KEY: &str = "_flash";
@@ -88,9 +88,9 @@ impl SessionManager {
         secret: &[u8],
         secure: bool,
     ) -> anyhow::Result<Self> {
-        let store: Arc<dyn SessionStore> = match settings.store.as_str() {
-            "memory" => Arc::new(tower_sessions::MemoryStore::default()),
-            "sqlite" => {
+        let store: Arc<dyn SessionStore> = match &*settings.store {
+            Store::Memory => Arc::new(tower_sessions::MemoryStore::default()),
+            Store::Sqlite => {
                 let dir = root.join(".keystone");
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("sessions.sqlite3");
@@ -104,12 +104,7 @@ impl SessionManager {
                 // One node writes this file, so its sessions can be read from memory.
                 Arc::new(super::cached_store::CachedStore::new(Arc::new(store)))
             }
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Arc::new(super::redis::RedisStore::connect(url, app).await?)
-            }
-            other => {
-                anyhow::bail!("unknown session store `{other}`; use \"sqlite\", \"memory\" or a \"redis://…\" URL")
-            }
+            Store::Redis(url) => Arc::new(super::redis::RedisStore::connect(url.as_str(), app).await?),
         };
         Ok(Self::with_store(store, settings, secret, secure))
     }
@@ -118,8 +113,8 @@ impl SessionManager {
         SessionManager {
             store,
             key: derive_key(secret),
-            cookie_name: settings.cookie.clone(),
-            expiry: settings.expiry,
+            cookie_name: settings.cookie.value.clone(),
+            expiry: *settings.expiry,
             secure,
         }
     }
@@ -273,6 +268,14 @@ impl SessionManager {
         jar.signed_mut(&self.key).add(cookie);
         jar.get(&self.cookie_name).map(|c| c.encoded().to_string()).unwrap_or_default()
     }
+}
+
+/// 64 random bytes, hex-encoded: app secrets and CSRF tokens.
+pub fn new_secret() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// A 64-byte signing key from a secret of any length (SHA-512 of it).

@@ -12,9 +12,11 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 use tower_sessions::session::Id;
 
+use super::App;
 use super::session::{Follow, VisitorSession, merge_public, public_part};
-use super::{App, log};
-use crate::script::socket_api::{self, Effect, SocketHandle};
+use crate::log;
+use crate::script::effects::{self, Effect};
+use crate::script::socket_api::{self, SocketHandle};
 use crate::script::{Script, ScriptError, map_to_json, map_to_rhai, to_dynamic};
 
 /// What a connected socket carries between events.
@@ -178,8 +180,8 @@ async fn prepare<A: Adapter>(
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
     let Some(Link(link)) = socket.extensions.get::<Link>() else { return };
     if let Some(script) = link.script.clone() {
-        let _ =
-            run(&app, &socket, &link, |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null)).await;
+        let _ = run(&app, &socket, &link, move |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null))
+            .await;
     }
     link.ready.send_replace(true);
 }
@@ -213,7 +215,8 @@ async fn on_event<A: Adapter>(
         }
     };
     let result =
-        run(&app, &socket, &link, |handle| socket_api::run_handler(&script, &handler, handle, to_dynamic(&data))).await;
+        run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, to_dynamic(&data)))
+            .await;
     if let Some(value) = result {
         let _ = ack.send(&value);
     }
@@ -227,7 +230,8 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
         let reason = rhai::Dynamic::from(reason.to_string());
-        let _ = run(&app, &socket, &link, |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
+        let _ =
+            run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
     }
 }
 
@@ -237,7 +241,7 @@ async fn run<A: Adapter>(
     app: &App,
     socket: &SocketRef<A>,
     link: &SocketLink,
-    call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError>,
+    call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError> + Send + 'static,
 ) -> Option<Value> {
     let session_id = *link.session_id.lock().unwrap();
     let session = match session_id {
@@ -265,9 +269,10 @@ async fn run<A: Adapter>(
         None => VisitorSession { data: link.own_session.lock().unwrap().clone(), ..VisitorSession::default() },
     };
     let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)));
-    let result = call(&handle);
-    let (effects, new_session) = handle.finish();
-    let new_session = merge_public(&session.data, map_to_json(&new_session));
+    let script_handle = handle.clone();
+    let budget = *app.project().settings.scripts.timeout;
+    let (result, effects) = effects::run(budget, move || call(&script_handle)).await;
+    let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {
             if let Err(err) = app.sessions.save(&session, new_session).await {
@@ -277,7 +282,7 @@ async fn run<A: Adapter>(
             *link.own_session.lock().unwrap() = new_session;
         }
     }
-    apply(socket, link, effects).await;
+    apply(app, socket, link, effects).await;
     match result {
         Ok(value) => Some(value),
         Err(err) => {
@@ -287,7 +292,7 @@ async fn run<A: Adapter>(
     }
 }
 
-async fn apply<A: Adapter>(socket: &SocketRef<A>, link: &SocketLink, effects: Vec<Effect>) {
+async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, effects: Vec<Effect>) {
     let mut disconnect = false;
     for effect in effects {
         let sent = match effect {
@@ -314,6 +319,12 @@ async fn apply<A: Adapter>(socket: &SocketRef<A>, link: &SocketLink, effects: Ve
                 disconnect = true;
                 Ok(())
             }
+            io @ Effect::Io { .. } => {
+                apply_io(app, socket.ns(), io).await;
+                Ok(())
+            }
+            // Response effects (render, redirect…) mean nothing to a socket.
+            _ => Ok(()),
         };
         if let Err(err) = sent {
             log::debug(&format!("socket {}: {err}", socket.id));
@@ -322,6 +333,23 @@ async fn apply<A: Adapter>(socket: &SocketRef<A>, link: &SocketLink, effects: Ve
     if disconnect {
         let _ = socket.clone().disconnect();
     }
+}
+
+/// Applies an `io.emit` effect: every socket of the namespace (the script's own when the
+/// script did not name one), or of its rooms, on every node — the sender included.
+pub async fn apply_io(app: &App, own_namespace: &str, effect: Effect) {
+    let Effect::Io { namespace, rooms, event, data } = effect else { return };
+    let namespace = namespace.unwrap_or_else(|| own_namespace.to_string());
+    super::with_io!(app.io(), io => {
+        let Some(ops) = io.of(&namespace) else {
+            log::error(&format!("io.of(\"{namespace}\").emit(\"{event}\"): no such namespace (no sockets/ script)"));
+            return;
+        };
+        let sent = if rooms.is_empty() { ops.emit(&event, &data).await } else { ops.to(rooms).emit(&event, &data).await };
+        if let Err(err) = sent {
+            log::debug(&format!("io.emit {event}: {err}"));
+        }
+    })
 }
 
 /// Sends `event` to every socket of session `id`, in every namespace (and on every node with

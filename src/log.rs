@@ -1,4 +1,5 @@
-//! The terminal: one line per request and the scripts' `print` output.
+//! The terminal: one line per request, the scripts' `print` output, errors and debug noise.
+//! A leaf module: every layer may log.
 use std::io::Write as _;
 use std::time::Duration;
 

@@ -1,0 +1,132 @@
+//! The one pipeline for script effects. Every script — controller, middleware, guard, socket
+//! handler — runs through [`run`]: on the script pool (never on the async workers), with a
+//! wall-clock budget, and with one [`Effect`] recorder that every script API writes to. The
+//! server applies the effects, in order, once the script has returned.
+use std::cell::RefCell;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use rhai::FnPtr;
+
+use super::ScriptError;
+
+/// Something a script asked for.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// `render(view)`.
+    Render(String),
+    /// `redirect(url)`, already checked to stay on this site unless marked external.
+    Redirect(String),
+    /// `status(code)`, 200–599.
+    Status(u16),
+    /// `json(value)`.
+    Json(serde_json::Value),
+    /// `flash(kind, message)`.
+    Flash { kind: String, message: String },
+    /// `emit_to_session(event, data)`: every socket of this visitor.
+    EmitToSession { event: String, data: serde_json::Value },
+    /// `regenerate_session()`.
+    RegenerateSession,
+    /// `destroy_session()`.
+    DestroySession,
+    /// `socket.on(event, handler)`.
+    On { event: String, handler: FnPtr },
+    /// `socket.emit(event, data)`.
+    Emit { event: String, data: serde_json::Value },
+    /// `socket.broadcast(event, data)`: everyone else in the namespace.
+    Broadcast { event: String, data: serde_json::Value },
+    /// `socket.to(room).emit(event, data)`: everyone in the room but this socket.
+    ToRoom { room: String, event: String, data: serde_json::Value },
+    /// `socket.join(room)`.
+    Join(String),
+    /// `socket.leave(room)`.
+    Leave(String),
+    /// `socket.disconnect()`.
+    Disconnect,
+    /// `io.emit(…)`, `io.to(room).emit(…)`, `io.of(ns).emit(…)`: everyone in the namespace
+    /// (or those rooms), the sender included. `namespace` is `None` for the script's own
+    /// (a socket's namespace, `/` for controllers).
+    Io { namespace: Option<String>, rooms: Vec<String>, event: String, data: serde_json::Value },
+}
+
+impl Effect {
+    /// Effects that decide an HTTP response: a middleware or guard recording one ends the chain.
+    pub fn decides_response(&self) -> bool {
+        matches!(self, Effect::Render(_) | Effect::Redirect(_) | Effect::Status(_) | Effect::Json(_))
+    }
+}
+
+/// The run in progress on this thread: its effects so far and its deadline.
+struct Run {
+    effects: Vec<Effect>,
+    deadline: Instant,
+}
+
+thread_local! {
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+}
+
+/// Records an effect of the script running on this thread (outside a run it is dropped: a
+/// script API called by a unit test without [`run`]).
+pub fn record(effect: Effect) {
+    RUN.with(|run| {
+        if let Some(run) = run.borrow_mut().as_mut() {
+            run.effects.push(effect);
+        }
+    });
+}
+
+/// Whether a recorded effect already decides the HTTP response.
+pub fn decided() -> bool {
+    RUN.with(|run| run.borrow().as_ref().is_some_and(|r| r.effects.iter().any(Effect::decides_response)))
+}
+
+/// Whether the running script is past its wall-clock budget (checked by the engine's
+/// progress callback).
+pub(super) fn past_deadline() -> bool {
+    RUN.with(|run| run.borrow().as_ref().is_some_and(|r| Instant::now() >= r.deadline))
+}
+
+/// Threads scripts run on. Scripts are synchronous and may block (a runaway loop until its
+/// budget ends; a data read in later versions), so they never run on the async workers.
+/// Tokio's blocking pool grows with demand, so two runaway scripts never hold up a third
+/// request. Only these threads get the large stack deep (but allowed) script recursion
+/// needs in debug builds; the async workers keep the default.
+static POOL: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .thread_name("keystone-script")
+        .thread_stack_size(SCRIPT_STACK)
+        .max_blocking_threads(MAX_SCRIPT_THREADS)
+        .build()
+        .expect("the script thread pool starts")
+});
+
+/// Stack of each script thread (only touched pages cost memory).
+const SCRIPT_STACK: usize = 16 * 1024 * 1024;
+/// Scripts running at once at most; more wait for a thread.
+const MAX_SCRIPT_THREADS: usize = 256;
+
+/// Runs `script` on the script pool within `budget`, with a fresh recorder: its result and
+/// the effects it recorded, in order.
+pub async fn run<T: Send + 'static>(
+    budget: Duration,
+    script: impl FnOnce() -> Result<T, ScriptError> + Send + 'static,
+) -> (Result<T, ScriptError>, Vec<Effect>) {
+    let task = POOL.spawn_blocking(move || run_here(budget, script));
+    match task.await {
+        Ok(outcome) => outcome,
+        Err(err) => (Err(ScriptError::internal(&format!("a script thread failed: {err}"))), Vec::new()),
+    }
+}
+
+/// Runs `script` on this thread with a fresh recorder and deadline (what [`run`] does on the
+/// pool; tests and `check` call it directly).
+pub fn run_here<T>(
+    budget: Duration,
+    script: impl FnOnce() -> Result<T, ScriptError>,
+) -> (Result<T, ScriptError>, Vec<Effect>) {
+    RUN.with(|run| *run.borrow_mut() = Some(Run { effects: Vec::new(), deadline: Instant::now() + budget }));
+    let result = script();
+    let effects = RUN.with(|run| run.borrow_mut().take().map(|r| r.effects).unwrap_or_default());
+    (result, effects)
+}
