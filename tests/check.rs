@@ -451,3 +451,35 @@ fn big_app_serves_its_pages() {
         assert_eq!(get("/account").await.1.as_deref(), Some("/login"), "signed out");
     });
 }
+
+/// Five realistic mistakes in one app, all reported by one run, each with file:line.
+#[test]
+fn five_mistakes_in_one_app_are_all_reported_in_one_run() {
+    let app = TempApp::scaffold("default");
+    app.write("keystone.toml", &app.read("keystone.toml").replace("[session]", "[sesion]"));
+    app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /about\" = \"about\"\n"));
+    let view = app
+        .read("templates/views/index.html")
+        .replace("<h1>", "{% include \"partials/nav.html\" %}\n<a href=\"/contact\">Contact</a>\n<h1>")
+        .replace("socket.on(\"msg\"", "socket.on(\"mgs\"");
+    app.write("templates/views/index.html", &view);
+    let out = check(&app.path, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = json(&out);
+    let found: BTreeSet<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let expected: BTreeSet<&str> = [
+        "config-unknown-key",
+        "view-missing-template",
+        "template-missing",
+        "link-broken",
+        "socket-event-never-emitted",
+    ]
+    .into();
+    assert_eq!(found, expected, "{report:#}");
+    for d in report["diagnostics"].as_array().unwrap() {
+        assert!(d["line"].as_u64().unwrap() > 0 && d["snippet"].is_string(), "file:line and a snippet: {d:#}");
+    }
+    let typo = report["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "config-unknown-key").unwrap();
+    assert!(typo["help"].as_str().unwrap().contains("did you mean `session`?"), "{typo:#}");
+}

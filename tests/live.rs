@@ -181,8 +181,11 @@ fn a_css_only_change_swaps_stylesheets_instead_of_reloading() {
     let url = urls["/styles/site.css"].as_str().unwrap();
     assert!(url.starts_with("/styles/site.css?v="), "{urls}");
     assert!(body_of(&server, "/").contains(url), "pages now link the new asset URL");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(live.named("reload").is_empty(), "no reload for CSS: {:?}", live.0.lines());
+    // A template edit afterwards is a marker: events arrive in order, so a reload for the CSS
+    // would come before the marker's.
+    app.write("templates/views/index.html", &app.read("templates/views/index.html").replace("Welcome", "Hello"));
+    live.wait("reload");
+    assert_eq!(live.named("reload").len(), 1, "no reload for CSS, one for the marker: {:?}", live.0.lines());
 }
 
 #[test]
@@ -195,8 +198,12 @@ fn a_burst_of_fifty_writes_gives_one_reload() {
         app.write(&format!("templates/partials/part{i}.html"), &format!("<p>part {i}</p>"));
     }
     live.wait("reload");
-    std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(live.named("reload").len(), 1, "{:?}", live.0.lines());
+    // A template edit afterwards is a marker: once the page shows it, its reload has been
+    // announced, and a second reload of the burst would have come before it.
+    app.write("templates/views/index.html", &app.read("templates/views/index.html").replace("Welcome", "Marker"));
+    until_body_contains(&server, "/", "Marker");
+    eventually("the marker's reload", WAIT, || (live.named("reload").len() >= 2).then_some(()));
+    assert_eq!(live.named("reload").len(), 2, "one reload for the burst, one for the marker: {:?}", live.0.lines());
     drop(server);
 }
 
@@ -217,9 +224,11 @@ fn production_mode_injects_nothing_and_ignores_edits() {
     let page = body_of(&server, "/");
     assert!(page.contains("Welcome to app") && !page.contains("__keystone"), "{page}");
     assert_eq!(http_get(&format!("{}/__keystone/live.js", server.url)).0, 404);
+    // A development server on the same folder is the witness that the edit was seen.
+    let witness = Server::start(&app.path);
     let view = app.read("templates/views/index.html").replace("Welcome to", "Edited");
     app.write("templates/views/index.html", &view);
-    std::thread::sleep(Duration::from_millis(500));
+    until_body_contains(&witness, "/", "Edited app");
     assert!(body_of(&server, "/").contains("Welcome to app"), "production ignores edits");
 }
 
@@ -237,4 +246,49 @@ fn a_deleted_socket_namespace_stops_accepting_connections() {
         (!out.status.success()).then_some(())
     });
     assert!(node("live.mjs", &["first-msg", &server.url]).contains("msg"), "/ stays");
+}
+
+/// A project broken when `serve` starts still serves in development: the broken page says
+/// why, the rest serves, and the fix heals it without a restart. Production refuses to start.
+#[test]
+fn serve_starts_on_a_broken_project_in_development_and_heals_on_the_fix() {
+    let app = TempApp::scaffold("default");
+    let good = app.read("templates/views/index.html");
+    app.write("templates/views/index.html", &format!("{good}\n{{% if %}}\n"));
+    app.write(
+        "templates/views/about.html",
+        "{% extends \"layouts/default.html\" %}{% block content %}<h1>About</h1>{% endblock %}",
+    );
+    app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /about\" = \"about\"\n"));
+
+    let production =
+        crate::util::keystone(&["serve", app.path.to_str().unwrap(), "--port", "0", "--production"], &app.path);
+    assert_eq!(production.status.code(), Some(1), "{}", String::from_utf8_lossy(&production.stderr));
+    assert!(String::from_utf8_lossy(&production.stderr).contains("template-syntax"));
+
+    let server = Server::start(&app.path);
+    assert!(server.output().contains("template-syntax"), "the diagnostic is printed: {}", server.output());
+    let (status, page) = http_get(&format!("{}/", server.url));
+    assert_eq!(status, 500, "{page}");
+    assert!(page.contains("templates/views/index.html:"), "the page names the file and line: {page}");
+    assert!(page.contains("/__keystone/live.js"), "the page carries the overlay script: {page}");
+    assert!(body_of(&server, "/about").contains("<h1>About</h1>"), "what loaded serves");
+
+    app.write("templates/views/index.html", &good);
+    until_body_contains(&server, "/", "Welcome to app");
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn a_project_broken_at_start_shows_its_errors_to_open_pages_until_fixed() {
+    let app = TempApp::scaffold("default");
+    let good = app.read("templates/views/index.html");
+    app.write("templates/views/index.html", &format!("{good}\n{{% if %}}\n"));
+    let server = Server::start(&app.path);
+    let live = LiveEvents::listen(&server.url);
+    let diagnostics = live.wait("diagnostics");
+    assert_eq!(diagnostics[0]["code"], "template-syntax", "{diagnostics}");
+    app.write("templates/views/index.html", &good);
+    live.wait("fixed");
+    until_body_contains(&server, "/", "Welcome to app");
 }

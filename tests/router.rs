@@ -336,3 +336,54 @@ async fn the_csrf_token_is_hidden_from_scripts_and_the_session_in_templates() {
     let session = client.get("/whoami").await.body;
     assert!(!session.contains("_csrf") && !session.contains("_flash"), "internal keys stay internal: {session}");
 }
+
+fn encoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn redirect_refuses_off_site_targets_unless_the_script_says_external() {
+    let mut client = Client::new();
+    let home = client.get("/go?next=%2Fwhoami").await;
+    assert_eq!((home.status, home.headers[header::LOCATION].to_str().unwrap()), (StatusCode::FOUND, "/whoami"));
+    for target in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)"] {
+        let reply = client.get(&format!("/go?next={}", encoded(target))).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{target}: {}", reply.body);
+        assert!(reply.headers.get(header::LOCATION).is_none(), "{target} must not redirect");
+        assert!(reply.body.contains("leaves this site"), "{target}: {}", reply.body);
+    }
+    let out = client.get(&format!("/go-out?next={}", encoded("https://partner.example/x"))).await;
+    assert_eq!(out.status, StatusCode::FOUND);
+    assert_eq!(out.headers[header::LOCATION], "https://partner.example/x");
+    let js = client.get(&format!("/go-out?next={}", encoded("javascript:alert(1)"))).await;
+    assert_eq!(js.status, StatusCode::INTERNAL_SERVER_ERROR, "external still means http(s): {}", js.body);
+}
+
+#[tokio::test]
+async fn a_redirect_with_cr_lf_or_nul_is_a_script_error_not_a_split_header() {
+    let mut client = Client::new();
+    for target in ["/a\r\nSet-Cookie: stolen=1", "/a\nb", "/a\0b"] {
+        let reply = client.get(&format!("/go-out?next={}", encoded(target))).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{target:?}: {}", reply.body);
+        assert!(reply.body.contains("control character"), "{target:?}: {}", reply.body);
+        assert!(reply.headers.get(header::LOCATION).is_none());
+        assert!(
+            reply.headers.get_all(header::SET_COOKIE).iter().all(|c| !c.to_str().unwrap().contains("stolen")),
+            "{:?}",
+            reply.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn status_accepts_200_to_599_and_anything_else_is_a_script_error() {
+    let mut client = Client::new();
+    for code in [200, 404, 503, 599] {
+        assert_eq!(client.get(&format!("/status?code={code}")).await.status.as_u16(), code);
+    }
+    for code in ["101", "199", "600", "999", "0", "65736", "-1"] {
+        let reply = client.get(&format!("/status?code={code}")).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "status({code}): {}", reply.body);
+        assert!(reply.body.contains("from 200 to 599"), "status({code}): {}", reply.body);
+    }
+}

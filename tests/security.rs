@@ -149,9 +149,11 @@ fn production_refuses_a_missing_or_short_secret_and_says_how_to_make_one() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("KEYSTONE_SECRET") && stderr.contains("openssl rand -hex 64"), "{stderr}");
     }
-    // A secret in the app's .env is enough.
+    // A secret in the app's .env is enough (and nothing else provides one here).
     app.write(".env", &format!("KEYSTONE_SECRET={}\n", "a".repeat(64)));
-    let server = Server::start_with(&app.path, &["--production"]);
+    let mut command = Command::new(BIN);
+    command.args(["serve", app.path.to_str().unwrap(), "--port", "0", "--production"]).env_remove("KEYSTONE_SECRET");
+    let server = Server::start_command(command);
     assert_eq!(http_request("GET", &format!("{}/", server.url), &[], "").status, 200);
 }
 
@@ -186,7 +188,7 @@ fn shutdown_finishes_requests_in_flight_and_keeps_sessions() {
     let cookie = first.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
     let url = format!("{}/slow", server.url);
     let slow = std::thread::spawn(move || http_request("GET", &url, &[], ""));
-    std::thread::sleep(Duration::from_millis(150));
+    assert!(server.wait_for_output("slow request started", Duration::from_secs(10)), "{}", server.output());
     let output = server.stop();
     let reply = slow.join().unwrap();
     assert_eq!(reply.status, 200, "the request in flight finished: {output}");
@@ -196,4 +198,54 @@ fn shutdown_finishes_requests_in_flight_and_keeps_sessions() {
     let again = Server::start(&app.path);
     let whoami = http_request("GET", &format!("{}/whoami", again.url), &[("cookie", &cookie)], "");
     assert_eq!(whoami.body, r#"{"message":"Hello World"}"#, "the session survived the restart");
+}
+
+/// Two runaway scripts at once (inside every operation and size limit, so only the time budget
+/// stops them) hold up nothing: `/` answers while both still run, and each ends at its budget.
+#[test]
+fn two_runaway_scripts_at_once_stall_nothing_and_stop_at_their_time_budget() {
+    let app = TempApp::scaffold("default");
+    // Each step copies up to half a megabyte: slow per operation, far from the operations limit.
+    app.write(
+        "routes/views/spin.rhai",
+        "print(\"spin started\");\nlet s = \"x\";\nloop { s += s; if s.len() > 500000 { s = \"x\"; } }\n",
+    );
+    app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /spin\" = \"spin\"\n"));
+    app.write("keystone.toml", &(app.read("keystone.toml") + "\n[scripts]\ntimeout = \"8s\"\n"));
+    let server = Server::start(&app.path);
+    let spins: Vec<_> = (0..2)
+        .map(|_| {
+            let url = format!("{}/spin", server.url);
+            std::thread::spawn(move || http_request("GET", &url, &[], ""))
+        })
+        .collect();
+    crate::util::eventually("both runaway scripts to run", Duration::from_secs(20), || {
+        (server.output().matches("spin started").count() >= 2).then_some(())
+    });
+    let home = http_request("GET", &format!("{}/", server.url), &[], "");
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("Welcome to app"), "{}", home.body);
+    assert!(spins.iter().all(|s| !s.is_finished()), "`/` answered while both runaway scripts were still running");
+    for spin in spins {
+        let reply = spin.join().unwrap();
+        assert_eq!(reply.status, 500, "{}", reply.body);
+        assert!(reply.body.contains("time budget"), "{}", reply.body);
+    }
+}
+
+/// `PORT` and `HOST` written only in `.env` are used (they are read after `.env` is loaded).
+#[test]
+fn port_and_host_written_in_dotenv_are_used() {
+    let app = TempApp::scaffold("default");
+    let port = crate::util::free_port();
+    app.write(".env", &format!("KEYSTONE_SECRET={}\nPORT={port}\nHOST=127.0.0.1\n", crate::util::SECRET));
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", app.path.to_str().unwrap()])
+        .env_remove("PORT")
+        .env_remove("HOST")
+        .env_remove("KEYSTONE_SECRET");
+    let server = Server::start_command(command);
+    assert_eq!(server.url, format!("http://127.0.0.1:{port}"), "{}", server.output());
+    assert_eq!(http_request("GET", &format!("{}/", server.url), &[], "").status, 200);
 }

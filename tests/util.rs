@@ -83,16 +83,16 @@ impl Server {
     /// the URL line.
     pub fn start_with(app: &Path, args: &[&str]) -> Server {
         let port: &[&str] = if args.contains(&"--port") { &[] } else { &["--port", "0"] };
-        let mut child = Command::new(BIN)
-            .args(["serve", app.to_str().unwrap()])
-            .args(port)
-            .args(args)
-            .env("KEYSTONE_SECRET", SECRET)
-            .env_remove("KEYSTONE_ENV")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new(BIN);
+        command.args(["serve", app.to_str().unwrap()]).args(port).args(args).env("KEYSTONE_SECRET", SECRET);
+        Self::start_command(command)
+    }
+
+    /// Starts a prepared `keystone-rs serve` command (no `KEYSTONE_ENV` from the test's
+    /// environment); waits for the URL line.
+    pub fn start_command(mut command: Command) -> Server {
+        let mut child =
+            command.env_remove("KEYSTONE_ENV").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
@@ -118,7 +118,7 @@ impl Server {
         });
         let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
             let _ = child.kill();
-            std::thread::sleep(Duration::from_millis(200));
+            let _ = child.wait();
             panic!("serve did not start:\n{}", output.lock().unwrap())
         });
         Server { child, url, output }
@@ -302,4 +302,9 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -28,7 +28,10 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response
         return response;
     }
     match project.routes.find(&parts.method, path) {
-        Match::Found(route, params) => handle_route(&app, &project, route, params, parts, body).await,
+        Match::Found(route, params) => match handle_route(&app, &project, route, params, parts, body).await {
+            Ok(response) => response,
+            Err(err) => err.render(app.production),
+        },
         Match::WrongMethod(allowed) => pages::method_not_allowed(&allowed),
         Match::NotFound => not_found(&app, &project, &parts),
     }
@@ -41,35 +44,15 @@ async fn handle_route(
     params: Vec<(String, String)>,
     parts: Parts,
     body: Body,
-) -> Response {
+) -> Result<Response, HttpError> {
     let limit = project.settings.server.body_limit.bytes();
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return pages::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body over {limit} bytes"),
-                app.production,
-            );
-        }
-    };
-    let req = match request_map(&parts, &params, &body) {
-        Ok(req) => req,
-        Err(message) => return pages::error(StatusCode::BAD_REQUEST, &message, app.production),
-    };
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| HttpError::BodyTooLarge(limit))?;
+    let req = request_map(&parts, &params, &body).map_err(HttpError::BadRequest)?;
 
     let sessions = &app.sessions;
-    let visitor = match sessions.load(sessions.id_from_headers(&parts.headers)).await {
-        Ok(visitor) => visitor,
-        Err(err) => return store_unavailable(app, &err),
-    };
+    let visitor = sessions.load(sessions.id_from_headers(&parts.headers)).await?;
     if route.csrf && !parts.method.is_safe() && !csrf_token_matches(&visitor, &parts, &req) {
-        return pages::forbidden(
-            "missing or invalid CSRF token",
-            "Forms must send the page's token as a csrf_token field (<input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf_token }}\">) \
-             and scripts as an X-CSRF-Token header. Reload the page and try again.",
-            app.production,
-        );
+        return Err(HttpError::Csrf);
     }
 
     let scripts: Vec<Script> = project
@@ -81,13 +64,8 @@ async fn handle_route(
         .collect();
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
     let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout).await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
-            return pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), app.production);
-        }
-    };
+    let outcome =
+        outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
 
     let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
     let mut flashes = flash_messages(data.remove(FLASH_KEY));
@@ -125,25 +103,52 @@ async fn handle_route(
         )
     };
 
-    match finish_session(app, &visitor, data, &outcome, &mut response).await {
-        Ok(id) => {
-            if let Some(id) = id {
-                for (event, payload) in &outcome.session_emits {
-                    super::sockets::emit_to_session(app, &id, event, payload).await;
-                }
-            }
-            for effect in outcome.io {
-                super::sockets::apply_io(app, "/", effect).await;
-            }
-            response
+    let id = finish_session(app, &visitor, data, &outcome, &mut response).await?;
+    if let Some(id) = id {
+        for (event, payload) in &outcome.session_emits {
+            super::sockets::emit_to_session(app, &id, event, payload).await;
         }
-        Err(err) => store_unavailable(app, &err),
     }
+    for effect in outcome.io {
+        super::sockets::apply_io(app, "/", effect).await;
+    }
+    Ok(response)
 }
 
-fn store_unavailable(app: &App, err: &tower_sessions::session_store::Error) -> Response {
-    crate::log::error(&format!("session store unavailable: {err}"));
-    pages::error(StatusCode::SERVICE_UNAVAILABLE, "the session store is unavailable; try again shortly", app.production)
+/// Why a request failed before its response was decided; each renders its own page.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("request body over {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid CSRF token")]
+    Csrf,
+    #[error("{0}")]
+    Script(#[from] crate::script::ScriptError),
+    #[error("the session store is unavailable; try again shortly")]
+    StoreUnavailable(#[from] tower_sessions::session_store::Error),
+}
+
+impl HttpError {
+    /// The page for this failure: details in development, generic in production.
+    pub fn render(&self, production: bool) -> Response {
+        match self {
+            HttpError::BodyTooLarge(_) => pages::error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string(), production),
+            HttpError::BadRequest(_) => pages::error(StatusCode::BAD_REQUEST, &self.to_string(), production),
+            HttpError::Csrf => pages::forbidden(
+                "missing or invalid CSRF token",
+                "Forms must send the page's token as a csrf_token field (<input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf_token }}\">) \
+                 and scripts as an X-CSRF-Token header. Reload the page and try again.",
+                production,
+            ),
+            HttpError::Script(err) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), production),
+            HttpError::StoreUnavailable(err) => {
+                crate::log::error(&format!("session store unavailable: {err}"));
+                pages::error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string(), production)
+            }
+        }
+    }
 }
 
 /// The session's CSRF token came back as a `csrf_token` form field or an `X-CSRF-Token` header.
@@ -219,11 +224,20 @@ pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Valu
         Ok(html) if app.production => (status, Html(html)).into_response(),
         Ok(html) => (status, Html(super::live::inject(html))).into_response(),
         Err(err) => {
-            let mut detail = format!("templates/{}", err.name().unwrap_or(name));
-            if let Some(line) = err.line() {
-                detail.push_str(&format!(":{line}"));
-            }
-            detail.push_str(&format!(": {err:#}"));
+            let file = format!("templates/{}", err.name().unwrap_or(name));
+            // A template that did not load: its own diagnostics say why, with the line.
+            let known: Vec<String> = project
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error() && (d.file == file || d.file == format!("templates/{name}")))
+                .map(|d| d.render(false))
+                .collect();
+            let detail = if known.is_empty() {
+                let line = err.line().map_or_else(String::new, |l| format!(":{l}"));
+                format!("{file}{line}: {err:#}")
+            } else {
+                known.join("\n")
+            };
             crate::log::error(&detail);
             pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production)
         }

@@ -115,6 +115,7 @@ const scenarios = {
   // reconnection after a node dies. Reads commands on stdin: "echo", "quit".
   async hold() {
     const { cookie } = await http(a, "GET", "/");
+    await http(a, "POST", "/login", { cookie, json: { user: "ada" } });
     const s = await connect(a, { cookie, reconnection: true });
     await waitFor(s, "msg");
     let connects = 1;

@@ -262,9 +262,11 @@ const scenarios = {
     const cookie = await visit();
     const other = await httpJson("GET", "/whoami", { cookie });
     expectEqual(other.json, { message: "Hello World" }, "GET /whoami of another visitor");
+    // Each anonymous socket has a session of its own: a second one does not see the first's note.
+    expectEqual(await a.ack("recall"), "x", "recall on the anonymous socket that wrote it");
     const b = await connect({ name: "second anonymous" });
-    expectEqual(await b.next("msg"), null, "msg of a second anonymous socket");
-    return { ack, anonymous: anon.json, other: other.json };
+    expectEqual(await b.ack("recall"), null, "recall on a second anonymous socket");
+    return { ack, anonymous: anon.json, other: other.json, secondRecall: null };
   },
 
   async "rooms-broadcast"() {
@@ -308,6 +310,45 @@ const scenarios = {
     );
     expectEqual(echo, { answered: "no ack" }, "echo (a `/` handler) on /chat");
     return { welcome, pong };
+  },
+
+  // io.emit reaches everyone in the namespace, the sender included, from socket handlers and
+  // controllers alike; io.to(room) and io.of(ns) narrow it.
+  async "io-emit"() {
+    const cookie = await visit();
+    const [a, b] = [await connect({ cookie, name: "A" }), await connect({ name: "B" })];
+    const c = await connect({ nsp: "/chat", name: "C" });
+    await c.next("welcome");
+    // Round trips on every socket prove nothing more is on its way to it.
+    const settle = async () => {
+      for (const s of [a, b]) await s.ack("echo", 0);
+      await c.ack("echo:chat", 0);
+    };
+    const received = () => ({ A: a.payloads("announced"), B: b.payloads("announced"), C: c.payloads("announced") });
+
+    expectEqual(await a.ack("announce", "from a socket"), true, "announce ack");
+    await Promise.all([a.next("announced"), b.next("announced")]);
+    await settle();
+    expectEqual(received(), { A: ["from a socket"], B: ["from a socket"], C: [] }, "io.emit in a handler");
+
+    const q = (params) => "/announce?" + new URLSearchParams(params);
+    await httpJson("GET", q({ text: "from http" }), { cookie });
+    await settle();
+    expectEqual(received().B, ["from a socket", "from http"], "io.emit in a controller reaches B");
+    expectEqual(received().A, ["from a socket", "from http"], "io.emit in a controller reaches A");
+
+    await httpJson("GET", q({ text: "to chat", ns: "/chat" }), { cookie });
+    await c.next("announced");
+    await settle();
+    expectEqual(received().C, ["to chat"], "io.of(\"/chat\") reaches /chat only");
+    expectEqual(received().A.length, 2, "io.of(\"/chat\") does not reach /");
+
+    expectEqual(await a.ack("join room", "r1"), "r1", "A joins r1");
+    await httpJson("GET", q({ text: "to room", room: "r1" }), { cookie });
+    await settle();
+    const final = received();
+    expectEqual(final, { A: ["from a socket", "from http", "to room"], B: ["from a socket", "from http"], C: ["to chat"] }, "io.to(room)");
+    return final;
   },
 
   async "ack-echo"() {
