@@ -5,10 +5,10 @@
 
 pub mod check;
 pub mod cli;
-pub mod cmd;
+pub(crate) mod cmd;
 pub mod diagnostic;
-pub mod log;
+pub(crate) mod log;
 pub mod project;
-pub mod scaffold;
+pub(crate) mod scaffold;
 pub mod script;
 pub mod server;

@@ -3,8 +3,8 @@
 //! and the reload loop alike; every rule is an entry of the registry [`rules::ALL`].
 
 pub mod rules;
-pub mod scan;
-pub mod templates;
+pub(crate) mod scan;
+pub(crate) mod templates;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,7 +61,7 @@ pub struct Facts<'p> {
     /// Browser code: template `<script>` blocks and `public/**/*.js`, comments blanked.
     pub client: Vec<ClientCode>,
     /// Which template extends, includes or imports which.
-    pub graph: templates::Graph,
+    pub(crate) graph: templates::Graph,
 }
 
 /// One file of browser code, with offsets matching its source.

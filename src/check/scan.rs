@@ -162,6 +162,8 @@ pub fn io_calls(source: &str) -> Vec<Range<usize>> {
 #[derive(Debug, Clone)]
 pub struct ClientEvent {
     pub namespace: String,
+    /// Where the namespace is written (`io("/chat")`), when it is.
+    pub namespace_span: Option<Range<usize>>,
     pub event: Found,
     pub listens: bool,
 }
@@ -173,11 +175,18 @@ pub fn client_socket_events(source: &str) -> Vec<ClientEvent> {
     static SOCKET: LazyLock<Regex> =
         LazyLock::new(|| re(r#"([A-Za-z_$][\w$]*)\s*=\s*io\s*\(\s*(?:"([^"]*)"|'([^']*)')?"#));
     // Variable → (offset, namespace) of each assignment, in source order.
-    let mut sockets: std::collections::BTreeMap<&str, Vec<(usize, String)>> = std::collections::BTreeMap::new();
+    type Assignment = (usize, String, Option<Range<usize>>);
+    let mut sockets: std::collections::BTreeMap<&str, Vec<Assignment>> = std::collections::BTreeMap::new();
     for c in SOCKET.captures_iter(source) {
         let name = c.get(1).expect("group 1 always matches");
-        let target = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
-        sockets.entry(name.as_str()).or_default().push((name.start(), namespace_of(target)));
+        let target = c.get(2).or_else(|| c.get(3));
+        let namespace = namespace_of(target.map_or("", |m| m.as_str()));
+        // The namespace part of the target (`/chat` of `http://host/chat`).
+        let span = target.map(|m| {
+            let end = m.end() - (m.as_str().len() - m.as_str().trim_end_matches('/').len());
+            end.saturating_sub(namespace.len()).max(m.start())..end
+        });
+        sockets.entry(name.as_str()).or_default().push((name.start(), namespace, span));
     }
     let mut events = Vec::new();
     for (name, assignments) in &sockets {
@@ -189,9 +198,10 @@ pub fn client_socket_events(source: &str) -> Vec<ClientEvent> {
             let m = u.get(2).or_else(|| u.get(3)).expect("one branch matched");
             // A use before any assignment (a hoisted function) goes with the first one.
             let at = u.get(0).expect("whole match").start();
-            let namespace = assignments.iter().rev().find(|(offset, _)| *offset < at).unwrap_or(&assignments[0]);
+            let namespace = assignments.iter().rev().find(|(offset, ..)| *offset < at).unwrap_or(&assignments[0]);
             events.push(ClientEvent {
                 namespace: namespace.1.clone(),
+                namespace_span: namespace.2.clone(),
                 event: Found { text: m.as_str().to_string(), span: m.range() },
                 listens: matches!(&u[1], "on" | "once"),
             });

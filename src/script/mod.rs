@@ -4,10 +4,10 @@
 //! (a response, emits, joins) through one recorder ([`effects`]); the server applies those
 //! effects once the script returns.
 
-pub mod controller;
-pub mod effects;
-pub mod io_api;
-pub mod socket_api;
+pub(crate) mod controller;
+pub(crate) mod effects;
+pub(crate) mod io_api;
+pub(crate) mod socket_api;
 
 use std::sync::{Arc, OnceLock};
 

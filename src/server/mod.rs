@@ -1,15 +1,15 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
-pub mod cached_store;
-pub mod client;
-pub mod http;
-pub mod live;
-pub mod pages;
-pub mod redis;
-pub mod reload;
+pub(crate) mod cached_store;
+pub(crate) mod client;
+pub(crate) mod http;
+pub(crate) mod live;
+pub(crate) mod pages;
+pub(crate) mod redis;
+pub(crate) mod reload;
 pub mod session;
-pub mod sockets;
-pub mod statics;
+pub(crate) mod sockets;
+pub(crate) mod statics;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};

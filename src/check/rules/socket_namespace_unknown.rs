@@ -14,23 +14,20 @@ pub static RULE: Rule = Rule {
 
 fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
     for client in &facts.client {
-        for target in scan::client_socket_events(&client.code).into_iter().map(|e| e.namespace).collect::<BTreeSet<_>>()
-        {
-            if target != "/" && !facts.has_namespace(&target) {
-                let name = target.trim_start_matches('/');
-                let at = client
-                    .code
-                    .find(&format!("\"{target}"))
-                    .or_else(|| client.code.find(&format!("'{target}")))
-                    .map_or(0, |i| i + 1);
-                out.push(
-                    RULE.at(&client.file, format!("namespace `{target}` has no script sockets/{name}.rhai"))
-                        .at_span(&client.source, at..at + target.len())
-                        .with_help(format!(
-                            "create sockets/{name}.rhai with `fn connect(socket)`, or fix the namespace"
-                        )),
-                );
+        let mut reported = BTreeSet::new();
+        for use_ in scan::client_socket_events(&client.code) {
+            let target = use_.namespace;
+            if target == "/" || facts.has_namespace(&target) || !reported.insert(target.clone()) {
+                continue;
             }
+            let name = target.trim_start_matches('/');
+            let d = RULE
+                .at(&client.file, format!("namespace `{target}` has no script sockets/{name}.rhai"))
+                .with_help(format!("create sockets/{name}.rhai with `fn connect(socket)`, or fix the namespace"));
+            out.push(match use_.namespace_span {
+                Some(span) => d.at_span(&client.source, span),
+                None => d.at_span(&client.source, use_.event.span),
+            });
         }
     }
 }
