@@ -8,6 +8,7 @@ pub mod cli;
 pub(crate) mod cmd;
 pub mod diagnostic;
 pub(crate) mod log;
+pub(crate) mod private;
 pub mod project;
 pub(crate) mod scaffold;
 pub mod script;

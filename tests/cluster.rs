@@ -66,6 +66,20 @@ fn emit_to_session_on_one_node_reaches_the_visitors_tab_on_another() {
     assert_eq!(seen["stranger"], json!([]), "{seen}");
 }
 
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
+fn logout_and_sign_in_on_one_node_end_and_renew_the_visitors_socket_on_another() {
+    let app = cluster_app("redis://127.0.0.1:6379");
+    let (a, b) = (Server::start(&app.path), Server::start(&app.path));
+    for transport in ["websocket", "polling"] {
+        let seen = story("lifecycle", &a.url, &b.url, transport);
+        assert_eq!(seen["endedReason"], "io server disconnect", "destroy_session on A ends B's socket: {seen}");
+        assert_eq!(seen["renewedReason"], "io server disconnect", "regenerate_session on A renews B's socket: {seen}");
+        assert_eq!(seen["oldWhoami"], Value::Null, "the pre-login cookie opens nothing on B: {seen}");
+        assert_eq!(seen["newWhoami"], "ada", "{seen}");
+    }
+}
+
 /// A TCP load balancer that hands each new connection to the next live node in turn (no
 /// stickiness), skipping nodes that refuse connections.
 struct Balancer {
@@ -243,6 +257,8 @@ fn killing_a_node_leaves_the_others_serving_and_its_clients_reconnect() {
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Redis: cargo test --features e2e")]
 fn check_production_warns_when_nodes_would_share_only_half() {
     let app = cluster_app("redis://127.0.0.1:6379");
+    // Behind TLS, as production should be (else deployment-insecure-cookies warns too).
+    app.write("keystone.toml", &format!("{}\n[server]\nsecure = true\n", app.read("keystone.toml")));
     let shared =
         crate::util::keystone(&["check", "--production", "--deny-warnings", app.path.to_str().unwrap()], &app.path);
     assert!(shared.status.success(), "{}", String::from_utf8_lossy(&shared.stdout));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{BIN, Server, TempApp, http_request, node};
+use crate::util::{BIN, Server, TempApp, http_request, node, raw_head, read_until_closed};
 
 fn story(scenario: &str, server: &Server, transport: &str) -> Value {
     let out = node("security.mjs", &[scenario, &server.url, transport]);
@@ -31,19 +31,36 @@ fn emit_to_session_reaches_every_tab_of_the_visitor_and_nobody_else() {
 
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
-fn regenerated_session_gets_a_new_cookie_and_open_sockets_follow_it() {
+fn signing_in_renews_sockets_so_a_pre_login_cookie_never_sees_the_user() {
     let (_app, server) = secure_app();
     for transport in ["websocket", "polling"] {
         let seen = story("regenerate", &server, transport);
         assert_eq!(seen["changed"], true, "a new cookie: {seen}");
         assert_eq!(seen["before"], Value::Null);
-        assert_eq!(seen["after"], "ada", "the open socket follows the new id: {seen}");
+        assert_eq!(seen["reasons"], json!(["io server disconnect", "io server disconnect"]), "{seen}");
         assert_eq!(seen["oldHttp"], json!({}), "the old id opens nothing over HTTP: {seen}");
         assert_eq!(seen["newHttp"]["user"], "ada");
         assert_eq!(seen["newHttp"]["message"], "Hello World", "the data moved to the new id");
-        assert_eq!(seen["pushed"], json!(["after login"]), "pushes to the new id reach the socket: {seen}");
-        assert_eq!(seen["lateMsg"], json!([null]), "a socket opened later with the old cookie gets nothing: {seen}");
+        assert_eq!(seen["attackerMsg"], Value::Null, "the pre-login cookie reconnects into nothing: {seen}");
+        assert_eq!(seen["attackerWhoami"], Value::Null, "{seen}");
+        assert_eq!(seen["attackerNotices"], json!([]), "pushes to the victim miss the attacker: {seen}");
+        assert_eq!(seen["victimMsg"], "Hello World", "the victim's tab lands in the new session: {seen}");
+        assert_eq!(seen["victimWhoami"], "ada", "{seen}");
+        assert_eq!(seen["pushed"], json!(["after login"]), "{seen}");
     }
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium: cargo test --features e2e")]
+fn our_client_follows_a_sign_in_into_the_new_session_at_once() {
+    let (_app, server) = secure_app();
+    let out = node("browser.mjs", &["sign-in", &server.url]);
+    let seen: Value = serde_json::from_str(out.lines().rev().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(seen["before"], Value::Null, "{seen}");
+    assert_eq!(seen["renewed"], true, "the page saw session:renew: {seen}");
+    assert_eq!(seen["after"], "ada", "the reconnected socket is in the new session: {seen}");
+    assert_eq!(seen["liveConnected"], true, "the live-reload namespace came back too: {seen}");
+    assert_eq!(seen["pageErrors"], json!([]), "{seen}");
 }
 
 #[test]
@@ -248,4 +265,314 @@ fn port_and_host_written_in_dotenv_are_used() {
     let server = Server::start_command(command);
     assert_eq!(server.url, format!("http://127.0.0.1:{port}"), "{}", server.output());
     assert_eq!(http_request("GET", &format!("{}/", server.url), &[], "").status, 200);
+}
+
+/// The visitor's cookie (`keystone.sid=…`) from a first `GET /`.
+fn visit(server: &Server) -> String {
+    let first = http_request("GET", &format!("{}/", server.url), &[], "");
+    first.header("set-cookie").unwrap().split(';').next().unwrap().to_string()
+}
+
+/// A socket handshake over `transport` to `path`, carrying the visitor's cookie and `origin`
+/// (raw bytes: it need not be text). Returns the status.
+fn handshake(server: &Server, path: &str, transport: &str, origin: &[u8], cookie: &str) -> u16 {
+    let target = format!("{path}?EIO=4&transport={transport}");
+    let mut request =
+        format!("GET {target} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n", server.authority()).into_bytes();
+    if transport == "websocket" {
+        request.extend_from_slice(
+            b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        );
+    }
+    request.extend_from_slice(b"Origin: ");
+    request.extend_from_slice(origin);
+    request.extend_from_slice(b"\r\n\r\n");
+    raw_head(&server.url, &request).0
+}
+
+#[test]
+fn cross_origin_handshakes_are_refused_on_every_path_the_engine_answers() {
+    let (_app, server) = secure_app();
+    let cookie = visit(&server);
+    let own = server.url.clone();
+    let https = own.replace("http://", "https://");
+    for transport in ["polling", "websocket"] {
+        let answered = if transport == "websocket" { 101 } else { 200 };
+        for path in ["/socket.io/", "/socket.io", "/socket.io//", "/socket.io/anything"] {
+            let what = format!("{transport} on {path}");
+            assert_eq!(
+                handshake(&server, path, transport, own.as_bytes(), &cookie),
+                answered,
+                "the engine answers {what}"
+            );
+            assert_eq!(handshake(&server, path, transport, b"http://evil.example", &cookie), 403, "{what}");
+            assert_eq!(
+                handshake(&server, path, transport, https.as_bytes(), &cookie),
+                403,
+                "an https origin is not a plain-HTTP server's own: {what}"
+            );
+            assert_eq!(
+                handshake(&server, path, transport, b"http://\xffevil.example", &cookie),
+                403,
+                "not text: {what}"
+            );
+            assert_eq!(
+                handshake(&server, path, transport, b"http://trusted.example", &cookie),
+                answered,
+                "listed: {what}"
+            );
+        }
+    }
+    assert!(server.output().contains("refused a socket handshake from origin http://evil.example"));
+}
+
+/// A `GET path` naming `host`; the status.
+fn get_with_host(server: &Server, path: &str, host: &str) -> u16 {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    raw_head(&server.url, request.as_bytes()).0
+}
+
+#[test]
+fn development_answers_only_loopback_names_ip_addresses_and_allowed_hosts() {
+    let app = TempApp::fixture("secure_app");
+    let toml =
+        app.read("keystone.toml").replace("body_limit = 4096", "body_limit = 4096\nallowed_hosts = [\"app.test\"]");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+    let port = server.authority().rsplit(':').next().unwrap().to_string();
+    let handshake = "/socket.io/?EIO=4&transport=polling";
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "app.test".into()] {
+        assert_eq!(get_with_host(&server, "/", &host), 200, "{host}");
+        assert_eq!(get_with_host(&server, handshake, &host), 200, "{host}");
+    }
+    // A rebinding domain reaches neither pages, nor sockets (the live-reload namespace
+    // included: it is joined over this same handshake), nor the live script.
+    for host in ["evil.example".to_string(), format!("evil.example:{port}"), format!("localhost.evil.example:{port}")] {
+        for path in ["/", handshake, "/__keystone/live.js", "/socket.io/socket.io.js"] {
+            assert_eq!(get_with_host(&server, path, &host), 403, "{host}{path}");
+        }
+    }
+    assert!(server.output().contains("refused a request for host evil.example"), "{}", server.output());
+
+    // Production sits behind a proxy that chose the host: no host check there.
+    drop(server);
+    let server = Server::start_with(&app.path, &["--production"]);
+    assert_eq!(get_with_host(&server, "/", "evil.example"), 200);
+}
+
+#[test]
+fn partial_idle_and_unsent_body_connections_are_closed() {
+    let app = TempApp::fixture("secure_app");
+    let toml = app
+        .read("keystone.toml")
+        .replace("body_limit = 4096", "body_limit = 4096\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+    let limit = Duration::from_secs(20);
+
+    // Slowloris: headers that never end.
+    let mut partial = std::net::TcpStream::connect(server.authority()).unwrap();
+    std::io::Write::write_all(
+        &mut partial,
+        format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: a", server.authority()).as_bytes(),
+    )
+    .unwrap();
+    assert!(read_until_closed(&mut partial, limit).is_some(), "a partial header is closed");
+
+    // An idle keep-alive connection, after one answered request.
+    let request = format!("GET /whoami HTTP/1.1\r\nHost: {}\r\n\r\n", server.authority());
+    let (status, _, mut idle) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 200);
+    assert!(read_until_closed(&mut idle, limit).is_some(), "an idle keep-alive connection is closed");
+
+    // A body announced but never sent.
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        server.authority()
+    );
+    let (status, _, mut unsent) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 408, "the body did not arrive in time");
+    assert!(read_until_closed(&mut unsent, limit).is_some(), "and the connection is closed");
+
+    // The server still answers.
+    assert_eq!(http_request("GET", &format!("{}/whoami", server.url), &[], "").status, 200);
+}
+
+#[test]
+fn static_files_stream_with_head_and_range_and_never_through_a_link_out_of_public() {
+    let app = TempApp::fixture("secure_app");
+    app.write("public/big.txt", &"0123456789".repeat(1000));
+    app.write("public/note.txt", "a public note");
+    app.write(".env", &format!("KEYSTONE_SECRET={}\nPAYMENT_KEY=sk_live_not_for_you\n", "s".repeat(64)));
+    let server = Server::start_with(&app.path, &["--production"]);
+    let url = |path: &str| format!("{}{path}", server.url);
+
+    let part = http_request("GET", &url("/big.txt"), &[("range", "bytes=10-19")], "");
+    assert_eq!(part.status, 206, "{}", part.head);
+    assert_eq!(part.body, "0123456789");
+    assert_eq!(part.header("content-range").as_deref(), Some("bytes 10-19/10000"));
+    let head = http_request("HEAD", &url("/big.txt"), &[], "");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length").as_deref(), Some("10000"));
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+    assert!(head.header("etag").is_some());
+
+    // Production never rescans public/: the listed file is replaced by a link to the secrets.
+    assert_eq!(http_request("GET", &url("/note.txt"), &[], "").body, "a public note");
+    std::fs::remove_file(app.path.join("public/note.txt")).unwrap();
+    std::os::unix::fs::symlink("../.env", app.path.join("public/note.txt")).unwrap();
+    let leaked = http_request("GET", &url("/note.txt"), &[], "");
+    assert_ne!(leaked.status, 200);
+    assert!(!leaked.body.contains("sk_live"), "{}", leaked.body);
+}
+
+#[test]
+fn secrets_and_sessions_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TempApp::scaffold("default");
+    let mode = |rel: &str| std::fs::metadata(app.path.join(rel)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(".env"), 0o600, ".env holds the secret");
+    let server = Server::start(&app.path);
+    visit(&server);
+    assert_eq!(mode(".keystone"), 0o700);
+    assert_eq!(mode(".keystone/sessions.sqlite3"), 0o600);
+}
+
+#[test]
+fn logged_user_input_cannot_send_escape_sequences_or_forge_lines() {
+    let (_app, server) = secure_app();
+    let said = "%1B%5B2J%0D%0AGET%20%2Fadmin%20200%200.1ms";
+    assert_eq!(http_request("GET", &format!("{}/say?text={said}", server.url), &[], "").status, 200);
+    assert!(server.wait_for_output("said:", Duration::from_secs(5)));
+    let output = server.output();
+    assert!(output.contains(r"said: \u{1b}[2J\r\nGET /admin 200 0.1ms"), "{output}");
+    assert!(!output.contains('\u{1b}'), "no raw ESC: {output:?}");
+    assert!(!output.lines().any(|l| l.starts_with("GET /admin")), "no forged line: {output}");
+}
+
+#[test]
+fn production_warns_at_start_when_cookies_are_not_secure() {
+    let app = TempApp::fixture("secure_app");
+    let server = Server::start_with(&app.path, &["--production"]);
+    assert!(server.wait_for_output("deployment-insecure-cookies", Duration::from_secs(5)), "{}", server.output());
+    drop(server);
+    app.write(
+        "keystone.toml",
+        &app.read("keystone.toml").replace("body_limit = 4096", "body_limit = 4096\nsecure = true"),
+    );
+    let server = Server::start_with(&app.path, &["--production"]);
+    assert!(!server.output().contains("deployment-insecure-cookies"), "{}", server.output());
+}
+
+/// The CSRF token of the visitor with `cookie` (from the `token` page).
+fn csrf_token(server: &Server, cookie: &str) -> String {
+    let page = http_request("GET", &format!("{}/token", server.url), &[("cookie", cookie)], "");
+    page.body.split('<').next().unwrap().trim().to_string()
+}
+
+#[test]
+fn csrf_guards_put_patch_delete_and_json_bodies() {
+    let (_app, server) = secure_app();
+    let cookie = visit(&server);
+    let token = csrf_token(&server, &cookie);
+    assert_eq!(token.len(), 64, "{token}");
+    let url = format!("{}/guarded", server.url);
+    let json = ("content-type", "application/json");
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        let none = http_request(method, &url, &[("cookie", &cookie), json], r#"{"a":1}"#);
+        assert_eq!(none.status, 403, "{method} with a JSON body and no token");
+        let wrong = http_request(method, &url, &[("cookie", &cookie), json, ("x-csrf-token", &"0".repeat(64))], "{}");
+        assert_eq!(wrong.status, 403, "{method} with a wrong token");
+        let in_json =
+            http_request(method, &url, &[("cookie", &cookie), json], &format!(r#"{{"csrf_token":"{token}"}}"#));
+        assert_eq!(in_json.status, 403, "{method}: a JSON field is not where the token goes");
+        let right = http_request(method, &url, &[("cookie", &cookie), json, ("x-csrf-token", &token)], r#"{"a":1}"#);
+        assert_eq!(right.status, 200, "{method} with the header");
+        assert!(right.body.contains(r#""json":{"a":1}"#), "{}", right.body);
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        let field = http_request(method, &url, &[("cookie", &cookie), form], &format!("csrf_token={token}&b=2"));
+        assert_eq!(field.status, 200, "{method} with the form field");
+    }
+}
+
+#[test]
+fn signing_in_rotates_the_csrf_token() {
+    let (_app, server) = secure_app();
+    let before = visit(&server);
+    let old_token = csrf_token(&server, &before);
+    let json = ("content-type", "application/json");
+    let signin =
+        http_request("POST", &format!("{}/signin", server.url), &[("cookie", &before), json], r#"{"user":"ada"}"#);
+    let after = signin.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(after, before);
+    let new_token = csrf_token(&server, &after);
+    assert_ne!(new_token, old_token, "a new session, a new token");
+    let url = format!("{}/guarded", server.url);
+    let stale = http_request("PUT", &url, &[("cookie", &after), json, ("x-csrf-token", &old_token)], "{}");
+    assert_eq!(stale.status, 403, "the pre-login token is dead");
+    let fresh = http_request("PUT", &url, &[("cookie", &after), json, ("x-csrf-token", &new_token)], "{}");
+    assert_eq!(fresh.status, 200);
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn socket_messages_over_max_payload_are_refused_without_growing_memory() {
+    let (_app, server) = secure_app();
+    let before = rss_kib(server.pid());
+    let seen = story("payload", &server, "websocket");
+    assert_eq!(seen["small"], 900_000, "under the cap is answered: {seen}");
+    assert_eq!(seen["smallBinary"], 9000, "binary attachments reach handlers byte for byte: {seen}");
+    for case in ["bigText", "bigBinary"] {
+        assert!(seen[case].as_str().unwrap().starts_with("transport"), "{case} closes the connection: {seen}");
+    }
+    assert_eq!(seen["flood"].as_array().unwrap().len(), 1, "{seen}");
+    assert!(seen["flood"][0].as_str().unwrap().starts_with("transport"), "{seen}");
+    assert_eq!(seen["afterwards"], "still here", "{seen}");
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(grown < 150 * 1024, "80 MB of refused attachments grew the server by {grown} KiB");
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn sessions_expire_when_idle_end_their_sockets_and_live_on_while_active() {
+    let app = TempApp::fixture("secure_app");
+    app.write(
+        "keystone.toml",
+        &app.read("keystone.toml").replace("store = \"sqlite\"", "store = \"sqlite\"\nexpiry = \"2s\""),
+    );
+    let server = Server::start(&app.path);
+    let seen = story("expiry", &server, "websocket");
+    assert_eq!(seen["msg"], "Hello World", "{seen}");
+    assert_eq!(seen["reason"], "io server disconnect", "the sweep ended the socket: {seen}");
+    assert_eq!(seen["expiredHttp"], json!({}), "the expired cookie gives an empty session: {seen}");
+    assert_eq!(seen["activeSeen"], json!(["Hello World"]), "activity renews the session: {seen}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn sigterm_closes_sockets_cleanly_and_exits_zero() {
+    let (_app, mut server) = secure_app();
+    let held = crate::util::NodeProcess::spawn("security.mjs", &["hold", &server.url]);
+    crate::util::eventually("the socket to connect", Duration::from_secs(20), || {
+        held.lines().iter().any(|l| l["connected"] == true).then_some(())
+    });
+    server.terminate();
+    assert!(server.wait_for_output("shutting down", Duration::from_secs(10)), "{}", server.output());
+    let status = server.wait_exit(Duration::from_secs(15)).expect("serve exits after SIGTERM");
+    assert!(status.success(), "{status:?}: {}", server.output());
+    let reason = crate::util::eventually("the socket to see the end", Duration::from_secs(10), || {
+        held.lines().iter().find_map(|l| l["reason"].as_str().map(str::to_string))
+    });
+    // The transport is closed (the namespace is not left), so clients reconnect to the next
+    // server; nothing was left running past the grace period.
+    assert_eq!(reason, "transport close");
+    assert!(!server.output().contains("still running"), "{}", server.output());
 }

@@ -54,10 +54,14 @@
   function start() {
     var socket = window.io("/__keystone");
     var connectedBefore = false;
+    var renewed = false;
+    // A sign-in renews the shared connection (so it carries the new cookie): not a restart.
+    socket.io.on("close", function (reason) { renewed = reason === "session renewed"; });
     socket.on("connect", function () {
       // A second connect means the server went away and came back: show what it serves now.
-      if (connectedBefore) location.reload();
+      if (connectedBefore && !renewed) location.reload();
       connectedBefore = true;
+      renewed = false;
     });
     socket.on("reload", function () { location.reload(); });
     socket.on("css", swapStylesheets);

@@ -358,6 +358,16 @@
     }
     close() { this._close(); return this; }
     disconnect() { return this.close(); }
+    // The session was renewed (sign-in): a new handshake, so the browser sends its new cookie.
+    // Every namespace of the old connection comes back over the new one.
+    _renew(engine) {
+      if (this.engine !== engine || this._readyState === "closed") return;
+      this._cleanup();
+      this._readyState = "closed";
+      engine.close();
+      this._fire("close", "session renewed");
+      this.open();
+    }
     _onclose(reason, err) {
       this._cleanup();
       this._readyState = "closed";
@@ -432,6 +442,7 @@
         else this._fire("connect_error", new Error("invalid CONNECT response (not a Socket.IO v5 server?)"));
       } else if (p.type === 2 || p.type === 5) {
         const args = d.slice();
+        if (args[0] === "session:renew") this._renewing = this.io.engine;
         if (p.id !== undefined) args.push(this._ack(p.id));
         if (this.connected) this._dispatch(args); else this.receiveBuffer.push(args);
       } else if (p.type === 3 || p.type === 6) {
@@ -439,8 +450,12 @@
         delete this.acks[p.id];
         if (typeof fn === "function") call(fn, this, d);
       } else if (p.type === 1) {
+        const renewed = this._renewing;
+        this._renewing = null;
         this._destroy();
         this._onclose("io server disconnect");
+        // session:renew then a disconnect: reconnect at once, with the new cookie
+        if (renewed) { this.io._renew(renewed); this.connect(); }
       } else if (p.type === 4) {
         this._destroy();
         this._fire("connect_error", Object.assign(new Error(typeof d === "string" ? d : d.message), isObj(d) ? { data: d.data } : {}));

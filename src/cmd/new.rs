@@ -26,8 +26,9 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
     }
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     crate::scaffold::write(template, path, name)?;
-    std::fs::write(path.join(".env"), format!("KEYSTONE_SECRET={}\n", crate::server::session::new_secret()))
-        .with_context(|| format!("writing {}", path.join(".env").display()))?;
+    let env = path.join(".env");
+    crate::private::write_file(&env, format!("KEYSTONE_SECRET={}\n", crate::server::session::new_secret()).as_bytes())
+        .with_context(|| format!("writing {}", env.display()))?;
 
     println!("Created {name} from the `{template}` template in {}", path.display());
     println!();

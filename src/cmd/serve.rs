@@ -1,5 +1,4 @@
 //! `keystone-rs serve`: loads the project, opens the session store and serves it.
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -98,9 +97,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if args.open {
             open_browser(&format!("http://{shown}/"));
         }
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let deadlines =
+            server::listen::Deadlines { header: *settings.server.header_timeout, body: *settings.server.body_timeout };
+        let server = server::listen::serve(listener, router, deadlines, async move {
             shutdown_signal().await;
             println!("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());

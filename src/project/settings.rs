@@ -63,6 +63,11 @@ pub struct ServerSettings {
     pub body_limit: Setting<Size>,
     /// Host names allowed besides loopback in development (DNS rebinding defence).
     pub allowed_hosts: Setting<Vec<String>>,
+    /// How long a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_timeout: Setting<Duration>,
+    /// How long a client may take to send a request's body.
+    pub body_timeout: Setting<Duration>,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +78,8 @@ impl Default for ServerSettings {
             secure: Setting::default_value(false),
             body_limit: Setting::default_value(Size(1024 * 1024)),
             allowed_hosts: Setting::default_value(Vec::new()),
+            header_timeout: Setting::default_value(Duration::from_secs(10)),
+            body_timeout: Setting::default_value(Duration::from_secs(30)),
         }
     }
 }
@@ -547,6 +554,8 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
                 secure: s.get("secure", d.secure),
                 body_limit: s.get("body_limit", d.body_limit),
                 allowed_hosts: s.get("allowed_hosts", d.allowed_hosts),
+                header_timeout: s.get("header_timeout", d.header_timeout),
+                body_timeout: s.get("body_timeout", d.body_timeout),
             }
         }),
         session: top.table("session", |s| {

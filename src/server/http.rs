@@ -38,15 +38,21 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response
 }
 
 async fn handle_route(
-    app: &App,
+    app: &Arc<App>,
     project: &Project,
     route: &Route,
     params: Vec<(String, String)>,
     parts: Parts,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let limit = project.settings.server.body_limit.bytes();
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| HttpError::BodyTooLarge(limit))?;
+    let server = &project.settings.server;
+    let limit = server.body_limit.bytes();
+    let body = match tokio::time::timeout(*server.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(err)) if is_timeout(&err) => return Err(HttpError::BodyTooSlow),
+        Ok(Err(_)) => return Err(HttpError::BodyTooLarge(limit)),
+        Err(_) => return Err(HttpError::BodyTooSlow),
+    };
     let req = request_map(&parts, &params, &body).map_err(HttpError::BadRequest)?;
 
     let sessions = &app.sessions;
@@ -68,6 +74,10 @@ async fn handle_route(
         outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
 
     let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
+    if outcome.regenerate {
+        // A new session gets a new CSRF token (a page rendered now carries the new one).
+        data.remove(CSRF_KEY);
+    }
     let mut flashes = flash_messages(data.remove(FLASH_KEY));
     for (kind, message) in &outcome.flashes {
         if let Some(list) = flashes.entry(kind.clone()).or_insert_with(|| json!([])).as_array_mut() {
@@ -120,6 +130,9 @@ async fn handle_route(
 pub enum HttpError {
     #[error("request body over {0} bytes")]
     BodyTooLarge(usize),
+    /// `[server] body_timeout` passed before the body arrived.
+    #[error("the request body did not arrive in time")]
+    BodyTooSlow,
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or invalid CSRF token")]
@@ -135,6 +148,11 @@ impl HttpError {
     pub fn render(&self, production: bool) -> Response {
         match self {
             HttpError::BodyTooLarge(_) => pages::error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string(), production),
+            HttpError::BodyTooSlow => {
+                let mut response = pages::error(StatusCode::REQUEST_TIMEOUT, &self.to_string(), production);
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
             HttpError::BadRequest(_) => pages::error(StatusCode::BAD_REQUEST, &self.to_string(), production),
             HttpError::Csrf => pages::forbidden(
                 "missing or invalid CSRF token",
@@ -149,6 +167,18 @@ impl HttpError {
             }
         }
     }
+}
+
+/// The body stopped arriving (tower-http's body timeout, `[server] body_timeout`).
+fn is_timeout(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The session's CSRF token came back as a `csrf_token` form field or an `X-CSRF-Token` header.
@@ -166,7 +196,7 @@ fn csrf_token_matches(visitor: &VisitorSession, parts: &Parts, req: &rhai::Map) 
 /// Saves, regenerates or destroys the session as the scripts asked, setting the cookie when
 /// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with.
 async fn finish_session(
-    app: &App,
+    app: &Arc<App>,
     visitor: &VisitorSession,
     mut data: Map<String, Value>,
     outcome: &controller::Response,
@@ -195,15 +225,14 @@ async fn finish_session(
         return Ok(Some(id));
     }
     if outcome.regenerate {
-        let sockets = match visitor.id {
-            Some(old) => super::sockets::session_socket_ids(app, &old).await,
-            None => Vec::new(),
-        };
-        let id = sessions.regenerate(visitor.id, data, sockets).await?;
-        if let Some(old) = visitor.id {
-            super::sockets::move_session(app, &old, &id).await;
-        }
+        let id = sessions.regenerate(visitor.id, data).await?;
         set_cookie(sessions.cookie_header(id));
+        if let Some(old) = visitor.id {
+            // The old id's sockets are renewed once this response (and its cookie) is out, so
+            // our client's reconnection carries the new cookie.
+            let app = app.clone();
+            after_response(response, async move { super::sockets::renew_session(&app, &old).await });
+        }
         return Ok(Some(id));
     }
     let unchanged = data == visitor.data;
@@ -215,6 +244,43 @@ async fn finish_session(
         set_cookie(sessions.cookie_header(id));
     }
     Ok(Some(id))
+}
+
+/// Runs `task` once the response body has been sent (or dropped).
+fn after_response(response: &mut Response, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    let (sent, done) = tokio::sync::oneshot::channel::<()>();
+    let body = std::mem::take(response.body_mut());
+    *response.body_mut() = Body::new(Notifying { body, _sent: sent });
+    tokio::spawn(async move {
+        let _ = done.await;
+        task.await;
+    });
+}
+
+/// A response body that drops its sender (waking `after_response`) when it is dropped.
+struct Notifying {
+    body: Body,
+    _sent: tokio::sync::oneshot::Sender<()>,
+}
+
+impl http_body::Body for Notifying {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Renders a template, turning a render error into an error page naming the file and line.

@@ -2,7 +2,9 @@
 
 pub(crate) mod cached_store;
 pub(crate) mod client;
+pub(crate) mod guard;
 pub(crate) mod http;
+pub(crate) mod listen;
 pub(crate) mod live;
 pub(crate) mod pages;
 pub(crate) mod redis;
@@ -153,23 +155,44 @@ pub fn build(
         namespaces: Mutex::default(),
         broken: Mutex::default(),
     });
+    let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {
         SocketBackend::Local => {
-            let (layer, io) = SocketIo::builder().with_state(app.clone()).build_layer();
+            let (layer, io) = socket_builder(max_payload).with_state(app.clone()).build_layer();
             assemble(&app, layer, io, Io::Local, options)
         }
         SocketBackend::Redis(adapter) => {
             let (layer, io) =
-                SocketIo::builder().with_adapter::<RedisAdapter>(adapter).with_state(app.clone()).build_layer();
+                socket_builder(max_payload).with_adapter::<RedisAdapter>(adapter).with_state(app.clone()).build_layer();
             assemble(&app, layer, io, Io::Redis, options)
         }
     };
     // A project broken at start still serves in development; open pages show why.
     *app.broken.lock().unwrap() = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let expiry = *project.settings.session.expiry;
     app.swap(project);
-    sockets::spawn_expiry_sweep(app.clone());
+    sockets::spawn_expiry_sweep(app.clone(), expiry);
     (router, app)
 }
+
+/// Socket.IO on [`guard::ENGINE_PATH`], every incoming message capped at `max_payload` bytes:
+/// a polling body, one WebSocket message, and the binary attachments of one event together
+/// (a client announcing more attachments or sending a larger one is disconnected).
+fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
+    let parser = socketioxide::ParserConfig::common()
+        .max_incoming_binary_buf_size(max_payload)
+        .max_incoming_binaries(MAX_ATTACHMENTS)
+        .packet_completion_timeout(std::time::Duration::from_secs(10));
+    SocketIo::builder()
+        .req_path(guard::ENGINE_PATH)
+        .max_payload(max_payload as u64)
+        .ws_max_message_size(max_payload)
+        .ws_max_frame_size(max_payload)
+        .with_parser(parser)
+}
+
+/// Binary attachments one event may carry.
+const MAX_ATTACHMENTS: usize = 64;
 
 fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     app: &Arc<App>,
@@ -186,7 +209,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     let pages = Router::new()
         .fallback(http::dispatch)
         .layer(layer)
-        .layer(middleware::from_fn_with_state(app.clone(), refuse_foreign_origins))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     let mut router = Router::new().route(client::PATH, get(client::serve));
@@ -200,41 +223,13 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         SizeAbove::new(1024).and(NotForContentType::GRPC).and(NotForContentType::IMAGES).and(NotForContentType::SSE),
     );
     let mut router = router.fallback_service(pages).layer(compression);
+    if !options.production {
+        router = router.layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_hosts));
+    }
     if options.log_requests {
         router = router.layer(middleware::from_fn(log_request));
     }
     router
-}
-
-/// Cross-site WebSocket hijacking: a socket handshake (polling or websocket) from a page of
-/// another origin would carry the visitor's cookie, so it is refused before any upgrade unless
-/// that origin is listed in `[sockets] allowed_origins`. No `Origin` (non-browser clients) is
-/// allowed.
-async fn refuse_foreign_origins(
-    axum::extract::State(app): axum::extract::State<Arc<App>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.uri().path().starts_with("/socket.io/")
-        && let Some(origin) = request.headers().get(::http::header::ORIGIN).and_then(|o| o.to_str().ok())
-    {
-        let host = request.headers().get(::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        let own = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
-        let listed = app.project().settings.sockets.allowed_origins.iter().any(|o| o == origin);
-        if !own && !listed {
-            crate::log::error(&format!(
-                "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
-            ));
-            return pages::forbidden(
-                "cross-origin socket connections are refused",
-                &format!(
-                    "{origin} is not this server's origin; list it in keystone.toml under [sockets] allowed_origins to allow it."
-                ),
-                app.production,
-            );
-        }
-    }
-    next.run(request).await
 }
 
 async fn log_request(request: Request, next: Next) -> Response {
@@ -242,7 +237,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let start = Instant::now();
     let response = next.run(request).await;
-    if !path.starts_with("/socket.io/") {
+    if !guard::is_engine_path(&path) {
         crate::log::request(method.as_str(), &path, response.status().as_u16(), start.elapsed());
     }
     response

@@ -23,12 +23,6 @@ use crate::project::settings::{SessionSettings, Store};
 pub const FLASH_KEY: &str = "_flash";
 /// Session key holding the CSRF token forms must send back.
 pub const CSRF_KEY: &str = "_csrf";
-/// Keys of a record left behind by `regenerate`: the new id, and the sockets that may follow it.
-const MOVED_TO_KEY: &str = "_moved_to";
-const MOVED_SOCKETS_KEY: &str = "_sockets";
-/// How long a regenerated session's old id still points open sockets to the new one.
-const MOVED_LIFETIME: time::Duration = time::Duration::hours(1);
-
 /// Keys starting with `_` belong to keystone-rs (flash, CSRF token): scripts and templates
 /// never see them, and they survive whatever a script does to `session`.
 pub fn is_internal(key: &str) -> bool {
@@ -52,9 +46,7 @@ pub fn merge_public(original: &Map<String, Value>, public: Map<String, Value>) -
 pub enum Follow {
     /// The session, as it is now.
     Current(VisitorSession),
-    /// The session was regenerated while the socket was connected: it now goes by this id.
-    Moved(VisitorSession),
-    /// The session was destroyed or expired.
+    /// The session was destroyed, regenerated away or expired.
     Ended,
 }
 
@@ -92,8 +84,9 @@ impl SessionManager {
             Store::Memory => Arc::new(tower_sessions::MemoryStore::default()),
             Store::Sqlite => {
                 let dir = root.join(".keystone");
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                crate::private::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("sessions.sqlite3");
+                crate::private::touch_file(&file).with_context(|| format!("creating {}", file.display()))?;
                 let conn = tower_sessions_rusqlite_store::tokio_rusqlite::Connection::open(&file)
                     .await
                     .with_context(|| format!("opening session store {}", file.display()))?;
@@ -142,12 +135,7 @@ impl SessionManager {
         let Some(id) = id else {
             return Ok(VisitorSession::default());
         };
-        Ok(self
-            .load_record(id)
-            .await?
-            .filter(|r| !r.data.contains_key(MOVED_TO_KEY))
-            .map(|r| self.visitor(r))
-            .unwrap_or_default())
+        Ok(self.load_record(id).await?.map(|r| self.visitor(r)).unwrap_or_default())
     }
 
     async fn load_record(&self, id: Id) -> Result<Option<Record>, StoreError> {
@@ -163,53 +151,26 @@ impl SessionManager {
         }
     }
 
-    /// Loads the session of socket `socket_id`, following a regeneration that happened while
-    /// it was connected. Only sockets connected at that moment may follow: a socket opened
-    /// later with the old cookie finds the session ended.
+    /// Loads the session of a socket's handshake cookie, as it is now.
     ///
     /// # Errors
     /// The store failed.
-    pub async fn follow(&self, id: Id, socket_id: &str) -> Result<Follow, StoreError> {
-        let Some(record) = self.load_record(id).await? else { return Ok(Follow::Ended) };
-        let Some(moved_to) = record.data.get(MOVED_TO_KEY) else { return Ok(Follow::Current(self.visitor(record))) };
-        let allowed = record
-            .data
-            .get(MOVED_SOCKETS_KEY)
-            .and_then(Value::as_array)
-            .is_some_and(|ids| ids.iter().any(|s| s == socket_id));
-        let new_id = moved_to.as_str().and_then(|s| Id::from_str(s).ok());
-        match new_id {
-            Some(new_id) if allowed => match self.load_record(new_id).await? {
-                Some(record) => Ok(Follow::Moved(self.visitor(record))),
-                None => Ok(Follow::Ended),
-            },
-            _ => Ok(Follow::Ended),
-        }
+    pub async fn follow(&self, id: Id) -> Result<Follow, StoreError> {
+        Ok(match self.load_record(id).await? {
+            Some(record) => Follow::Current(self.visitor(record)),
+            None => Follow::Ended,
+        })
     }
 
-    /// Gives the session a new id (at login): `data` moves to the new id, the old id only
-    /// points the listed sockets to it. Returns the new id.
+    /// Gives the session a new id (at sign-in, against fixation): `data` moves to the new id
+    /// and the old id is deleted. Returns the new id.
     ///
     /// # Errors
     /// The store failed.
-    pub async fn regenerate(
-        &self,
-        old: Option<Id>,
-        data: Map<String, Value>,
-        sockets: Vec<String>,
-    ) -> Result<Id, StoreError> {
-        let fresh = VisitorSession::default();
-        let (new_id, _) = self.save(&fresh, data).await?;
+    pub async fn regenerate(&self, old: Option<Id>, data: Map<String, Value>) -> Result<Id, StoreError> {
+        let (new_id, _) = self.save(&VisitorSession::default(), data).await?;
         if let Some(old) = old {
-            let mut marker = serde_json::Map::new();
-            marker.insert(MOVED_TO_KEY.into(), Value::String(new_id.to_string()));
-            marker.insert(MOVED_SOCKETS_KEY.into(), Value::from(sockets));
-            let record = Record {
-                id: old,
-                data: marker.into_iter().collect(),
-                expiry_date: OffsetDateTime::now_utc() + MOVED_LIFETIME,
-            };
-            self.store.save(&record).await?;
+            self.store.delete(&old).await?;
         }
         Ok(new_id)
     }

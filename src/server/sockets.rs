@@ -7,7 +7,8 @@ use rhai::FnPtr;
 use serde_json::{Map, Value};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 use tower_sessions::session::Id;
@@ -17,7 +18,7 @@ use super::session::{Follow, VisitorSession, merge_public, public_part};
 use crate::log;
 use crate::script::effects::{self, Effect};
 use crate::script::socket_api::{self, SocketHandle};
-use crate::script::{Script, ScriptError, map_to_json, map_to_rhai, to_dynamic};
+use crate::script::{Script, ScriptError, map_to_json, map_to_rhai};
 
 /// What a connected socket carries between events.
 struct SocketLink {
@@ -44,72 +45,37 @@ impl SocketLink {
 #[derive(Clone)]
 struct Link(Arc<SocketLink>);
 
+/// An event's arguments as they arrived (a message of at most `[sockets] max_payload` bytes,
+/// attachments included): decoded only once a handler for the event is found.
+struct RawArgs(socketioxide_core::Value);
+
+impl<A: Adapter> FromMessageParts<A> for RawArgs {
+    type Error = std::convert::Infallible;
+    fn from_message_parts(
+        _: &Arc<socketioxide::socket::Socket<A>>,
+        value: &mut socketioxide_core::Value,
+        _: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        // The text is shared and the attachments are reference-counted: no copy of the payload.
+        Ok(RawArgs(value.clone()))
+    }
+}
+
+impl RawArgs {
+    /// The first argument as scripts see it (`()` for none): JSON values, and binary
+    /// attachments as blobs, byte for byte (never one value per byte).
+    fn first(mut self) -> Result<rhai::Dynamic, serde_json::Error> {
+        use socketioxide_core::parser::Parse as _;
+        let EventArgs(args) = socketioxide_parser_common::CommonParser
+            .decode_value(&mut self.0, true)
+            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+        Ok(args.into_iter().next().unwrap_or(rhai::Dynamic::UNIT))
+    }
+}
+
 /// Every argument of an event: clients send none, one or several. Deserialized as a tuple,
 /// which socketioxide fills with all the arguments after the event name.
-struct EventArgs(Vec<Value>);
-
-/// One argument: any JSON value, or a binary attachment, which scripts see as an array of
-/// byte values.
-struct Arg(Value);
-
-impl<'de> serde::Deserialize<'de> for Arg {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ArgVisitor).map(Arg)
-    }
-}
-
-struct ArgVisitor;
-
-impl<'de> serde::de::Visitor<'de> for ArgVisitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value or binary data")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Array(v.iter().map(|&b| Value::from(b)).collect()))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Arg(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some((key, Arg(value))) = map.next_entry::<String, Arg>()? {
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
-}
+struct EventArgs(Vec<rhai::Dynamic>);
 
 impl<'de> serde::Deserialize<'de> for EventArgs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -121,7 +87,7 @@ impl<'de> serde::Deserialize<'de> for EventArgs {
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventArgs, A::Error> {
                 let mut args = Vec::new();
-                while let Some(Arg(arg)) = seq.next_element()? {
+                while let Some(arg) = seq.next_element::<rhai::Dynamic>()? {
                     args.push(arg);
                 }
                 Ok(EventArgs(args))
@@ -189,7 +155,7 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>
 async fn on_event<A: Adapter>(
     socket: SocketRef<A>,
     Event(event): Event,
-    TryData(data): TryData<EventArgs>,
+    data: RawArgs,
     ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
@@ -202,9 +168,9 @@ async fn on_event<A: Adapter>(
         log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
         return;
     };
-    let data = match data {
-        // A handler gets the event's first argument; an event without one gives `()`.
-        Ok(EventArgs(args)) => args.into_iter().next().unwrap_or(Value::Null),
+    // A handler gets the event's first argument; an event without one gives `()`.
+    let data = match data.first() {
+        Ok(data) => data,
         Err(err) => {
             log::error(&format!(
                 "socket {} on {}: malformed payload for `{event}` ignored: {err}",
@@ -215,8 +181,7 @@ async fn on_event<A: Adapter>(
         }
     };
     let result =
-        run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, to_dynamic(&data)))
-            .await;
+        run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, data)).await;
     if let Some(value) = result {
         let _ = ack.send(&value);
     }
@@ -245,12 +210,8 @@ async fn run<A: Adapter>(
 ) -> Option<Value> {
     let session_id = *link.session_id.lock().unwrap();
     let session = match session_id {
-        Some(id) => match app.sessions.follow(id, &socket.id.to_string()).await {
+        Some(id) => match app.sessions.follow(id).await {
             Ok(Follow::Current(session)) => session,
-            Ok(Follow::Moved(session)) => {
-                *link.session_id.lock().unwrap() = session.id;
-                session
-            }
             // A socket already going away still runs its `disconnect` handler, without a session.
             Ok(Follow::Ended) if !socket.connected() => {
                 *link.session_id.lock().unwrap() = None;
@@ -374,30 +335,14 @@ pub async fn end_session(app: &App, id: &Id) {
     })
 }
 
-/// Ids of the sockets of session `id` (every namespace and node), which may follow it when it
-/// is regenerated.
-pub async fn session_socket_ids(app: &App, id: &Id) -> Vec<String> {
-    let mut ids = Vec::new();
+/// Tells the sockets of a regenerated (signed-in) session `session:renew` and disconnects
+/// them: our client reconnects at once with the browser's new cookie, while a socket that only
+/// knew the old id (a fixation attempt) comes back into nothing.
+pub async fn renew_session(app: &App, old: &Id) {
     super::with_io!(app.io(), io => {
-        for ops in session_sockets(io, app, id) {
-            match ops.fetch_sockets().await {
-                Ok(sockets) => ids.extend(sockets.iter().map(|s| s.data().id.to_string())),
-                Err(err) => log::error(&format!("listing the sockets of a session: {err}")),
-            }
-        }
-    });
-    ids
-}
-
-/// Moves the sockets of session `old` into the room of session `new`, so pushes to the new
-/// session reach them at once; each learns its new id at its next event.
-pub async fn move_session(app: &App, old: &Id, new: &Id) {
-    let (from, to) = (session_room(old), session_room(new));
-    super::with_io!(app.io(), io => {
-        for ns in app.namespace_names() {
-            let Some(ops) = io.of(&ns) else { continue };
-            let _ = ops.clone().within(from.clone()).join(to.clone()).await;
-            let _ = ops.within(from.clone()).leave(from.clone()).await;
+        for ops in session_sockets(io, app, old) {
+            let _ = ops.clone().emit("session:renew", &()).await;
+            let _ = ops.disconnect().await;
         }
     })
 }
@@ -411,11 +356,13 @@ fn session_sockets<A: Adapter>(
     app.namespace_names().into_iter().filter_map(|ns| io.of(&ns)).map(|ops| ops.within(room.clone())).collect()
 }
 
-/// Every minute, ends the sockets of this node whose session expired (destroyed sessions end
-/// at once, through `end_session`).
-pub fn spawn_expiry_sweep(app: Arc<App>) {
+/// Regularly (every minute, or a quarter of `[session] expiry` when that is shorter) ends the
+/// sockets of this node whose session expired (destroyed sessions end at once, through
+/// `end_session`).
+pub fn spawn_expiry_sweep(app: Arc<App>, expiry: std::time::Duration) {
+    let every = (expiry / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;
@@ -430,13 +377,9 @@ async fn sweep<A: Adapter>(app: &App, io: &SocketIo<A>) {
         for socket in ops.sockets() {
             let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
             let Some(id) = *link.session_id.lock().unwrap() else { continue };
-            match app.sessions.follow(id, &socket.id.to_string()).await {
-                Ok(Follow::Ended) => {
-                    let _ = socket.emit("session:end", &());
-                    let _ = socket.disconnect();
-                }
-                Ok(Follow::Moved(session)) => *link.session_id.lock().unwrap() = session.id,
-                Ok(Follow::Current(_)) | Err(_) => {}
+            if let Ok(Follow::Ended) = app.sessions.follow(id).await {
+                let _ = socket.emit("session:end", &());
+                let _ = socket.disconnect();
             }
         }
     }

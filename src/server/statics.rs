@@ -1,10 +1,16 @@
 //! Static files from `public/`: only files the loader listed (so no dotfiles, no directory
-//! listings, no path traversal), with content types, ETags and caching headers.
+//! listings, no path traversal) and never through a link leading out of `public/`, streamed by
+//! tower-http (HEAD, `Range`, `If-Modified-Since`) with content types, ETags and caching headers.
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use tower::ServiceExt as _;
 
 use crate::project::PublicFiles;
+
+/// Request headers the file service reads.
+const FORWARDED: [header::HeaderName; 4] =
+    [header::RANGE, header::IF_RANGE, header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE];
 
 /// The response for `path` if it names a public file; `None` lets routing go on.
 pub async fn serve(
@@ -30,29 +36,41 @@ pub async fn serve(
                 .into_response(),
         );
     }
-    let file = public.root.join(decoded.trim_start_matches('/'));
-    let bytes = tokio::fs::read(&file).await.ok()?;
+    let file = inside(public, &decoded).await?;
     let mime = mime_guess::from_path(&file).first_or_octet_stream();
     let content_type = if mime.type_() == mime_guess::mime::TEXT || mime.subtype() == mime_guess::mime::JAVASCRIPT {
         format!("{mime}; charset=utf-8")
     } else {
         mime.to_string()
     };
-    let len = bytes.len();
-    let body = if method == Method::HEAD { Body::empty() } else { Body::from(bytes) };
-    Some(
-        (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::CACHE_CONTROL, cache.to_string()),
-                (header::ETAG, etag),
-                (header::CONTENT_LENGTH, len.to_string()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            ],
-            body,
-        )
-            .into_response(),
-    )
+    let mut request = Request::builder().method(method).uri("/").body(Body::empty()).ok()?;
+    for name in FORWARDED {
+        if let Some(value) = headers.get(&name) {
+            request.headers_mut().insert(name, value.clone());
+        }
+    }
+    let response = tower_http::services::ServeFile::new(&file).oneshot(request).await.ok()?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return None;
+    }
+    let mut response = response.map(Body::new);
+    let set = response.headers_mut();
+    set.insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).ok()?);
+    set.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    set.insert(header::ETAG, HeaderValue::from_str(&etag).ok()?);
+    set.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Some(response)
+}
+
+/// The file behind URL path `decoded`, if it is still a regular file inside `public/` once
+/// every link is resolved, and not hidden: a file replaced by a link to `../.env` after the
+/// listing is not.
+async fn inside(public: &PublicFiles, decoded: &str) -> Option<std::path::PathBuf> {
+    let root = tokio::fs::canonicalize(&public.root).await.ok()?;
+    let file = tokio::fs::canonicalize(public.root.join(decoded.trim_start_matches('/'))).await.ok()?;
+    let regular = tokio::fs::metadata(&file).await.ok()?.is_file();
+    let hidden = file.strip_prefix(&root).ok()?.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+    (regular && !hidden).then_some(file)
 }
 
 pub use crate::project::public::percent_decode;

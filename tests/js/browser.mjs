@@ -372,7 +372,38 @@ async function overlay(browser) {
   return result;
 }
 
+/**
+ * Sign-in in a tab with an open socket (secure_app): the server renews the old session's
+ * sockets; our client reconnects at once, and the browser's new cookie lands it in the new
+ * session, the live-reload namespace sharing its connection included.
+ */
+async function signIn(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  await openLive(page);
+  await until(page, () => !!(window.socket && window.socket.connected), undefined, "the page's socket to connect");
+  const ask = () => new Promise((resolve) => window.socket.timeout(5000).emit("whoami", null, (err, user) => resolve(err ? `error: ${err.message}` : user)));
+  const before = await page.evaluate(ask);
+  await page.evaluate(() => {
+    window.__renewed = false;
+    window.__oldId = window.socket.id;
+    window.socket.on("session:renew", () => { window.__renewed = true; });
+  });
+  const status = await page.evaluate(() =>
+    fetch("/signin", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "ada" }) }).then((r) => r.status),
+  );
+  check(status === 200, `POST /signin: ${status}`);
+  await until(page, () => window.__renewed && window.socket.connected && window.socket.id !== window.__oldId, undefined, "the socket to reconnect after session:renew");
+  const after = await page.evaluate(ask);
+  await until(page, liveConnected, undefined, "the live-reload socket to come back");
+  const result = { before, renewed: await page.evaluate(() => window.__renewed), after, liveConnected: true, pageErrors: seen.errors };
+  await context.close();
+  return result;
+}
+
 const SCENARIOS = {
+  "sign-in": signIn,
   hello: (browser) => hello(browser, extra || "/", "websocket"),
   "hello-polling": (browser) => hello(browser, extra || "/poll", "polling"),
   chat,

@@ -41,6 +41,7 @@ function connect(base, { cookie, reconnection = false } = {}) {
   sockets.push(socket);
   socket.seen = [];
   socket.onAny((event, ...args) => socket.seen.push({ event, args }));
+  socket.on("disconnect", (reason) => socket.seen.push({ event: "disconnect", args: [reason] }));
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
     socket.once("connect_error", (err) => reject(err));
@@ -97,6 +98,31 @@ const scenarios = {
     await waitFor(tab, "notice");
     await sleep(200);
     return { tab: got(tab, "notice"), stranger: got(stranger, "notice") };
+  },
+
+  // destroy_session and regenerate_session on A reach the visitor's socket on B.
+  async lifecycle() {
+    const leaving = (await http(a, "GET", "/")).cookie;
+    const s1 = await connect(b, { cookie: leaving });
+    await waitFor(s1, "msg");
+    await http(a, "POST", "/logout", { cookie: leaving });
+    await waitFor(s1, "session:end");
+    await waitFor(s1, "disconnect");
+
+    const old = (await http(a, "GET", "/")).cookie;
+    const s2 = await connect(b, { cookie: old });
+    await waitFor(s2, "msg");
+    const signin = await http(a, "POST", "/signin", { cookie: old, json: { user: "ada" } });
+    await waitFor(s2, "session:renew");
+    await waitFor(s2, "disconnect");
+    const withOld = await connect(b, { cookie: old });
+    const withNew = await connect(b, { cookie: signin.cookie });
+    return {
+      endedReason: got(s1, "disconnect")[0],
+      renewedReason: got(s2, "disconnect")[0],
+      oldWhoami: await ack(withOld, "whoami"),
+      newWhoami: await ack(withNew, "whoami"),
+    };
   },
 
   // Long-polling through a load balancer that spreads requests: does it work?

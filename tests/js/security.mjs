@@ -9,7 +9,7 @@ import { io } from "socket.io-client";
 const [scenario, baseUrl, transport = "websocket"] = process.argv.slice(2);
 const WAIT = 5000;
 const sockets = [];
-setTimeout(() => fail(`scenario ${scenario} hung`), 30000).unref();
+setTimeout(() => fail(`scenario ${scenario} hung`), 60000).unref();
 
 function fail(message) {
   console.error(`security.mjs ${scenario}: ${message}`);
@@ -85,29 +85,94 @@ const scenarios = {
   },
 
   async regenerate() {
+    // The victim's tab and an attacker's socket both hold the pre-login cookie.
     const old = await visit();
-    const s = await connect({ cookie: old });
-    await waitFor(s, "msg");
-    const before = await ack(s, "whoami");
+    const victim = await connect({ cookie: old });
+    const attacker = await connect({ cookie: old });
+    await Promise.all([waitFor(victim, "msg"), waitFor(attacker, "msg")]);
+    const before = await ack(attacker, "whoami");
     const signin = await http("POST", "/signin", { cookie: old, json: { user: "ada" } });
     if (!signin.cookie) fail(`signin set no new cookie: ${JSON.stringify(signin)}`);
+    await Promise.all([waitFor(victim, "session:renew"), waitFor(attacker, "session:renew")]);
+    await Promise.all([waitFor(victim, "disconnect"), waitFor(attacker, "disconnect")]);
     const oldHttp = JSON.parse((await http("GET", "/whoami", { cookie: old })).text);
     const newHttp = JSON.parse((await http("GET", "/whoami", { cookie: signin.cookie })).text);
-    const after = await ack(s, "whoami");
+    // The attacker reconnects with what it knows; the victim's client with the new cookie.
+    const again = await connect({ cookie: old });
+    const back = await connect({ cookie: signin.cookie });
+    const [againMsg] = await waitFor(again, "msg");
+    const [backMsg] = await waitFor(back, "msg");
     await http("POST", "/notify", { cookie: signin.cookie, json: { text: "after login" } });
-    await waitFor(s, "notice");
-    const late = await connect({ cookie: old });
-    await sleep(300);
+    await waitFor(back, "notice");
+    const attackerWhoami = await ack(again, "whoami");
     return {
       changed: signin.cookie !== old,
       before,
-      after,
+      reasons: [got(victim, "disconnect")[0], got(attacker, "disconnect")[0]],
       oldHttp,
       newHttp,
-      pushed: got(s, "notice"),
-      lateMsg: got(late, "msg"),
-      lateEnded: got(late, "session:end").length > 0 || !late.connected,
+      attackerMsg: againMsg,
+      attackerWhoami,
+      attackerNotices: got(again, "notice"),
+      victimMsg: backMsg,
+      victimWhoami: await ack(back, "whoami"),
+      pushed: got(back, "notice"),
     };
+  },
+
+  /** One socket, held until the server goes: prints a line once connected and one at the end. */
+  async hold() {
+    const cookie = await visit();
+    const s = await connect({ cookie });
+    await waitFor(s, "msg");
+    process.stdout.write(JSON.stringify({ connected: true }) + "\n");
+    const [reason] = await waitFor(s, "disconnect", 60000);
+    return { reason };
+  },
+
+  async expiry() {
+    // [session] expiry = "2s": an idle session ends, its socket told by the sweep.
+    const idle = await visit();
+    const s = await connect({ cookie: idle });
+    const [msg] = await waitFor(s, "msg");
+    await waitFor(s, "session:end", 20000);
+    await waitFor(s, "disconnect");
+    const expiredHttp = JSON.parse((await http("GET", "/whoami", { cookie: idle })).text);
+    // An active visitor keeps theirs: a request every half second for three lifetimes.
+    const active = await visit();
+    const seen = [];
+    for (let i = 0; i < 12; i++) {
+      seen.push(JSON.parse((await http("GET", "/whoami", { cookie: active })).text).message ?? null);
+      await sleep(500);
+    }
+    return { msg, expiredHttp, reason: got(s, "disconnect")[0], activeSeen: [...new Set(seen)] };
+  },
+
+  async payload() {
+    // [sockets] max_payload: the default, 1 MB.
+    const MB = 1000 * 1000;
+    const cookie = await visit();
+    const s = await connect({ cookie });
+    await waitFor(s, "msg");
+    const results = {};
+    results.small = await ack(s, "size", "x".repeat(0.9 * MB));
+    // (Scripts cap arrays and blobs at 10,000 items.)
+    results.smallBinary = await ack(s, "size", Buffer.alloc(9000, 1));
+    const over = async (...args) => {
+      const b = await connect({ cookie });
+      await waitFor(b, "msg");
+      b.emit("size", ...args);
+      const [reason] = await waitFor(b, "disconnect", 20000);
+      return reason;
+    };
+    results.bigText = await over("x".repeat(2 * MB));
+    // Each attachment fits, together they do not.
+    results.bigBinary = await over([Buffer.alloc(0.6 * MB, 1), Buffer.alloc(0.6 * MB, 2)]);
+    // Ten 8 MB attachments at once (this took a server from 57 MB to 652 MB).
+    results.flood = [...new Set(await Promise.all(Array.from({ length: 10 }, () => over(Buffer.alloc(8 * MB, 7)))))];
+    const fresh = await connect({ cookie });
+    results.afterwards = await ack(fresh, "echo", "still here");
+    return results;
   },
 
   async destroy() {

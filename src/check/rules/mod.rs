@@ -3,6 +3,7 @@
 use super::Rule;
 
 mod asset_missing;
+mod deployment_insecure_cookies;
 mod deployment_shares_nothing;
 mod guard_missing;
 mod io_without_client;
@@ -53,6 +54,7 @@ pub static ALL: &[&Rule] = &[
     &orphan_view::RULE,
     &orphan_namespace::RULE,
     &deployment_shares_nothing::RULE,
+    &deployment_insecure_cookies::RULE,
 ];
 
 /// The rule of `code`, if there is one.
