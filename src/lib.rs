@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub(crate) mod cmd;
 pub mod diagnostic;
+pub mod lists;
 pub(crate) mod log;
 pub(crate) mod private;
 pub mod project;

@@ -6,6 +6,7 @@ mod check;
 mod cluster;
 mod e2e;
 mod fuzz;
+mod lists;
 mod live;
 mod new;
 mod router;

@@ -1,0 +1,385 @@
+//! The store for many nodes: PostgreSQL, a table per list holding JSONB, expression indexes
+//! on `data->'field'`. The synchronous `postgres` client, because scripts (its only callers)
+//! are synchronous: an async client would need a runtime bridge at every call.
+//!
+//! PostgreSQL's JSONB cannot hold U+0000, which a text field may contain; strings are stored
+//! with a reversible escape (U+10FFFF, a noncharacter, as the escape character), so what a
+//! script writes is what it reads back, on either backend.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+use serde_json::{Map, Value};
+
+use super::{Indexes, Item, Store, StoreError, field_of_index, index_name, table};
+use crate::lists::query::{Cond, Op, Path, Query};
+
+const POOL: usize = 8;
+const ESCAPE: char = '\u{10FFFF}';
+
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    pool: Mutex<Vec<Conn>>,
+    indexes: Mutex<HashMap<String, Vec<(String, bool)>>>,
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Runs blocking database work; on an async worker it first tells the runtime so.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+fn error(err: &postgres::Error) -> StoreError {
+    match err.as_db_error() {
+        Some(db) if db.code().code().starts_with("57") || db.code().code().starts_with("08") => {
+            StoreError::Unavailable(db.message().to_string())
+        }
+        Some(db) => StoreError::Other(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`) and makes the updates table.
+    ///
+    /// # Errors
+    /// A malformed URL, or the server unreachable.
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Other(format!("bad database url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        let store = PostgresStore { config, pool: Mutex::new(Vec::new()), indexes: Mutex::default() };
+        store.with(|c| {
+            c.client.batch_execute(
+                "CREATE TABLE IF NOT EXISTS ks_updates (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+        })?;
+        Ok(store)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
+        blocking(|| {
+            let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut conn = match conn {
+                Some(c) if !c.client.is_closed() => c,
+                _ => Conn {
+                    client: self.config.connect(NoTls).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                    statements: HashMap::new(),
+                },
+            };
+            let result = f(&mut conn);
+            if !conn.client.is_closed() {
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < POOL {
+                    pool.push(conn);
+                }
+            }
+            result.map_err(|e| error(&e))
+        })
+    }
+
+    fn write<T>(&self, list: &str, f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
+        let mut unique = None;
+        let result = self.with(|c| {
+            f(c).inspect_err(|e| {
+                if let Some(db) = e.as_db_error()
+                    && db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION
+                {
+                    unique = db.constraint().map(str::to_string);
+                }
+            })
+        });
+        match (result, unique) {
+            (Err(_), Some(index)) => {
+                let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+                let field = indexes.get(list).and_then(|ix| field_of_index(list, ix, &index)).unwrap_or_else(|| "id".into());
+                Err(StoreError::Unique { field })
+            }
+            (result, _) => result,
+        }
+    }
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        if self.statements.len() > 256 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        self.client.query(&statement, &refs)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        self.client.execute(&statement, &refs)
+    }
+}
+
+fn escape_str(s: &str) -> String {
+    if !s.contains(['\0', ESCAPE]) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\0' => {
+                out.push(ESCAPE);
+                out.push('0');
+            }
+            ESCAPE => {
+                out.push(ESCAPE);
+                out.push(ESCAPE);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unescape_str(s: &str) -> String {
+    if !s.contains(ESCAPE) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == ESCAPE {
+            match chars.next() {
+                Some('0') => out.push('\0'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Applies `f` to every string (and object key) inside `value`.
+fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| map_strings(v, f)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (f(k), map_strings(v, f))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn encode(value: &Value) -> Value {
+    map_strings(value, &escape_str)
+}
+
+fn expr(path: &Path) -> String {
+    match path {
+        Path::Id => "id".into(),
+        Path::Field { name, markdown: true, .. } => format!("(data->'{name}'->'md')"),
+        Path::Field { name, .. } => format!("(data->'{name}')"),
+    }
+}
+
+fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
+    if conds.is_empty() {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    for c in conds {
+        let e = expr(&c.path);
+        let mut push = |p: Param| {
+            params.push(p);
+            format!("${}", params.len())
+        };
+        let part = match (&c.path, c.op) {
+            (Path::Id, Op::In) => {
+                let ids: Vec<String> = c.value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                format!("id = ANY({})", push(Box::new(ids)))
+            }
+            (Path::Id, op) if !c.value.is_null() => {
+                let id = c.value.as_str().unwrap_or_default().to_string();
+                format!("id {} {}", op.sql(), push(Box::new(id)))
+            }
+            (Path::Field { .. }, Op::Eq | Op::Contains) if c.value.is_null() => {
+                format!("({e} IS NULL OR {e} = 'null'::jsonb OR {e} = '[]'::jsonb)")
+            }
+            (Path::Field { many: true, .. }, Op::In) => {
+                let p = push(Box::new(encode(&c.value)));
+                format!("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof({e}) WHEN 'array' THEN {e} END) x WHERE x.value IN (SELECT jsonb_array_elements({p}::jsonb)))")
+            }
+            (Path::Field { many: true, .. }, Op::Ne) if c.value.is_null() => format!("jsonb_array_length({e}) > 0"),
+            (Path::Field { many: true, .. }, Op::Ne) => {
+                let p = push(Box::new(Value::Array(vec![encode(&c.value)])));
+                format!("NOT coalesce({e} @> {p}::jsonb, false)")
+            }
+            (Path::Field { many: true, .. }, _) => {
+                let p = push(Box::new(Value::Array(vec![encode(&c.value)])));
+                format!("coalesce({e} @> {p}::jsonb, false)")
+            }
+            (_, Op::Eq) if c.value.is_null() => format!("{e} IS NULL"),
+            (_, Op::Ne) if c.value.is_null() => format!("{e} IS NOT NULL"),
+            (_, Op::Ne) => {
+                let p = push(Box::new(encode(&c.value)));
+                format!("({e} IS NULL OR {e} <> {p}::jsonb)")
+            }
+            (_, Op::In) => {
+                let p = push(Box::new(encode(&c.value)));
+                format!("{e} IN (SELECT jsonb_array_elements({p}::jsonb))")
+            }
+            (_, Op::Contains) => {
+                let p = push(Box::new(escape_str(c.value.as_str().unwrap_or_default())));
+                format!("strpos(lower({e} #>> '{{}}'), lower({p}::text)) > 0")
+            }
+            (_, op) => {
+                let p = push(Box::new(encode(&c.value)));
+                format!("{e} {} {p}::jsonb", op.sql())
+            }
+        };
+        parts.push(part);
+    }
+    format!(" WHERE {}", parts.join(" AND "))
+}
+
+fn order_clause(query: &Query) -> String {
+    let mut keys: Vec<String> = query
+        .sort
+        .iter()
+        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
+        .collect();
+    if !query.sort.iter().any(|s| s.path == Path::Id) {
+        keys.push("id ASC".into());
+    }
+    format!(" ORDER BY {}", keys.join(", "))
+}
+
+fn item(row: &postgres::Row) -> Item {
+    let data: Value = row.get(2);
+    let data = match map_strings(&data, &unescape_str) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Item { id: row.get(0), version: row.get(1), data }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn prepare(&self, list: &str, indexes: &Indexes) -> Result<(), StoreError> {
+        self.indexes.lock().unwrap_or_else(|e| e.into_inner()).insert(list.to_string(), indexes.to_vec());
+        let table = table(list);
+        self.write(list, |c| {
+            let mut tx = c.client.transaction()?;
+            // Two nodes starting at once would race on CREATE … IF NOT EXISTS.
+            tx.execute("SELECT pg_advisory_xact_lock(7171)", &[])?;
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS \"{table}\" (id TEXT PRIMARY KEY, version BIGINT NOT NULL, data JSONB NOT NULL)"
+            ))?;
+            let wanted: Vec<String> = indexes.iter().map(|(f, u)| index_name(list, f, *u)).collect();
+            let existing: Vec<String> = tx
+                .query("SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE 'ks\\_%'", &[&table])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for old in existing.iter().filter(|e| !wanted.contains(e) && !e.ends_with("_pkey")) {
+                tx.batch_execute(&format!("DROP INDEX IF EXISTS \"{old}\""))?;
+            }
+            for (field, unique) in indexes {
+                let name = index_name(list, field, *unique);
+                let unique = if *unique { "UNIQUE " } else { "" };
+                tx.batch_execute(&format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" ((data->'{field}'))"
+                ))?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn insert(&self, list: &str, item: &Item) -> Result<(), StoreError> {
+        let data = encode(&Value::Object(item.data.clone()));
+        let sql = format!("INSERT INTO \"{}\" (id, version, data) VALUES ($1, $2, $3)", table(list));
+        let params: Vec<Param> = vec![Box::new(item.id.clone()), Box::new(item.version), Box::new(data)];
+        self.write(list, |c| c.execute(&sql, &params).map(|_| ()))
+    }
+
+    fn replace(&self, list: &str, item: &Item, expected_version: i64) -> Result<bool, StoreError> {
+        let data = encode(&Value::Object(item.data.clone()));
+        let sql = format!("UPDATE \"{}\" SET version = $2, data = $3 WHERE id = $1 AND version = $4", table(list));
+        let params: Vec<Param> =
+            vec![Box::new(item.id.clone()), Box::new(item.version), Box::new(data), Box::new(expected_version)];
+        self.write(list, |c| c.execute(&sql, &params).map(|n| n == 1))
+    }
+
+    fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError> {
+        let sql = format!("DELETE FROM \"{}\" WHERE id = $1", table(list));
+        let params: Vec<Param> = vec![Box::new(id.to_string())];
+        self.write(list, |c| c.execute(&sql, &params).map(|n| n == 1))
+    }
+
+    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+        let mut params: Vec<Param> = Vec::new();
+        let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
+        sql.push_str(&where_clause(&query.conds, &mut params));
+        sql.push_str(&order_clause(query));
+        if let Some(limit) = query.limit {
+            params.push(Box::new(limit as i64));
+            sql.push_str(&format!(" LIMIT ${}", params.len()));
+        }
+        params.push(Box::new(query.skip as i64));
+        sql.push_str(&format!(" OFFSET ${}", params.len()));
+        self.with(|c| Ok(c.query(&sql, &params)?.iter().map(item).collect()))
+    }
+
+    fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
+        let mut params: Vec<Param> = Vec::new();
+        let mut sql = format!("SELECT count(*) FROM \"{}\"", table(list));
+        sql.push_str(&where_clause(conds, &mut params));
+        self.with(|c| Ok(c.query(&sql, &params)?.first().map_or(0, |r| r.get::<_, i64>(0)) as u64))
+    }
+
+    fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
+        let params: Vec<Param> = vec![Box::new(name.to_string())];
+        self.with(|c| c.execute("INSERT INTO ks_updates (name) VALUES ($1) ON CONFLICT DO NOTHING", &params).map(|n| n == 1))
+    }
+
+    fn release_update(&self, name: &str) -> Result<(), StoreError> {
+        let params: Vec<Param> = vec![Box::new(name.to_string())];
+        self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = $1", &params).map(|_| ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nul_escape_round_trips() {
+        for s in ["plain", "a\0b", "\u{10FFFF}", "\u{10FFFF}0", "\0\0\u{10FFFF}\0", ""] {
+            let e = escape_str(s);
+            assert!(!e.contains('\0'));
+            assert_eq!(unescape_str(&e), s);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The default store: one SQLite file (`.keystone/data.sqlite3`, owner-only, WAL), a table
+//! per list holding JSON text, `json_extract` expression indexes.
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+use serde_json::Value;
+
+use super::{Indexes, Item, Store, StoreError, field_of_index, index_name, table};
+use crate::lists::query::{Cond, Op, Path, Query};
+
+/// Connections kept open for reuse (WAL lets readers run beside the one writer).
+const POOL: usize = 8;
+
+pub struct SqliteStore {
+    file: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+    /// Each prepared list's indexes, to name the field a unique violation is about.
+    indexes: Mutex<HashMap<String, Vec<(String, bool)>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it owner-only if missing) the database file.
+    ///
+    /// # Errors
+    /// The file cannot be created or opened.
+    pub fn open(file: &FsPath) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
+        }
+        #[cfg(unix)]
+        {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(file)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", file.display())))?;
+        }
+        let store = SqliteStore { file: file.to_path_buf(), pool: Mutex::new(Vec::new()), indexes: Mutex::default() };
+        store.with(|c| {
+            c.execute_batch("CREATE TABLE IF NOT EXISTS ks_updates (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        })?;
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open(&self.file).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let result = f(&conn);
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL {
+            pool.push(conn);
+        }
+        result.map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    /// A write, with a unique violation turned into the field it is about.
+    fn write<T>(&self, list: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let result = f(&conn);
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        result.map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(code, Some(message)) if code.code == ErrorCode::ConstraintViolation => {
+                let index = message.rsplit('\'').nth(1).unwrap_or_default();
+                let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+                match indexes.get(list).and_then(|ix| field_of_index(list, ix, index)) {
+                    Some(field) => StoreError::Unique { field },
+                    None if message.contains(".id") => StoreError::Unique { field: "id".into() },
+                    None => StoreError::Other(e.to_string()),
+                }
+            }
+            rusqlite::Error::SqliteFailure(code, _)
+                if matches!(code.code, ErrorCode::DatabaseBusy | ErrorCode::CannotOpen | ErrorCode::ReadOnly) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        })
+    }
+}
+
+/// The SQL expression of a path.
+fn expr(path: &Path) -> String {
+    match path {
+        Path::Id => "id".into(),
+        Path::Field { name, markdown: true, .. } => format!("json_extract(data, '$.{name}.md')"),
+        Path::Field { name, .. } => format!("json_extract(data, '$.{name}')"),
+    }
+}
+
+/// A JSON value as an SQL parameter, the way `json_extract` returns it.
+fn bind(value: &Value) -> Sql {
+    match value {
+        Value::Null => Sql::Null,
+        Value::Bool(b) => Sql::Integer(i64::from(*b)),
+        Value::Number(n) => n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(0.0)), Sql::Integer),
+        Value::String(s) => Sql::Text(s.clone()),
+        other => Sql::Text(other.to_string()),
+    }
+}
+
+/// `WHERE …` for the conditions, pushing their parameters.
+fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
+    if conds.is_empty() {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    for c in conds {
+        let e = expr(&c.path);
+        let part = match (&c.path, c.op) {
+            (Path::Field { name, many: true, .. }, op) => {
+                let each = format!("SELECT 1 FROM json_each(data, '$.{name}') WHERE value");
+                match op {
+                    Op::In => {
+                        params.push(Sql::Text(c.value.to_string()));
+                        format!("EXISTS ({each} IN (SELECT value FROM json_each(?)))")
+                    }
+                    Op::Ne if c.value.is_null() => format!("json_array_length(data, '$.{name}') > 0"),
+                    Op::Ne => {
+                        params.push(bind(&c.value));
+                        format!("NOT EXISTS ({each} = ?)")
+                    }
+                    _ if c.value.is_null() => format!("coalesce(json_array_length(data, '$.{name}'), 0) = 0"),
+                    _ => {
+                        params.push(bind(&c.value));
+                        format!("EXISTS ({each} = ?)")
+                    }
+                }
+            }
+            (_, Op::Eq) if c.value.is_null() => format!("{e} IS NULL"),
+            (_, Op::Ne) if c.value.is_null() => format!("{e} IS NOT NULL"),
+            (_, Op::Ne) => {
+                params.push(bind(&c.value));
+                format!("({e} IS NULL OR {e} <> ?)")
+            }
+            (_, Op::In) => {
+                params.push(Sql::Text(c.value.to_string()));
+                format!("{e} IN (SELECT value FROM json_each(?))")
+            }
+            (_, Op::Contains) => {
+                params.push(bind(&c.value));
+                format!("instr(lower({e}), lower(?)) > 0")
+            }
+            (_, op) => {
+                params.push(bind(&c.value));
+                format!("{e} {} ?", op.sql())
+            }
+        };
+        parts.push(part);
+    }
+    format!(" WHERE {}", parts.join(" AND "))
+}
+
+fn order_clause(query: &Query) -> String {
+    let mut keys: Vec<String> = query
+        .sort
+        .iter()
+        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
+        .collect();
+    if !query.sort.iter().any(|s| s.path == Path::Id) {
+        keys.push("id ASC".into());
+    }
+    format!(" ORDER BY {}", keys.join(", "))
+}
+
+fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    let id: String = row.get(0)?;
+    let version: i64 = row.get(1)?;
+    let text: String = row.get(2)?;
+    let data = serde_json::from_str(&text).unwrap_or_default();
+    Ok(Item { id, version, data })
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn prepare(&self, list: &str, indexes: &Indexes) -> Result<(), StoreError> {
+        self.indexes.lock().unwrap_or_else(|e| e.into_inner()).insert(list.to_string(), indexes.to_vec());
+        let table = table(list);
+        self.write(list, |c| {
+            c.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS \"{table}\" (id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
+            ))?;
+            let wanted: Vec<String> = indexes.iter().map(|(f, u)| index_name(list, f, *u)).collect();
+            let existing: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE 'ks\\_%' ESCAPE '\\'")?
+                .query_map([&table], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for old in existing.iter().filter(|e| !wanted.contains(e)) {
+                c.execute_batch(&format!("DROP INDEX IF EXISTS \"{old}\""))?;
+            }
+            for (field, unique) in indexes {
+                let name = index_name(list, field, *unique);
+                let unique = if *unique { "UNIQUE " } else { "" };
+                c.execute_batch(&format!(
+                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (json_extract(data, '$.{field}'))"
+                ))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn insert(&self, list: &str, item: &Item) -> Result<(), StoreError> {
+        let data = Value::Object(item.data.clone()).to_string();
+        self.write(list, |c| {
+            c.prepare_cached(&format!("INSERT INTO \"{}\" (id, version, data) VALUES (?1, ?2, ?3)", table(list)))?
+                .execute(rusqlite::params![item.id, item.version, data])
+                .map(|_| ())
+        })
+    }
+
+    fn replace(&self, list: &str, item: &Item, expected_version: i64) -> Result<bool, StoreError> {
+        let data = Value::Object(item.data.clone()).to_string();
+        self.write(list, |c| {
+            c.prepare_cached(&format!("UPDATE \"{}\" SET version = ?2, data = ?3 WHERE id = ?1 AND version = ?4", table(list)))?
+                .execute(rusqlite::params![item.id, item.version, data, expected_version])
+                .map(|n| n == 1)
+        })
+    }
+
+    fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError> {
+        self.write(list, |c| {
+            c.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", table(list)))?.execute([id]).map(|n| n == 1)
+        })
+    }
+
+    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+        let mut params = Vec::new();
+        let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
+        sql.push_str(&where_clause(&query.conds, &mut params));
+        sql.push_str(&order_clause(query));
+        sql.push_str(" LIMIT ? OFFSET ?");
+        params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
+        params.push(Sql::Integer(query.skip as i64));
+        self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), item)?.collect())
+    }
+
+    fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
+        let mut params = Vec::new();
+        let mut sql = format!("SELECT count(*) FROM \"{}\"", table(list));
+        sql.push_str(&where_clause(conds, &mut params));
+        self.with(|c| c.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+    }
+
+    fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO ks_updates (name, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                [name],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn release_update(&self, name: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = ?1", [name]).map(|_| ()))
+    }
+}
