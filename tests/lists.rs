@@ -37,7 +37,10 @@ password = { type = "password" }
 is_admin = { type = "boolean" }
 "#,
     ),
-    ("PostCategory", "slug = { from = \"name\" }\n[fields]\nname = { type = \"text\", required = true }\n"),
+    (
+        "PostCategory",
+        "slug = { from = \"name\" }\n[fields]\nname = { type = \"text\", required = true }\nadded = { type = \"datetime\", default = \"now\" }\n",
+    ),
     (
         "Everything",
         r#"
@@ -121,7 +124,7 @@ impl Harness {
             .collect();
         let (db, diagnostics) = Db::new(self.store().clone(), models(sources), hooks);
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        self.db = Some(Arc::new(db));
+        self.db = Some(db);
     }
 
     fn store(&self) -> &Arc<dyn Store> {
@@ -135,7 +138,7 @@ impl Harness {
     /// A second node: its own connections to the same database, the same lists.
     fn other_node(&self) -> Arc<Db> {
         let store = keystone::lists::open_store(self._dir.path(), &self.backend).unwrap();
-        Arc::new(Db::new(store, models(MODELS), BTreeMap::new()).0)
+        Db::new(store, models(MODELS), BTreeMap::new()).0
     }
 
     fn create(&self, list: &str, input: Value) -> Saved {
@@ -353,6 +356,10 @@ on_both! {
         assert_eq!(a["state"], json!("draft"), "the default applies");
         assert_eq!(id(&h.db().get("Post", "hello-world-2", &[]).unwrap().unwrap()), id(&b));
         assert_eq!(h.db().get("Post", "nothing-here", &[]).unwrap(), None);
+        let first = h.created("PostCategory", json!({ "name": "Dated" }))["added"].as_str().unwrap().to_string();
+        let second = h.created("PostCategory", json!({ "name": "Dated" }));
+        assert_eq!(second["slug"], json!("dated-2"));
+        assert!(first.ends_with('Z') && first.len() == 24 && second["added"].as_str().unwrap() >= first.as_str(), "a `now` default is the time of each create: {first}");
         let taken = h.db().update(&h.engine, "Post", &id(&b), json!({ "slug": "Hello World" }).as_object().unwrap()).unwrap();
         assert_eq!(taken, Saved::Invalid(BTreeMap::from([("slug".into(), "Slug is already taken".into())])));
     }
@@ -420,6 +427,7 @@ on_both! {
     }
 
     a_model_edit_needs_no_migration(h) {
+        let mut h = h;
         let old = h.created("User", json!({ "name": "Old", "email": "old@example.com" }));
         let mut edited: Vec<(&str, &str)> = MODELS.to_vec();
         edited[1] = ("User", "[fields]\nname = { type = \"text\" }\nemail = { type = \"email\", unique = true }\nrole = { type = \"select\", options = [\"reader\", \"editor\"], default = \"reader\", index = true }\nnick = { type = \"text\", unique = true }\n");
@@ -451,7 +459,6 @@ on_both! {
         assert_eq!(saved["views"], json!(101), "before_save filled a field");
         let refused = h.errors("Post", json!({ "title": "forbidden" }));
         assert_eq!(refused["title"], "That title is not allowed");
-        let _entered = keystone::lists::context::enter(h.db.clone());
         assert!(h.db().remove(&h.engine, "Post", &id(&saved)).unwrap());
         assert!(!h.db().remove(&h.engine, "Post", &id(&saved)).unwrap());
         let names: Vec<Value> = h.find("PostCategory", json!({})).iter().map(|c| c["name"].clone()).collect();

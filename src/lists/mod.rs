@@ -124,6 +124,8 @@ const MAX_SLUG_TRIES: usize = 50;
 
 /// The lists of one project joined to a store; cheap to rebuild when a model changes.
 pub struct Db {
+    /// Itself, entered as the scripts' database while a hook runs.
+    me: std::sync::Weak<Db>,
     store: Arc<dyn Store>,
     models: BTreeMap<String, Model>,
     hooks: BTreeMap<String, Hooks>,
@@ -148,7 +150,7 @@ impl Db {
         store: Arc<dyn Store>,
         models: BTreeMap<String, Model>,
         hooks: BTreeMap<String, Hooks>,
-    ) -> (Db, Vec<Diagnostic>) {
+    ) -> (Arc<Db>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
         for m in models.values() {
             if let Err(e) = store.prepare(&m.name, &m.indexes()) {
@@ -163,7 +165,7 @@ impl Db {
                 diagnostics.push(d);
             }
         }
-        (Db { store, models, hooks }, diagnostics)
+        (Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks }), diagnostics)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -276,7 +278,11 @@ impl Db {
         for f in &model.fields {
             if !data.contains_key(&f.name) {
                 if let Some(d) = &f.default {
-                    data.insert(f.name.clone(), d.clone());
+                    let d = match value::convert(f, d, false) {
+                        Ok(Some(now)) if d == "now" => now,
+                        _ => d.clone(),
+                    };
+                    data.insert(f.name.clone(), d);
                 } else if f.kind == FieldType::Boolean {
                     data.insert(f.name.clone(), Value::Bool(false));
                 }
@@ -294,12 +300,21 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::create`].
-    pub fn update(&self, engine: &Engine, list: &str, key: &str, patch: &Map<String, Value>) -> Result<Saved, ListError> {
+    pub fn update(
+        &self,
+        engine: &Engine,
+        list: &str,
+        key: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Saved, ListError> {
         let model = self.model(list)?;
         // Optimistic: read, change, write if nobody wrote in between; else read again.
         for _ in 0..20 {
             let Some(current) = self.get_raw(model, key)? else {
-                return Ok(Saved::Invalid(BTreeMap::from([("id".to_string(), format!("no {} has id `{key}`", model.name))])));
+                return Ok(Saved::Invalid(BTreeMap::from([(
+                    "id".to_string(),
+                    format!("no {} has id `{key}`", model.name),
+                )])));
             };
             let mut errors = BTreeMap::new();
             let mut data = current.data.clone();
@@ -390,7 +405,10 @@ impl Db {
                 for n in 2..MAX_SLUG_TRIES + 2 {
                     let taken = self.store.count(
                         &model.name,
-                        &[field_is(model, &slug.field, &candidate), Cond { path: Path::Id, op: Op::Ne, value: Value::String(item.id.clone()) }],
+                        &[
+                            field_is(model, &slug.field, &candidate),
+                            Cond { path: Path::Id, op: Op::Ne, value: Value::String(item.id.clone()) },
+                        ],
                     )? > 0;
                     if !taken {
                         break;
@@ -411,10 +429,8 @@ impl Db {
             errors.extend(raised);
             if let Some(Value::Object(changed)) = returned {
                 // Values the hook changed are converted like any input.
-                let fresh: Map<String, Value> = changed
-                    .into_iter()
-                    .filter(|(k, v)| k != "id" && before.get(k) != Some(v))
-                    .collect();
+                let fresh: Map<String, Value> =
+                    changed.into_iter().filter(|(k, v)| k != "id" && before.get(k) != Some(v)).collect();
                 self.apply_input(model, &fresh, &mut item.data, &mut errors)?;
             }
         }
@@ -431,7 +447,9 @@ impl Db {
                     one => vec![one.clone()],
                 };
                 let found = match self.models.contains_key(target) {
-                    true => self.store.count(target, &[Cond { path: Path::Id, op: Op::In, value: Value::Array(ids.clone()) }])?,
+                    true => self
+                        .store
+                        .count(target, &[Cond { path: Path::Id, op: Op::In, value: Value::Array(ids.clone()) }])?,
                     false => 0,
                 };
                 if found < ids.len() as u64 {
@@ -464,7 +482,13 @@ impl Db {
     }
 
     /// Runs hook `name` of the list if its script defines it; returns what it returned.
-    fn hook(&self, engine: &Engine, model: &Model, name: &str, item: Map<String, Value>) -> Result<Option<Value>, ListError> {
+    fn hook(
+        &self,
+        engine: &Engine,
+        model: &Model,
+        name: &str,
+        item: Map<String, Value>,
+    ) -> Result<Option<Value>, ListError> {
         let Some(hooks) = self.hooks.get(&model.name) else {
             return Ok(None);
         };
@@ -475,10 +499,13 @@ impl Db {
         if depth >= MAX_HOOK_DEPTH {
             return Err(ListError::Hook {
                 file: hooks.file.clone(),
-                message: format!("hooks wrote into lists {MAX_HOOK_DEPTH} levels deep; stopping (a hook saving its own list?)"),
+                message: format!(
+                    "hooks wrote into lists {MAX_HOOK_DEPTH} levels deep; stopping (a hook saving its own list?)"
+                ),
             });
         }
         HOOK_DEPTH.with(|d| d.set(depth + 1));
+        let _entered = context::enter(self.me.upgrade());
         let arg = Dynamic::from_map(crate::script::map_to_rhai(&item));
         let options = rhai::CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let result = engine.call_fn_with_options::<Dynamic>(options, &mut rhai::Scope::new(), &hooks.ast, name, (arg,));
@@ -500,7 +527,9 @@ impl Db {
             if model.field(p).is_none_or(|f| f.kind != FieldType::Relationship) {
                 return match model.field(p) {
                     None => Err(ListError::unknown_field(model, p)),
-                    Some(_) => Err(ListError::Input(format!("cannot populate `{}.{p}`: not a relationship", model.name))),
+                    Some(_) => {
+                        Err(ListError::Input(format!("cannot populate `{}.{p}`: not a relationship", model.name)))
+                    }
                 };
             }
         }
@@ -510,7 +539,12 @@ impl Db {
 
     /// Items as scripts see them (id in, passwords out), relationships in `populate` replaced
     /// by the items they point to (a reference to a removed item is dropped).
-    fn present(&self, model: &Model, items: Vec<Item>, populate: &[String]) -> Result<Vec<Map<String, Value>>, ListError> {
+    fn present(
+        &self,
+        model: &Model,
+        items: Vec<Item>,
+        populate: &[String],
+    ) -> Result<Vec<Map<String, Value>>, ListError> {
         let mut out: Vec<Map<String, Value>> = items.iter().map(|i| public(model, i)).collect();
         for name in populate {
             let Some(field) = model.field(name) else { continue };
@@ -528,7 +562,10 @@ impl Db {
             if ids.is_empty() {
                 continue;
             }
-            let q = Query { conds: vec![Cond { path: Path::Id, op: Op::In, value: Value::Array(ids) }], ..Query::default() };
+            let q = Query {
+                conds: vec![Cond { path: Path::Id, op: Op::In, value: Value::Array(ids) }],
+                ..Query::default()
+            };
             let found: BTreeMap<String, Value> = self
                 .store
                 .find(&target.name, &q)?
@@ -537,9 +574,9 @@ impl Db {
                 .collect();
             for item in &mut out {
                 let resolved = match item.get(name) {
-                    Some(Value::Array(a)) => {
-                        Some(Value::Array(a.iter().filter_map(|id| id.as_str().and_then(|id| found.get(id)).cloned()).collect()))
-                    }
+                    Some(Value::Array(a)) => Some(Value::Array(
+                        a.iter().filter_map(|id| id.as_str().and_then(|id| found.get(id)).cloned()).collect(),
+                    )),
                     Some(Value::String(id)) => Some(found.get(id).cloned().unwrap_or(Value::Null)),
                     _ => None,
                 };
@@ -563,7 +600,11 @@ fn id_is(id: &str) -> Cond {
 
 fn field_is(model: &Model, field: &str, value: &str) -> Cond {
     let many = model.field(field).is_some_and(|f| f.many);
-    Cond { path: Path::Field { name: field.to_string(), many, markdown: false }, op: Op::Eq, value: Value::String(value.to_string()) }
+    Cond {
+        path: Path::Field { name: field.to_string(), many, markdown: false },
+        op: Op::Eq,
+        value: Value::String(value.to_string()),
+    }
 }
 
 /// An item as scripts and templates see it: `id` first, no password hashes.

@@ -160,9 +160,7 @@ pub fn parse_sort(text: &str) -> Vec<SortKey> {
 /// A list name: PascalCase ASCII, at most 50 characters.
 pub fn valid_list_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_alphanumeric())
-        && name.len() <= 50
+    chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_alphanumeric()) && name.len() <= 50
 }
 
 /// A field name: an ASCII identifier (it becomes part of index expressions), not `id`.
@@ -215,7 +213,7 @@ pub fn plural_label(name: &str) -> String {
 
 /// The closest of `known` to `name`, when close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    let limit = (name.chars().count() + 2) / 3;
     known
         .into_iter()
         .map(|k| (edit_distance(&name.to_lowercase(), &k.to_lowercase()), k))
@@ -232,11 +230,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
-            let next = (row[j] + cost).min(prev + 1).min(row[j + 1] + 1);
+            let next = (prev + cost).min(row[j] + 1).min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
-        // `prev` now holds the old row[j+1] of the last column; the row is complete.
     }
     row[b.len()]
 }
@@ -253,9 +250,8 @@ pub fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str> + Clone,
 }
 
 const LIST_KEYS: &[&str] = &["label", "title", "slug", "sort", "columns", "fields"];
-const FIELD_KEYS: &[&str] = &[
-    "type", "required", "unique", "index", "default", "initial", "label", "note", "hidden", "options", "ref", "many",
-];
+const FIELD_KEYS: &[&str] =
+    &["type", "required", "unique", "index", "default", "initial", "label", "note", "hidden", "options", "ref", "many"];
 
 /// Parses one model file. The list's name is the file stem; `file` is project-relative.
 /// Cross-list problems (a relationship to a missing list) are found by [`cross_check`].
@@ -431,9 +427,9 @@ pub fn parse(name: &str, file: &str, source: &str) -> Result<Model, Vec<Diagnost
     if !out.is_empty() {
         return Err(out);
     }
-    let title = title.map(|t| t.into_inner()).or_else(|| {
-        ["name", "title"].iter().find(|n| fields.iter().any(|f| f.name == **n)).map(|n| n.to_string())
-    });
+    let title = title
+        .map(|t| t.into_inner())
+        .or_else(|| ["name", "title"].iter().find(|n| fields.iter().any(|f| f.name == **n)).map(|n| n.to_string()));
     let slug = slug.map(|(from, span)| {
         fields.push(Field {
             name: "slug".into(),
@@ -454,7 +450,12 @@ pub fn parse(name: &str, file: &str, source: &str) -> Result<Model, Vec<Diagnost
         Autokey { from: from.into_inner(), field: "slug".into() }
     });
     if columns.is_empty() {
-        columns = fields.iter().filter(|f| !f.hidden && f.kind != FieldType::Password).take(4).map(|f| f.name.clone()).collect();
+        columns = fields
+            .iter()
+            .filter(|f| !f.hidden && f.kind != FieldType::Password)
+            .take(4)
+            .map(|f| f.name.clone())
+            .collect();
     }
     Ok(Model {
         name: name.to_string(),
@@ -510,12 +511,7 @@ fn parse_field(
             }
         },
         Some((span, _)) => {
-            out.push(err(
-                "model-value",
-                span,
-                "`type` must be a string".into(),
-                "write type = \"text\"".into(),
-            ));
+            out.push(err("model-value", span, "`type` must be a string".into(), "write type = \"text\"".into()));
             None
         }
         None => {
@@ -665,6 +661,10 @@ fn parse_field(
     if let Some(v) = default {
         match toml_to_json(v.get_ref()) {
             Some(json) if kind.is_some() => match super::value::convert(&field, &json, false) {
+                // `now` is taken at each create, not when the model loads.
+                Ok(Some(_)) if matches!(field.kind, FieldType::Date | FieldType::Datetime) && json == "now" => {
+                    field.default = Some(json)
+                }
                 Ok(Some(stored)) if field.kind != FieldType::Password && field.kind != FieldType::Relationship => {
                     field.default = Some(stored)
                 }
@@ -704,13 +704,15 @@ fn toml_to_json(value: &DeValue<'_>) -> Option<serde_json::Value> {
     Some(match value {
         DeValue::String(s) => Value::String(s.to_string()),
         DeValue::Integer(i) => Value::from(i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()?),
-        DeValue::Float(f) => serde_json::Number::from_f64(f.as_str().replace('_', "").parse().ok()?).map(Value::Number)?,
+        DeValue::Float(f) => {
+            serde_json::Number::from_f64(f.as_str().replace('_', "").parse().ok()?).map(Value::Number)?
+        }
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(items) => Value::Array(items.iter().filter_map(|i| toml_to_json(i.get_ref())).collect()),
-        DeValue::Table(t) => {
-            Value::Object(t.iter().filter_map(|(k, v)| Some((k.get_ref().to_string(), toml_to_json(v.get_ref())?))).collect())
-        }
+        DeValue::Table(t) => Value::Object(
+            t.iter().filter_map(|(k, v)| Some((k.get_ref().to_string(), toml_to_json(v.get_ref())?))).collect(),
+        ),
     })
 }
 
@@ -796,7 +798,11 @@ content      = { type = "html" }
     #[test]
     fn unknown_types_and_options_suggest_the_close_name() {
         let e = errors("[fields]\ntitle = { type = \"txt\", requird = true }\n");
-        assert!(e.iter().any(|e| e.contains("model-unknown-type models/Post.toml:2:") && e.contains("did you mean `text`?")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e.contains("model-unknown-type models/Post.toml:2:") && e.contains("did you mean `text`?")),
+            "{e:?}"
+        );
         assert!(e.iter().any(|e| e.contains("unknown field option `requird`") && e.contains("`required`")), "{e:?}");
     }
 
@@ -805,7 +811,10 @@ content      = { type = "html" }
         let e = errors(
             "title = \"name\"\nsort = \"-date\"\ncolumns = [\"titl\"]\n[fields]\ntitle = { type = \"text\" }\nstate = { type = \"select\", options = [\"a\"], default = \"b\" }\n",
         );
-        assert!(e.iter().any(|e| e.starts_with("model-field-missing models/Post.toml:1:") && e.contains("`name`")), "{e:?}");
+        assert!(
+            e.iter().any(|e| e.starts_with("model-field-missing models/Post.toml:1:") && e.contains("`name`")),
+            "{e:?}"
+        );
         assert!(e.iter().any(|e| e.contains("`sort` names field `date`")), "{e:?}");
         assert!(e.iter().any(|e| e.contains("`titl`") && e.contains("did you mean `title`?")), "{e:?}");
         assert!(e.iter().any(|e| e.starts_with("model-default-invalid models/Post.toml:6:")), "{e:?}");
@@ -824,7 +833,7 @@ content      = { type = "html" }
         let sources = BTreeMap::from([("Post".to_string(), POST.to_string())]);
         let found = cross_check(&models, &sources);
         assert_eq!(found.len(), 2);
-        assert_eq!(found[0].line, 12);
+        assert_eq!(found[0].line, 11);
         assert!(found[0].message.contains("`User`"));
     }
 

@@ -155,7 +155,8 @@ pub fn parse_filter(model: &Model, filter: &serde_json::Map<String, Value>) -> R
                             model.name
                         )));
                     }
-                    if matches!(path, Path::Field { many: true, .. }) && matches!(op, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+                    if matches!(path, Path::Field { many: true, .. })
+                        && matches!(op, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
                     {
                         return Err(ListError::Filter(format!(
                             "`{op_name}` cannot compare `{}.{name}`, which holds several ids",
@@ -187,7 +188,10 @@ pub fn parse_sort(model: &Model, text: &str) -> Result<Vec<Sort>, ListError> {
         .map(|k| {
             let path = path(model, &k.field)?;
             if matches!(path, Path::Field { many: true, .. }) {
-                return Err(ListError::Filter(format!("cannot sort by `{}.{}`, which holds several ids", model.name, k.field)));
+                return Err(ListError::Filter(format!(
+                    "cannot sort by `{}.{}`, which holds several ids",
+                    model.name, k.field
+                )));
             }
             Ok(Sort { path, descending: k.descending })
         })

@@ -45,7 +45,9 @@ fn fail(err: ListError) -> Box<EvalAltResult> {
 pub fn is_unavailable(err: &EvalAltResult) -> bool {
     match err {
         EvalAltResult::ErrorRuntime(v, _) => v.clone().into_string().is_ok_and(|s| s.starts_with(UNAVAILABLE)),
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => is_unavailable(inner),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            is_unavailable(inner)
+        }
         _ => false,
     }
 }
@@ -110,13 +112,17 @@ fn key_of(key: &Dynamic) -> Fallible<String> {
         }
         return Err(fail(ListError::Input("the item has no `id`".into())));
     }
-    key.clone().into_string().map_err(|_| fail(ListError::Input(format!("expected an id or an item, not {}", key.type_name()))))
+    key.clone()
+        .into_string()
+        .map_err(|_| fail(ListError::Input(format!("expected an id or an item, not {}", key.type_name()))))
 }
 
 fn map_arg(m: &Dynamic, what: &str) -> Fallible<Map<String, Value>> {
     match m.read_lock::<RhaiMap>() {
         Some(m) => Ok(map_to_json(&m)),
-        None => Err(fail(ListError::Input(format!("{what} takes a map like #{{ title: \"…\" }}, not {}", m.type_name())))),
+        None => {
+            Err(fail(ListError::Input(format!("{what} takes a map like #{{ title: \"…\" }}, not {}", m.type_name()))))
+        }
     }
 }
 
@@ -143,7 +149,11 @@ pub fn register(engine: &mut Engine) {
     engine.register_get("name", |l: &mut ListHandle| l.name.clone());
 
     // Reads.
-    engine.register_fn("find", |l: &mut ListHandle| FindHandle { db: l.db.clone(), list: l.name.clone(), find: Find::default() });
+    engine.register_fn("find", |l: &mut ListHandle| FindHandle {
+        db: l.db.clone(),
+        list: l.name.clone(),
+        find: Find::default(),
+    });
     engine.register_fn("find", |l: &mut ListHandle, filter: Dynamic| -> Fallible<FindHandle> {
         let filter = map_arg(&filter, "find")?;
         Ok(FindHandle { db: l.db.clone(), list: l.name.clone(), find: Find { filter, ..Find::default() } })
@@ -211,7 +221,8 @@ pub fn register(engine: &mut Engine) {
         one.find.limit = Some(1);
         Ok(one.run()?.into_iter().next().unwrap_or(Dynamic::UNIT))
     });
-    engine.register_fn("count", |f: &mut FindHandle| f.db.count(&f.list, &f.find.filter).map(|n| n as i64).map_err(fail));
+    engine
+        .register_fn("count", |f: &mut FindHandle| f.db.count(&f.list, &f.find.filter).map(|n| n as i64).map_err(fail));
     engine.register_fn("paginate", |f: &mut FindHandle, page: Dynamic, per_page: i64| -> Fallible<RhaiMap> {
         f.db.paginate(&f.list, &f.find, page_number(&page), per_page).map(page_map).map_err(fail)
     });

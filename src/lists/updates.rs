@@ -44,7 +44,11 @@ pub fn apply(db: &Db, engine: &Engine, sources: &BTreeMap<String, String>) -> Ap
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
-                out.diagnostics.push(Diagnostic::error("update-failed", file.as_str(), format!("cannot record the update: {e}")));
+                out.diagnostics.push(Diagnostic::error(
+                    "update-failed",
+                    file.as_str(),
+                    format!("cannot record the update: {e}"),
+                ));
                 continue;
             }
         }
@@ -66,7 +70,12 @@ pub fn apply(db: &Db, engine: &Engine, sources: &BTreeMap<String, String>) -> Ap
     out
 }
 
-fn apply_one(db: &Db, engine: &Engine, doc: &Map<String, Value>, created: &mut Vec<(String, String)>) -> Result<(), String> {
+fn apply_one(
+    db: &Db,
+    engine: &Engine,
+    doc: &Map<String, Value>,
+    created: &mut Vec<(String, String)>,
+) -> Result<(), String> {
     for (list, items) in doc {
         let model = db.model(list).map_err(|e| e.to_string())?;
         let Value::Array(items) = items else {

@@ -70,7 +70,9 @@ pub fn convert(field: &Field, input: &Value, hash: bool) -> Result<Option<Value>
             _ => return Err("must be a number".into()),
         },
         FieldType::Date => Value::String(parse_date(text()?).ok_or("must be a date like 2024-05-31")?),
-        FieldType::Datetime => Value::String(parse_datetime(text()?).ok_or("must be a date and time like 2024-05-31T09:30:00Z")?),
+        FieldType::Datetime => {
+            Value::String(parse_datetime(text()?).ok_or("must be a date and time like 2024-05-31T09:30:00Z")?)
+        }
         FieldType::Select => {
             let choice = match input {
                 Value::String(s) => s.clone(),
@@ -209,9 +211,8 @@ const LOCAL: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
 const LOCAL_SECONDS: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-const STORED: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-);
+const STORED: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// `YYYY-MM-DD` (a datetime's day, or `now`'s).
 fn parse_date(text: &str) -> Option<String> {
@@ -233,7 +234,9 @@ fn parse_datetime(text: &str) -> Option<String> {
         OffsetDateTime::now_utc()
     } else if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         t
-    } else if let Ok(t) = PrimitiveDateTime::parse(text, LOCAL_SECONDS).or_else(|_| PrimitiveDateTime::parse(text, LOCAL)) {
+    } else if let Ok(t) =
+        PrimitiveDateTime::parse(text, LOCAL_SECONDS).or_else(|_| PrimitiveDateTime::parse(text, LOCAL))
+    {
         t.assume_utc()
     } else {
         Date::parse(text, DATE).ok()?.midnight().assume_utc()

@@ -3,6 +3,11 @@
 //! indexes, so a unique field holds even between two nodes writing at the same moment.
 //! Values are always bound parameters; field and list names, which appear in SQL, are
 //! identifiers checked by the model parser.
+//!
+//! PostgreSQL's JSONB cannot hold U+0000 and SQLite's JSON functions cut text at it, yet a
+//! text field may contain it: both backends store strings with a reversible escape
+//! (U+10FFFF, a noncharacter, as the escape character), so what a script writes is what it
+//! reads back and finds by equality.
 
 pub mod postgres;
 pub mod sqlite;
@@ -93,4 +98,81 @@ pub(crate) fn index_name(list: &str, field: &str, unique: bool) -> String {
 /// Finds which field an index belongs to, from its name.
 pub(crate) fn field_of_index(list: &str, indexes: &Indexes, name: &str) -> Option<String> {
     indexes.iter().find(|(f, u)| index_name(list, f, *u) == name).map(|(f, _)| f.clone())
+}
+
+const ESCAPE: char = '\u{10FFFF}';
+
+pub(crate) fn escape_str(s: &str) -> String {
+    if !s.contains(['\0', ESCAPE]) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\0' => {
+                out.push(ESCAPE);
+                out.push('0');
+            }
+            ESCAPE => {
+                out.push(ESCAPE);
+                out.push(ESCAPE);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(crate) fn unescape_str(s: &str) -> String {
+    if !s.contains(ESCAPE) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == ESCAPE {
+            match chars.next() {
+                Some('0') => out.push('\0'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Applies `f` to every string (and object key) inside `value`.
+fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| map_strings(v, f)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (f(k), map_strings(v, f))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A value as stored: every string escaped.
+pub(crate) fn encode(value: &Value) -> Value {
+    map_strings(value, &escape_str)
+}
+
+/// A stored value as written.
+pub(crate) fn decode(value: &Value) -> Value {
+    map_strings(value, &unescape_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nul_escape_round_trips() {
+        for s in ["plain", "a\0b", "\u{10FFFF}", "\u{10FFFF}0", "\0\0\u{10FFFF}\0", ""] {
+            let e = escape_str(s);
+            assert!(!e.contains('\0'));
+            assert_eq!(unescape_str(&e), s);
+        }
+    }
 }

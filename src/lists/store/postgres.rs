@@ -1,10 +1,6 @@
 //! The store for many nodes: PostgreSQL, a table per list holding JSONB, expression indexes
 //! on `data->'field'`. The synchronous `postgres` client, because scripts (its only callers)
 //! are synchronous: an async client would need a runtime bridge at every call.
-//!
-//! PostgreSQL's JSONB cannot hold U+0000, which a text field may contain; strings are stored
-//! with a reversible escape (U+10FFFF, a noncharacter, as the escape character), so what a
-//! script writes is what it reads back, on either backend.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,11 +9,10 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use serde_json::{Map, Value};
 
-use super::{Indexes, Item, Store, StoreError, field_of_index, index_name, table};
+use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 const POOL: usize = 8;
-const ESCAPE: char = '\u{10FFFF}';
 
 struct Conn {
     client: Client,
@@ -56,7 +51,8 @@ impl PostgresStore {
     /// # Errors
     /// A malformed URL, or the server unreachable.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Other(format!("bad database url: {e}")))?;
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::Other(format!("bad database url: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -104,7 +100,8 @@ impl PostgresStore {
         match (result, unique) {
             (Err(_), Some(index)) => {
                 let indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
-                let field = indexes.get(list).and_then(|ix| field_of_index(list, ix, &index)).unwrap_or_else(|| "id".into());
+                let field =
+                    indexes.get(list).and_then(|ix| field_of_index(list, ix, &index)).unwrap_or_else(|| "id".into());
                 Err(StoreError::Unique { field })
             }
             (result, _) => result,
@@ -138,61 +135,6 @@ impl Conn {
     }
 }
 
-fn escape_str(s: &str) -> String {
-    if !s.contains(['\0', ESCAPE]) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\0' => {
-                out.push(ESCAPE);
-                out.push('0');
-            }
-            ESCAPE => {
-                out.push(ESCAPE);
-                out.push(ESCAPE);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn unescape_str(s: &str) -> String {
-    if !s.contains(ESCAPE) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == ESCAPE {
-            match chars.next() {
-                Some('0') => out.push('\0'),
-                Some(other) => out.push(other),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Applies `f` to every string (and object key) inside `value`.
-fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
-    match value {
-        Value::String(s) => Value::String(f(s)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| map_strings(v, f)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (f(k), map_strings(v, f))).collect()),
-        other => other.clone(),
-    }
-}
-
-fn encode(value: &Value) -> Value {
-    map_strings(value, &escape_str)
-}
-
 fn expr(path: &Path) -> String {
     match path {
         Path::Id => "id".into(),
@@ -214,7 +156,8 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
         };
         let part = match (&c.path, c.op) {
             (Path::Id, Op::In) => {
-                let ids: Vec<String> = c.value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                let ids: Vec<String> =
+                    c.value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
                 format!("id = ANY({})", push(Box::new(ids)))
             }
             (Path::Id, op) if !c.value.is_null() => {
@@ -226,7 +169,9 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
             }
             (Path::Field { many: true, .. }, Op::In) => {
                 let p = push(Box::new(encode(&c.value)));
-                format!("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof({e}) WHEN 'array' THEN {e} END) x WHERE x.value IN (SELECT jsonb_array_elements({p}::jsonb)))")
+                format!(
+                    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof({e}) WHEN 'array' THEN {e} END) x WHERE x.value IN (SELECT jsonb_array_elements({p}::jsonb)))"
+                )
             }
             (Path::Field { many: true, .. }, Op::Ne) if c.value.is_null() => format!("jsonb_array_length({e}) > 0"),
             (Path::Field { many: true, .. }, Op::Ne) => {
@@ -275,7 +220,7 @@ fn order_clause(query: &Query) -> String {
 
 fn item(row: &postgres::Row) -> Item {
     let data: Value = row.get(2);
-    let data = match map_strings(&data, &unescape_str) {
+    let data = match decode(&data) {
         Value::Object(m) => m,
         _ => Map::new(),
     };
@@ -361,25 +306,13 @@ impl Store for PostgresStore {
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
         let params: Vec<Param> = vec![Box::new(name.to_string())];
-        self.with(|c| c.execute("INSERT INTO ks_updates (name) VALUES ($1) ON CONFLICT DO NOTHING", &params).map(|n| n == 1))
+        self.with(|c| {
+            c.execute("INSERT INTO ks_updates (name) VALUES ($1) ON CONFLICT DO NOTHING", &params).map(|n| n == 1)
+        })
     }
 
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
         let params: Vec<Param> = vec![Box::new(name.to_string())];
         self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = $1", &params).map(|_| ()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_nul_escape_round_trips() {
-        for s in ["plain", "a\0b", "\u{10FFFF}", "\u{10FFFF}0", "\0\0\u{10FFFF}\0", ""] {
-            let e = escape_str(s);
-            assert!(!e.contains('\0'));
-            assert_eq!(unescape_str(&e), s);
-        }
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
-use super::{Indexes, Item, Store, StoreError, field_of_index, index_name, table};
+use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
@@ -119,7 +119,7 @@ fn bind(value: &Value) -> Sql {
         Value::Null => Sql::Null,
         Value::Bool(b) => Sql::Integer(i64::from(*b)),
         Value::Number(n) => n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(0.0)), Sql::Integer),
-        Value::String(s) => Sql::Text(s.clone()),
+        Value::String(s) => Sql::Text(escape_str(s)),
         other => Sql::Text(other.to_string()),
     }
 }
@@ -137,7 +137,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
                 let each = format!("SELECT 1 FROM json_each(data, '$.{name}') WHERE value");
                 match op {
                     Op::In => {
-                        params.push(Sql::Text(c.value.to_string()));
+                        params.push(Sql::Text(encode(&c.value).to_string()));
                         format!("EXISTS ({each} IN (SELECT value FROM json_each(?)))")
                     }
                     Op::Ne if c.value.is_null() => format!("json_array_length(data, '$.{name}') > 0"),
@@ -159,7 +159,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
                 format!("({e} IS NULL OR {e} <> ?)")
             }
             (_, Op::In) => {
-                params.push(Sql::Text(c.value.to_string()));
+                params.push(Sql::Text(encode(&c.value).to_string()));
                 format!("{e} IN (SELECT value FROM json_each(?))")
             }
             (_, Op::Contains) => {
@@ -192,7 +192,10 @@ fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
     let text: String = row.get(2)?;
-    let data = serde_json::from_str(&text).unwrap_or_default();
+    let data = match serde_json::from_str(&text).map(|v| decode(&v)) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
     Ok(Item { id, version, data })
 }
 
@@ -228,7 +231,7 @@ impl Store for SqliteStore {
     }
 
     fn insert(&self, list: &str, item: &Item) -> Result<(), StoreError> {
-        let data = Value::Object(item.data.clone()).to_string();
+        let data = encode(&Value::Object(item.data.clone())).to_string();
         self.write(list, |c| {
             c.prepare_cached(&format!("INSERT INTO \"{}\" (id, version, data) VALUES (?1, ?2, ?3)", table(list)))?
                 .execute(rusqlite::params![item.id, item.version, data])
@@ -237,11 +240,14 @@ impl Store for SqliteStore {
     }
 
     fn replace(&self, list: &str, item: &Item, expected_version: i64) -> Result<bool, StoreError> {
-        let data = Value::Object(item.data.clone()).to_string();
+        let data = encode(&Value::Object(item.data.clone())).to_string();
         self.write(list, |c| {
-            c.prepare_cached(&format!("UPDATE \"{}\" SET version = ?2, data = ?3 WHERE id = ?1 AND version = ?4", table(list)))?
-                .execute(rusqlite::params![item.id, item.version, data, expected_version])
-                .map(|n| n == 1)
+            c.prepare_cached(&format!(
+                "UPDATE \"{}\" SET version = ?2, data = ?3 WHERE id = ?1 AND version = ?4",
+                table(list)
+            ))?
+            .execute(rusqlite::params![item.id, item.version, data, expected_version])
+            .map(|n| n == 1)
         })
     }
 
