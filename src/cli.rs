@@ -1,4 +1,4 @@
-//! The command line: `new`, `serve`, `check`, `routes`, `completions`.
+//! The command line: `new`, `serve`, `check`, `routes`, `lists`, `completions`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// List the app's lists (models/*.toml) and their fields.
+    Lists {
+        /// The app's folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::cmd::check::Format,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -102,6 +111,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             crate::cmd::check::run(&path, format, deny_warnings, production)
         }
         Command::Routes { path, format } => crate::cmd::routes::run(&path, format),
+        Command::Lists { path, format } => crate::cmd::lists::run(&path, format),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keystone-rs", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! One module per command.
 pub mod check;
+pub mod lists;
 pub mod new;
 pub mod routes;
 pub mod serve;

@@ -44,6 +44,21 @@ pub fn open_store(root: &FsPath, backend: &Backend) -> Result<Arc<dyn Store>, St
     })
 }
 
+/// A store for a server: opened at first use, and opened again after a failed attempt (a
+/// PostgreSQL that is down at start), preparing the lists it was asked for meanwhile.
+pub fn open_store_lazily(root: &FsPath, backend: &Backend) -> Arc<dyn Store> {
+    let (root, backend) = (root.to_path_buf(), backend.clone());
+    Arc::new(store::Reconnecting::new(Box::new(move || open_store(&root, &backend))))
+}
+
+/// Runs blocking database work; on an async worker it first tells the runtime so.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Errors of list operations, as scripts see them.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
@@ -154,6 +169,10 @@ impl Db {
         let mut diagnostics = Vec::new();
         for m in models.values() {
             if let Err(e) = store.prepare(&m.name, &m.indexes()) {
+                if matches!(e, StoreError::Unavailable(_)) {
+                    // Prepared when the database comes back (see `open_store_lazily`).
+                    continue;
+                }
                 let message = match &e {
                     StoreError::Unique { field } => {
                         format!("cannot make `{field}` unique: items of `{}` already repeat a value", m.name)

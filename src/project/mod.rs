@@ -1,6 +1,7 @@
 //! The loader: turns a project folder into plain data (settings, routes, templates, scripts,
 //! public files) plus every diagnostic found on the way. `serve` and `check` both use it.
 
+pub mod lists;
 pub mod public;
 pub mod routes;
 pub mod settings;
@@ -45,6 +46,8 @@ pub struct Project {
     /// Scripts that did not compile: file → source (the rules still scan them).
     pub broken_scripts: BTreeMap<String, Arc<str>>,
     pub public: Arc<PublicFiles>,
+    /// `models/` and `updates/` (DESIGN §10).
+    pub lists: lists::Lists,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -69,6 +72,7 @@ impl Project {
             sockets: BTreeMap::new(),
             broken_scripts: BTreeMap::new(),
             public: Arc::new(PublicFiles::default()),
+            lists: lists::Lists::default(),
             diagnostics: Vec::new(),
         }
     }
@@ -168,6 +172,8 @@ pub fn load(root: &Path) -> Project {
         .map(|(name, s)| (if name == "index" { "/".to_string() } else { format!("/{name}") }, s))
         .collect();
 
+    let lists = lists::load(root, &mut diagnostics);
+
     Project {
         root: root.to_path_buf(),
         settings,
@@ -182,6 +188,7 @@ pub fn load(root: &Path) -> Project {
         sockets,
         broken_scripts,
         public,
+        lists,
         diagnostics,
     }
 }
@@ -193,7 +200,12 @@ fn strip_folder(scripts: &mut BTreeMap<String, Script>, folder: &str) -> BTreeMa
 }
 
 /// Reads every `*.ext` file under `root/folder`, keyed by its path relative to that folder.
-fn read_tree(root: &Path, folder: &str, ext: &str, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+pub(crate) fn read_tree(
+    root: &Path,
+    folder: &str,
+    ext: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
     let base = root.join(folder);
     let mut out = BTreeMap::new();
     let mut stack = vec![base.clone()];

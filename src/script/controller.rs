@@ -146,7 +146,8 @@ impl RequestScope {
 
 /// Runs middleware, guards and controller in order in one scope, on the script pool within
 /// `budget`. A script before the last that decides the response (redirect, status, json,
-/// render) ends the chain. Gives the scope back with what the scripts left in it.
+/// render) ends the chain. Gives the scope back with what the scripts left in it. `lists`
+/// is what `list("…")` reads and writes.
 ///
 /// # Errors
 /// The first script error (including a runaway script hitting a limit or its budget).
@@ -154,8 +155,10 @@ pub async fn run_chain(
     scripts: Vec<Script>,
     scope: RequestScope,
     budget: std::time::Duration,
+    lists: Option<std::sync::Arc<crate::lists::Db>>,
 ) -> (RequestScope, Result<Response, ScriptError>) {
     let (result, effects) = effects::run(budget, move || {
+        let _lists = crate::lists::context::enter(lists);
         let mut scope = scope;
         let outcome = run_chain_here(&scripts, &mut scope);
         Ok((scope, outcome))

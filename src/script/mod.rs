@@ -66,6 +66,7 @@ fn build_engine() -> Engine {
     controller::register(&mut engine);
     socket_api::register(&mut engine);
     io_api::register(&mut engine);
+    crate::lists::rhai_api::register(&mut engine);
     engine
 }
 
@@ -92,6 +93,8 @@ pub struct ScriptError {
     pub file: String,
     pub line: usize,
     pub message: String,
+    /// The script needed the database and it is down: a 503, not a 500.
+    pub unavailable: bool,
 }
 
 impl ScriptError {
@@ -111,12 +114,13 @@ impl ScriptError {
             }
             other => other.to_string(),
         };
-        ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message }
+        let unavailable = crate::lists::rhai_api::is_unavailable(err);
+        ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message, unavailable }
     }
 
     /// A failure around a script rather than in it.
     pub fn internal(message: &str) -> Self {
-        ScriptError { file: "(script)".into(), line: 0, message: message.into() }
+        ScriptError { file: "(script)".into(), line: 0, message: message.into(), unavailable: false }
     }
 }
 

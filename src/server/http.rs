@@ -69,7 +69,7 @@ async fn handle_route(
         .cloned()
         .collect();
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
-    let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout).await;
+    let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout, app.data.current()).await;
     let outcome =
         outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
 
@@ -158,6 +158,12 @@ impl HttpError {
                 "missing or invalid CSRF token",
                 "Forms must send the page's token as a csrf_token field (<input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf_token }}\">) \
                  and scripts as an X-CSRF-Token header. Reload the page and try again.",
+                production,
+            ),
+            // A script that needed the database while it is down: try again later, not a bug.
+            HttpError::Script(err) if err.unavailable => pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly",
                 production,
             ),
             HttpError::Script(err) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), production),

@@ -2,6 +2,7 @@
 
 pub(crate) mod cached_store;
 pub(crate) mod client;
+pub(crate) mod data;
 pub(crate) mod guard;
 pub(crate) mod http;
 pub(crate) mod listen;
@@ -71,6 +72,8 @@ pub struct App {
     namespaces: Mutex<BTreeSet<String>>,
     /// Errors of the newest edit while the project is broken (the last good one serves).
     pub broken: Mutex<Vec<Diagnostic>>,
+    /// The lists (DESIGN §10) of the published project, on their store.
+    pub data: data::Data,
 }
 
 impl App {
@@ -85,6 +88,10 @@ impl App {
     /// Publishes a new project: requests in flight finish on the old one; new socket
     /// namespaces are registered (sockets connected before keep their handlers).
     pub fn swap(&self, project: Project) {
+        let found = crate::lists::blocking(|| self.data.publish(&project));
+        if !found.is_empty() {
+            eprint!("{}", crate::diagnostic::render_all(&found, false));
+        }
         self.register_namespaces(&project);
         self.project.store(Arc::new(project));
     }
@@ -154,6 +161,7 @@ pub fn build(
         io: OnceLock::new(),
         namespaces: Mutex::default(),
         broken: Mutex::default(),
+        data: data::Data::default(),
     });
     let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {

@@ -232,7 +232,12 @@ async fn run<A: Adapter>(
     let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)));
     let script_handle = handle.clone();
     let budget = *app.project().settings.scripts.timeout;
-    let (result, effects) = effects::run(budget, move || call(&script_handle)).await;
+    let lists = app.data.current();
+    let (result, effects) = effects::run(budget, move || {
+        let _lists = crate::lists::context::enter(lists);
+        call(&script_handle)
+    })
+    .await;
     let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {

@@ -78,6 +78,69 @@ pub trait Store: Send + Sync {
     fn release_update(&self, name: &str) -> Result<(), StoreError>;
 }
 
+/// Opens its store at first use and again after a failure; lists prepared before the
+/// store could be opened are prepared once it is.
+pub struct Reconnecting {
+    open: Opener,
+    inner: std::sync::Mutex<Option<std::sync::Arc<dyn Store>>>,
+    prepared: std::sync::Mutex<std::collections::BTreeMap<String, Vec<(String, bool)>>>,
+}
+
+type Opener = Box<dyn Fn() -> Result<std::sync::Arc<dyn Store>, StoreError> + Send + Sync>;
+
+impl Reconnecting {
+    pub fn new(open: Opener) -> Reconnecting {
+        Reconnecting { open, inner: std::sync::Mutex::default(), prepared: std::sync::Mutex::default() }
+    }
+
+    fn get(&self) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = inner.as_ref() {
+            return Ok(store.clone());
+        }
+        let store = (self.open)()?;
+        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (list, indexes) in &prepared {
+            if let Err(e @ StoreError::Unavailable(_)) = store.prepare(list, indexes) {
+                return Err(e);
+            }
+        }
+        *inner = Some(store.clone());
+        Ok(store)
+    }
+}
+
+impl Store for Reconnecting {
+    fn backend(&self) -> &'static str {
+        self.get().map_or("unavailable", |s| s.backend())
+    }
+    fn prepare(&self, list: &str, indexes: &Indexes) -> Result<(), StoreError> {
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(list.to_string(), indexes.to_vec());
+        self.get()?.prepare(list, indexes)
+    }
+    fn insert(&self, list: &str, item: &Item) -> Result<(), StoreError> {
+        self.get()?.insert(list, item)
+    }
+    fn replace(&self, list: &str, item: &Item, expected_version: i64) -> Result<bool, StoreError> {
+        self.get()?.replace(list, item, expected_version)
+    }
+    fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError> {
+        self.get()?.delete(list, id)
+    }
+    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+        self.get()?.find(list, query)
+    }
+    fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
+        self.get()?.count(list, conds)
+    }
+    fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
+        self.get()?.claim_update(name)
+    }
+    fn release_update(&self, name: &str) -> Result<(), StoreError> {
+        self.get()?.release_update(name)
+    }
+}
+
 /// `ks_Post`: the table of a list (list names are PascalCase identifiers).
 pub(crate) fn table(list: &str) -> String {
     format!("ks_{list}")

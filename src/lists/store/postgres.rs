@@ -10,6 +10,7 @@ use postgres::{Client, NoTls, Statement};
 use serde_json::{Map, Value};
 
 use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
+use crate::lists::blocking;
 use crate::lists::query::{Cond, Op, Path, Query};
 
 const POOL: usize = 8;
@@ -26,14 +27,6 @@ pub struct PostgresStore {
 }
 
 type Param = Box<dyn ToSql + Sync + Send>;
-
-/// Runs blocking database work; on an async worker it first tells the runtime so.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
 
 fn error(err: &postgres::Error) -> StoreError {
     match err.as_db_error() {
