@@ -302,7 +302,7 @@ fn closing_a_long_polling_page_runs_the_disconnect_handler_promptly() {
 
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
-fn chat_scaffold_two_visitors_see_each_others_messages_under_their_session_nicknames() {
+fn chat_scaffold_two_visitors_see_each_others_messages_and_the_history_after_a_reload() {
     let app = TempApp::scaffold("chat");
     let server = Server::start(&app.path);
     let seen = browse("chat", &server, &[]);
@@ -319,6 +319,11 @@ fn chat_scaffold_two_visitors_see_each_others_messages_under_their_session_nickn
     assert!(alice.contains(&"bob joined #general"), "{seen}");
     assert_eq!(count(&alice.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
     assert_eq!(count(&bob.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
+
+    // The room's history comes back after a reload, in order, from the Message list.
+    let reloaded = strings(&seen["aliceAfterReload"]);
+    let history: Vec<&str> = reloaded.iter().copied().filter(|m| !m.contains(" joined #")).collect();
+    assert_eq!(history, ["alice: hello from alice", "bob: hi alice"], "alice's page after a reload: {seen}");
 
     let output = server.output();
     assert!(output.contains("--- alice connected to #general"), "{output}");

@@ -557,3 +557,174 @@ fn the_sqlite_file_is_owner_only_and_in_wal_mode() {
         .unwrap();
     assert!(plan.contains("ks_Post__i__state"), "the filter uses the index: {plan}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lists in a served app
+
+mod served {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use crate::util::{Server, TempApp, eventually, http_get};
+
+    const WAIT: Duration = Duration::from_secs(20);
+
+    /// The JSON a GET returns, once it returns `status`.
+    fn get_json(server: &Server, path: &str, status: u16) -> Value {
+        eventually(&format!("GET {path} to answer {status}"), WAIT, || {
+            let (s, body) = http_get(&format!("{}{path}", server.url));
+            (s == status).then(|| serde_json::from_str(&body).unwrap_or(Value::Null))
+        })
+    }
+
+    fn notes_app() -> TempApp {
+        let app = TempApp::scaffold("default");
+        let routes = app.read("routes/index.toml");
+        app.write("routes/index.toml", &format!("{routes}\"GET /notes\" = \"notes\"\n"));
+        app.write(
+            "routes/views/notes.rhai",
+            r#"let input = #{ text: req.query.text };
+if req.query.pinned != () { input.pinned = req.query.pinned; }
+let saved = if req.query.text != () { list("Note").create(input) } else { #{ ok: false } };
+json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note").count() });
+"#,
+        );
+        app.write("models/Note.toml", "[fields]\ntext = { type = \"text\", required = true }\n");
+        app
+    }
+
+    #[test]
+    fn lists_fields_and_updates_apply_live_and_a_broken_model_keeps_the_last_good_one() {
+        let app = notes_app();
+        let server = Server::start(&app.path);
+        let first = get_json(&server, "/notes?text=one", 200);
+        assert_eq!((first["ok"].clone(), first["count"].clone()), (json!(true), json!(1)), "{first}");
+        let missing = get_json(&server, "/notes?text=", 200);
+        assert_eq!(missing["errors"], json!({ "text": "Text is required" }));
+
+        // A new field applies at once, no migration.
+        app.write(
+            "models/Note.toml",
+            "[fields]\ntext = { type = \"text\", required = true }\npinned = { type = \"boolean\" }\n",
+        );
+        let pinned = get_json(&server, "/notes?text=two&pinned=on", 200);
+        assert_eq!(pinned["item"]["pinned"], json!(true), "{pinned}");
+
+        // A new list (with its route, controller and seed data) applies at once too.
+        app.write(
+            "models/Tag.toml",
+            "slug = { from = \"name\" }\n[fields]\nname = { type = \"text\", required = true }\n",
+        );
+        app.write("updates/001-tags.toml", "[[Tag]]\nname = \"First tag\"\n");
+        app.write("routes/views/tags.rhai", "json(list(\"Tag\").all());\n");
+        let routes = app.read("routes/index.toml");
+        app.write("routes/index.toml", &format!("{routes}\"GET /tags\" = \"tags\"\n"));
+        let tags = get_json(&server, "/tags", 200);
+        assert_eq!(tags[0]["slug"], json!("first-tag"), "{tags}");
+        assert!(server.wait_for_output("applied update updates/001-tags.toml", WAIT), "{}", server.output());
+
+        // A broken model is reported and the last good one keeps serving.
+        app.write(
+            "models/Note.toml",
+            "[fields]\ntext = { type = \"txt\", required = true }\npinned = { type = \"boolean\" }\n",
+        );
+        assert!(server.wait_for_output("model-unknown-type", WAIT), "{}", server.output());
+        assert!(server.output().contains("models/Note.toml:2:"), "{}", server.output());
+        let still = get_json(&server, "/notes?text=three&pinned=off", 200);
+        assert_eq!(
+            (still["ok"].clone(), still["item"]["pinned"].clone(), still["count"].clone()),
+            (json!(true), json!(false), json!(3))
+        );
+        let output = server.stop();
+        assert!(!output.contains("panicked"), "{output}");
+        assert_eq!(output.matches("applied update").count(), 1, "an update is applied once: {output}");
+    }
+
+    /// A TCP proxy in front of the real PostgreSQL: taking it down is the database going down
+    /// for the server (without stopping a PostgreSQL other tests use).
+    struct Proxy {
+        port: u16,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+        accept: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Proxy {
+        fn up(port: u16) -> Proxy {
+            use std::net::{Shutdown, TcpListener, TcpStream};
+            let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+            let (s, o) = (stop.clone(), open.clone());
+            let accept = std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    if s.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let Ok(upstream) = TcpStream::connect("127.0.0.1:5432") else {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    };
+                    let mut list = o.lock().unwrap();
+                    list.push(client.try_clone().unwrap());
+                    list.push(upstream.try_clone().unwrap());
+                    for (mut from, mut to) in
+                        [(client.try_clone().unwrap(), upstream.try_clone().unwrap()), (upstream, client)]
+                    {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            Proxy { port, stop, open, accept: Some(accept) }
+        }
+
+        fn down(mut self) -> u16 {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+            if let Some(t) = self.accept.take() {
+                t.join().unwrap();
+            }
+            for s in self.open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            self.port
+        }
+    }
+
+    #[test]
+    #[cfg_attr(not(feature = "e2e"), ignore = "needs PostgreSQL: cargo test --features e2e")]
+    fn postgres_down_is_a_503_with_a_log_line_and_the_app_recovers() {
+        let name = format!("ks_test_{}", keystone::lists::value::new_id());
+        let mut admin =
+            postgres::Client::connect("postgres://postgres@127.0.0.1:5432/postgres", postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let proxy = Proxy::up(0);
+        let app = notes_app();
+        let settings = app.read("keystone.toml");
+        app.write(
+            "keystone.toml",
+            &format!("{settings}\n[database]\nurl = \"postgres://postgres@127.0.0.1:{}/{name}\"\n", proxy.port),
+        );
+        let server = Server::start(&app.path);
+        assert_eq!(get_json(&server, "/notes?text=before", 200)["count"], json!(1));
+
+        let port = proxy.down();
+        let (status, body) = http_get(&format!("{}/notes?text=during", server.url));
+        assert_eq!(status, 503, "{body}");
+        assert!(server.wait_for_output("the database is unavailable", WAIT), "{}", server.output());
+        assert_eq!(http_get(&format!("{}/", server.url)).0, 200, "pages without data still serve");
+
+        let proxy = Proxy::up(port);
+        let after = get_json(&server, "/notes?text=after", 200);
+        assert_eq!(after["count"], json!(2), "recovered, and nothing was half-written: {after}");
+        drop(server);
+        proxy.down();
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}

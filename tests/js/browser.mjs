@@ -247,6 +247,10 @@ async function chat(browser) {
     alice: { url: new URL(alice.page.url()).pathname, messages: await messages(alice.page), pageErrors: alice.seen.errors },
     bob: { url: new URL(bob.page.url()).pathname, messages: await messages(bob.page), pageErrors: bob.seen.errors },
   };
+  // The history is kept in the Message list: a reload shows the room's messages again.
+  await alice.page.reload({ timeout: WAIT_MS });
+  await until(alice.page, () => !!(window.socket && window.socket.connected), undefined, "alice's socket after the reload");
+  result.aliceAfterReload = await messages(alice.page);
   await alice.context.close();
   await bob.context.close();
   return result;

@@ -8,7 +8,10 @@ mod deployment_shares_nothing;
 mod guard_missing;
 mod io_without_client;
 mod link_broken;
+mod list_field_unknown;
+mod list_unknown;
 mod loading;
+mod model_loading;
 mod orphan_controller;
 mod orphan_namespace;
 mod orphan_view;
@@ -37,6 +40,15 @@ pub static ALL: &[&Rule] = &[
     &loading::TEMPLATE_SYNTAX,
     &loading::RHAI_SYNTAX,
     &loading::FILE_UNREADABLE,
+    &model_loading::MODEL_NAME,
+    &model_loading::MODEL_UNKNOWN_TYPE,
+    &model_loading::MODEL_UNKNOWN_OPTION,
+    &model_loading::MODEL_VALUE,
+    &model_loading::MODEL_FIELD_MISSING,
+    &model_loading::MODEL_DEFAULT_INVALID,
+    &model_loading::MODEL_RELATIONSHIP_MISSING,
+    &model_loading::MODEL_INDEX,
+    &model_loading::UPDATE_FAILED,
     &view_missing_template::RULE,
     &guard_missing::RULE,
     &template_missing::RULE,
@@ -50,6 +62,8 @@ pub static ALL: &[&Rule] = &[
     &socket_event_never_emitted::RULE,
     &socket_event_unhandled::RULE,
     &session_key_never_written::RULE,
+    &list_unknown::RULE,
+    &list_field_unknown::RULE,
     &orphan_controller::RULE,
     &orphan_view::RULE,
     &orphan_namespace::RULE,
