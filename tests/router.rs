@@ -386,4 +386,68 @@ async fn status_accepts_200_to_599_and_anything_else_is_a_script_error() {
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "status({code}): {}", reply.body);
         assert!(reply.body.contains("from 200 to 599"), "status({code}): {}", reply.body);
     }
+/// The README's lists example, taken from the README itself: the files of its "Lists"
+/// section (each code block that starts by naming its file) written into a scaffold.
+fn readme_lists_app() -> TempApp {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).unwrap();
+    let start = readme.find("### Lists").expect("README has a Lists section");
+    let end = start + readme[start..].find("### Static files").unwrap();
+    let app = TempApp::scaffold("default");
+    let mut written = Vec::new();
+    for block in readme[start..end].split("```").skip(1).step_by(2) {
+        let mut lines = block.lines().skip(1);
+        let Some(first) = lines.next() else { continue };
+        let name = first.trim_start_matches("# ").trim_start_matches("// ").trim_start_matches("{# ");
+        let name = name.split_whitespace().next().unwrap_or_default();
+        if !name.contains('/') || !name.contains('.') {
+            continue;
+        }
+        let body: String = block.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        let body = if name == "routes/index.toml" { format!("{}{body}", app.read(name)) } else { body };
+        app.write(name, &body);
+        written.push(name.to_string());
+    }
+    for needed in
+        ["models/Post.toml", "models/Enquiry.toml", "routes/views/contact.rhai", "templates/views/contact.html"]
+    {
+        assert!(written.iter().any(|w| w == needed), "the README example has {needed}: {written:?}");
+    }
+    // The lists the README's Post refers to.
+    app.write(
+        "models/User.toml",
+        "[fields]\nname = { type = \"text\", required = true }\nemail = { type = \"email\", unique = true }\n",
+    );
+    app.write(
+        "models/PostCategory.toml",
+        "slug = { from = \"name\" }\n[fields]\nname = { type = \"text\", required = true }\n",
+    );
+    app.write("models/Log.toml", "[fields]\ntext = { type = \"text\" }\n");
+    app
+}
+
+#[tokio::test]
+async fn the_readme_form_rerenders_with_an_error_per_field_then_saves() {
+    let mut client = Client::for_app(readme_lists_app(), false);
+    let form = client.get("/contact").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+
+    let invalid = client.post_form("/contact", "name=&email=not-an-email&message=Hello%20%3Cthere%3E").await;
+    assert_eq!(invalid.status, StatusCode::OK, "{}", invalid.body);
+    assert!(invalid.body.contains("<p class=\"error\">Name is required</p>"), "{}", invalid.body);
+    assert!(invalid.body.contains("<p class=\"error\">Email must be an email address</p>"), "{}", invalid.body);
+    assert!(!invalid.body.contains("<p class=\"error\">Message"), "a valid field has no error: {}", invalid.body);
+    assert!(
+        invalid.body.contains("Hello &lt;there&gt;</textarea>"),
+        "what was typed comes back, escaped: {}",
+        invalid.body
+    );
+
+    let saved = client.post_form("/contact", "name=Ann&email=ann%40example.com&message=Hi").await;
+    assert_eq!(saved.status, StatusCode::FOUND, "{}", saved.body);
+    let after = client.get("/contact").await;
+    assert!(after.body.contains("Thanks, we will be in touch."), "{}", after.body);
+
+    let blog = client.get("/blog?page=7").await;
+    assert_eq!(blog.status, StatusCode::OK, "{}", blog.body);
+    assert!(blog.body.contains("page 1 of 1"), "an empty list is one empty page: {}", blog.body);
 }
