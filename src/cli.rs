@@ -87,7 +87,7 @@ pub enum Command {
         path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
-        format: crate::cmd::check::Format,
+        format: Format,
     },
     /// Print a shell completion script.
     Completions {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::check::Format;
+use crate::cli::Format;
 use crate::lists::{FieldType, Model};
 
 #[derive(Serialize)]
