@@ -641,6 +641,34 @@ json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note"
         assert_eq!(output.matches("applied update").count(), 1, "an update is applied once: {output}");
     }
 
+    #[test]
+    #[cfg_attr(not(feature = "e2e"), ignore = "needs Node (the official socket.io-client): cargo test --features e2e")]
+    fn a_hook_reaches_open_pages_with_io_emit() {
+        let app = notes_app();
+        app.write("models/Note.rhai", "fn after_save(item) { io.emit(\"note:saved\", item); }\n");
+        let server = Server::start(&app.path);
+        let out = crate::util::node("lists.mjs", &[&server.url]);
+        let seen: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(seen["status"], 200, "{seen}");
+        assert_eq!(seen["note"]["text"], "hello hooks", "{seen}");
+        assert_eq!(seen["note"]["id"].as_str().map(str::len), Some(24), "{seen}");
+    }
+
+    #[test]
+    fn the_lists_command_prints_lists_and_fields() {
+        let app = TempApp::scaffold("chat");
+        let out = crate::util::keystone(&["lists", app.path.to_str().unwrap()], &app.path);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.starts_with("Message \"Messages\" (models/Message.toml)\n"), "{text}");
+        assert!(text.contains("  room      select    options general|random|help, required, index\n"), "{text}");
+        assert!(text.contains("  sent_at   datetime  default \"now\"\n"), "{text}");
+        let out = crate::util::keystone(&["lists", app.path.to_str().unwrap(), "--format", "json"], &app.path);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json[0]["fields"][2]["type"], "textarea", "{json:#}");
+        assert_eq!(json[0]["sort"], "-sent_at");
+    }
+
     /// A TCP proxy in front of the real PostgreSQL: taking it down is the database going down
     /// for the server (without stopping a PostgreSQL other tests use).
     struct Proxy {

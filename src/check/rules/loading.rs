@@ -8,7 +8,10 @@ const fn loading(code: &'static str, summary: &'static str) -> Rule {
 }
 
 pub static CONFIG_MISSING: Rule = loading("config-missing", "no readable `keystone.toml` in the app folder");
-pub static TOML_SYNTAX: Rule = loading("toml-syntax", "a TOML syntax error in `keystone.toml`, `routes/index.toml`, `models/*.toml` or `updates/*.toml`");
+pub static TOML_SYNTAX: Rule = loading(
+    "toml-syntax",
+    "a TOML syntax error in `keystone.toml`, `routes/index.toml`, `models/*.toml` or `updates/*.toml`",
+);
 pub static CONFIG_UNKNOWN_KEY: Rule =
     loading("config-unknown-key", "a key or table the file does not know, with the closest known one");
 pub static CONFIG_TYPE: Rule =

@@ -20,7 +20,6 @@ pub static MODEL_DEFAULT_INVALID: Rule =
     loading("model-default-invalid", "a `default` the field cannot hold (outside a select's options, wrong type)");
 pub static MODEL_RELATIONSHIP_MISSING: Rule =
     loading("model-relationship-missing", "a relationship to a list that does not exist, or to none");
-pub static MODEL_INDEX: Rule =
-    loading("model-index", "`serve`: a unique field over items that already repeat a value");
+pub static MODEL_INDEX: Rule = loading("model-index", "`serve`: a unique field over items that already repeat a value");
 pub static UPDATE_FAILED: Rule =
     loading("update-failed", "`serve`: an `updates/*.toml` whose items cannot all be saved (undone, tried again)");
