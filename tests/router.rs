@@ -386,6 +386,8 @@ async fn status_accepts_200_to_599_and_anything_else_is_a_script_error() {
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "status({code}): {}", reply.body);
         assert!(reply.body.contains("from 200 to 599"), "status({code}): {}", reply.body);
     }
+}
+
 /// The README's lists example, taken from the README itself: the files of its "Lists"
 /// section (each code block that starts by naming its file) written into a scaffold.
 fn readme_lists_app() -> TempApp {

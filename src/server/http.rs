@@ -69,7 +69,8 @@ async fn handle_route(
         .cloned()
         .collect();
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
-    let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout, app.data.current()).await;
+    let (scope, outcome) =
+        controller::run_chain(scripts, scope, *project.settings.scripts.timeout, app.data.current()).await;
     let outcome =
         outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
 
