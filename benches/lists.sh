@@ -11,7 +11,8 @@
 # >= 50% of GET /'s throughput on SQLite.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_POSTS (10000),
-# BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432; empty to skip PostgreSQL).
+# BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432; empty to skip PostgreSQL), BENCH_BINARY (a
+# keystone-rs binary to use instead of building one in release mode).
 set -euo pipefail
 # shellcheck source=benches/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -36,8 +37,12 @@ if ! command -v wrk >/dev/null; then
 fi
 require_tools cargo curl wrk taskset
 pin_cpus wrk
-log "building keystone-rs (release)"
-build_keystone
+if [[ -n "${BENCH_BINARY:-}" ]]; then
+    KEYSTONE=$BENCH_BINARY
+else
+    log "building keystone-rs (release)"
+    build_keystone
+fi
 setup_workdir lists
 
 # --- the app -----------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ pub enum Database {
 
 impl Database {
     /// The SQLite file under the project root.
-    pub const SQLITE_PATH: &'static str = ".keystone/data.sqlite3";
+    pub const SQLITE_PATH: &'static str = crate::lists::SQLITE_FILE;
 }
 
 impl Store {
