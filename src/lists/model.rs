@@ -6,8 +6,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub use crate::diagnostic::did_you_mean;
 use crate::diagnostic::Diagnostic;
+pub use crate::diagnostic::did_you_mean;
 
 /// The folder of model files, relative to the project root.
 pub const FOLDER: &str = "models";
@@ -349,7 +349,7 @@ pub fn parse(name: &str, file: &str, source: &str) -> Result<Model, Vec<Diagnost
         known.push("slug");
     }
     let missing = |what: &str, name: &str, span: Range<usize>, out: &mut Vec<Diagnostic>, allow_id: bool| {
-        if !known.contains(&name) && !(allow_id && name == "id") {
+        if !(known.contains(&name) || allow_id && name == "id") {
             out.push(err(
                 "model-field-missing",
                 span,
@@ -694,8 +694,9 @@ fn toml_to_json(value: &DeValue<'_>) -> Option<serde_json::Value> {
 ///
 /// # Errors
 /// The TOML syntax error as a diagnostic.
-pub fn toml_document(file: &str, source: &str) -> Result<serde_json::Map<String, serde_json::Value>, Diagnostic> {
-    let root = DeTable::parse(source).map_err(|e| crate::project::settings::toml_diagnostic(file, source, &e))?;
+pub fn toml_document(file: &str, source: &str) -> Result<serde_json::Map<String, serde_json::Value>, Box<Diagnostic>> {
+    let root =
+        DeTable::parse(source).map_err(|e| Box::new(crate::project::settings::toml_diagnostic(file, source, &e)))?;
     match toml_to_json(&DeValue::Table(root.into_inner())) {
         Some(serde_json::Value::Object(map)) => Ok(map),
         _ => Ok(serde_json::Map::new()),

@@ -36,7 +36,7 @@ pub fn apply(db: &Db, engine: &Engine, sources: &BTreeMap<String, String>) -> Ap
         let doc = match super::model::toml_document(&file, source) {
             Ok(doc) => doc,
             Err(d) => {
-                out.diagnostics.push(d);
+                out.diagnostics.push(*d);
                 continue;
             }
         };
