@@ -73,7 +73,7 @@ pub struct App {
     /// Errors of the newest edit while the project is broken (the last good one serves).
     pub broken: Mutex<Vec<Diagnostic>>,
     /// The lists (DESIGN §10) of the published project, on their store.
-    pub data: data::Data,
+    pub(crate) data: data::Data,
 }
 
 impl App {
