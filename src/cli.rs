@@ -70,7 +70,7 @@ pub enum Command {
         timestamps: bool,
         /// Log lines as text for people or as one JSON object per line for log collectors.
         #[arg(long, value_enum, default_value = "text")]
-        log_format: crate::server::log::Format,
+        log_format: crate::log::Format,
     },
     /// Check the wiring between routes, controllers, templates, sockets and static files.
     #[command(
@@ -192,7 +192,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 production,
                 quiet,
                 open,
-                log: crate::server::log::Config { format: log_format, timestamps },
+                log: crate::log::Config { format: log_format, timestamps },
             })
         }
         Command::Check { path, format, deny_warnings, production } => {

@@ -3,6 +3,7 @@ mod util;
 
 mod browser;
 mod check;
+mod cli;
 mod cluster;
 mod e2e;
 mod fuzz;
@@ -11,3 +12,4 @@ mod new;
 mod router;
 mod security;
 mod soak;
+mod terminal;

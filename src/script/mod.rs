@@ -63,10 +63,29 @@ fn build_engine() -> Engine {
     });
     engine.on_print(crate::log::script_print);
     engine.on_debug(|text, _source, pos| crate::log::script_print(&format!("[debug {pos}] {text}")));
+    engine.register_fn("env", |name: &str| env_var(name));
+    engine.register_fn("env", |name: &str, default: Dynamic| {
+        env_var(name).map(|v| if v.is_unit() { default } else { v })
+    });
     controller::register(&mut engine);
     socket_api::register(&mut engine);
     io_api::register(&mut engine);
     engine
+}
+
+/// The variable that signs session cookies: a script that could read it could forge them.
+pub const SECRET_VAR: &str = "KEYSTONE_SECRET";
+
+/// `env("NAME")`: a variable of the environment (or of `.env`, which serve reads at start),
+/// `()` when unset; `env("NAME", default)` falls back to `default`. The secret is refused.
+fn env_var(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+    if name.eq_ignore_ascii_case(SECRET_VAR) {
+        return Err(format!(
+            "env(\"{name}\") is refused: the secret signs session cookies and is never readable by scripts"
+        )
+        .into());
+    }
+    Ok(std::env::var(name).map_or(Dynamic::UNIT, Dynamic::from))
 }
 
 /// Compiles a script; a syntax error becomes a diagnostic at its line and column.
@@ -159,6 +178,22 @@ mod tests {
         let import = run("import \"secrets\" as s;").unwrap_err();
         assert!(import.contains("secrets"), "{import}");
         assert!(run("eval(\"1\")").is_err());
+    }
+
+    #[test]
+    fn env_reads_variables_but_never_the_secret() {
+        let path = std::env::var("PATH").unwrap();
+        let read = |source: &str| {
+            let script = compile("test.rhai", source).unwrap();
+            engine().eval_ast::<Dynamic>(&script.ast).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("env(\"PATH\")").unwrap().into_string().unwrap(), path);
+        assert!(read("env(\"KEYSTONE_NO_SUCH_VARIABLE\")").unwrap().is_unit());
+        assert_eq!(read("env(\"KEYSTONE_NO_SUCH_VARIABLE\", 3)").unwrap().as_int().unwrap(), 3);
+        for name in ["KEYSTONE_SECRET", "keystone_secret"] {
+            let err = read(&format!("env(\"{name}\")")).unwrap_err();
+            assert!(err.contains("never readable"), "{err}");
+        }
     }
 
     #[test]

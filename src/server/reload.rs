@@ -1,7 +1,7 @@
 //! The reload loop (development only): a notify watcher over the whole project feeds one
 //! loop that waits for a quiet moment, reloads the project off to the side with the same
 //! loader and rules as `check`, and swaps it in — or keeps the last good one and shows why.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 
 use super::App;
 use super::live::{self, Change};
-use crate::diagnostic::{render_all, use_color};
+use crate::log;
+use crate::diagnostic::Diagnostic;
 use crate::project::Settings;
 
 /// A burst of changes is over once nothing changed for this long.
@@ -25,7 +26,11 @@ const MAX_WAIT: Duration = Duration::from_millis(300);
 ///
 /// # Errors
 /// The watcher cannot be set up (e.g. the inotify limit is reached).
-pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::RecommendedWatcher> {
+pub fn spawn(
+    app: Arc<App>,
+    root: PathBuf,
+    shown_at_start: &[Diagnostic],
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel();
     let watched = root.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -39,7 +44,9 @@ pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::Recommended
     })
     .context("starting the file watcher")?;
     watcher.watch(&root, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.display()))?;
-    tokio::spawn(run(app, root, rx));
+    let shown = Shown::default();
+    let _ = shown.fresh(shown_at_start);
+    tokio::spawn(run(app, root, rx, shown));
     Ok(watcher)
 }
 
@@ -62,7 +69,26 @@ fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
     !ignored_dir && !scratch
 }
 
-async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+/// Warnings already printed: an edit elsewhere does not print them again.
+#[derive(Default)]
+struct Shown(std::sync::Mutex<BTreeSet<(&'static str, String, String, Option<String>)>>);
+
+impl Shown {
+    /// The diagnostics worth printing now: every error, and the warnings not printed
+    /// before. A warning that goes away and comes back prints again.
+    fn fresh(&self, diagnostics: &[Diagnostic]) -> (Vec<Diagnostic>, usize) {
+        let key = |d: &Diagnostic| (d.code, d.file.clone(), d.message.clone(), d.snippet.clone());
+        let mut shown = self.0.lock().unwrap();
+        let current: BTreeSet<_> = diagnostics.iter().filter(|d| !d.is_error()).map(key).collect();
+        let fresh: Vec<Diagnostic> =
+            diagnostics.iter().filter(|d| d.is_error() || !shown.contains(&key(d))).cloned().collect();
+        let repeated = diagnostics.len() - fresh.len();
+        *shown = current;
+        (fresh, repeated)
+    }
+}
+
+async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>, shown: Shown) {
     while let Some(first) = rx.recv().await {
         let started = Instant::now();
         let mut changed = first;
@@ -74,12 +100,12 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
         }
         changed.sort();
         changed.dedup();
-        apply(&app, &root, &changed, started).await;
+        apply(&app, &root, &changed, started, &shown).await;
     }
 }
 
 /// Reloads the project and tells the terminal and the browsers.
-async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
+async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant, shown: &Shown) {
     let load_root = root.to_path_buf();
     let Ok(project) = tokio::task::spawn_blocking(move || crate::check::load_and_check(&load_root, false)).await else {
         return;
@@ -90,25 +116,27 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
         .filter(|p| p.exists() || p.extension().is_some())
         .map(|p| crate::diagnostic::relative(root, p))
         .collect();
-    use std::io::IsTerminal as _;
-    if !project.diagnostics.is_empty() {
-        eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
+    let (fresh, repeated) = shown.fresh(&project.diagnostics);
+    log::diagnostics(&fresh);
+    if repeated > 0 {
+        let plural = if repeated == 1 { "" } else { "s" };
+        log::info(&format!("({repeated} warning{plural} shown before, unchanged; `keystone-rs check` lists all)"));
     }
     if project.has_errors() {
         let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         *app.broken.lock().unwrap() = errors.clone();
         if app.project().has_errors() {
             // Nothing good to keep (the project was broken at start): serve the newest.
-            eprintln!("keystone-rs: {} changed; the project still has errors", names.join(", "));
+            log::error(&format!("{} changed; the project still has errors", names.join(", ")));
             app.swap(project);
         } else {
-            eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
+            log::error(&format!("{} broke the project; still serving the last good version", names.join(", ")));
         }
         live::announce(app, &Change::Broken(errors)).await;
         return;
     }
     for setting in needs_restart(&app.project().settings, &project.settings) {
-        eprintln!("keystone-rs: keystone.toml changed {setting}, which takes effect when serve restarts");
+        log::warning(&format!("keystone.toml changed {setting}, which takes effect when serve restarts"));
     }
     let css_only = names.iter().all(|n| n.starts_with("public/") && n.ends_with(".css"));
     let change = if css_only {
@@ -130,7 +158,11 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
         // A CSS-only fix does not reload pages, so their overlay is cleared explicitly.
         live::announce(app, &Change::Fixed).await;
     }
-    println!("reloaded after {} changed ({:.0}ms)", names.join(", "), started.elapsed().as_secs_f64() * 1000.0);
+    log::info(&format!(
+        "reloaded after {} changed ({:.0}ms)",
+        names.join(", "),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
     live::announce(app, &change).await;
 }
 
