@@ -215,6 +215,7 @@ fn browser_console_prints_hello_world_over_websocket_and_server_logs_connect_the
     let page = browse("hello", &server, &[]);
 
     assert!(strings(&page["console"]).contains(&"Hello World"), "{page}");
+    assert_eq!(page["pageMessage"], "Hello World", "the page shows the message, not only the console: {page}");
     assert_eq!(page["connected"], true, "{page}");
     assert_eq!(page["transport"], "websocket", "WebSocket first: {page}");
     assert!(strings(&page["websockets"]).contains(&"/socket.io/"), "{page}");
@@ -319,6 +320,16 @@ fn chat_scaffold_two_visitors_see_each_others_messages_under_their_session_nickn
     assert!(alice.contains(&"bob joined #general"), "{seen}");
     assert_eq!(count(&alice.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
     assert_eq!(count(&bob.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
+    assert_eq!(strings(&seen["alice"]["mine"]), ["hello from alice"], "alice's own messages are marked: {seen}");
+    assert_eq!(strings(&seen["bob"]["mine"]), ["hi alice"], "bob's own messages are marked: {seen}");
+    for visitor in ["alice", "bob"] {
+        assert_eq!(seen[visitor]["stamped"], true, "every message shows when it was sent: {seen}");
+        let mut people = strings(&seen[visitor]["people"]);
+        assert_eq!(people.first(), Some(&visitor), "the visitor is listed first: {seen}");
+        people.sort_unstable();
+        assert_eq!(people, ["alice", "bob"], "{visitor} sees who is in the room: {seen}");
+    }
+    assert_eq!(strings(&seen["aliceAfterBobLeft"]), ["alice"], "bob left the room: {seen}");
 
     let output = server.output();
     assert!(output.contains("--- alice connected to #general"), "{output}");
