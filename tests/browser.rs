@@ -348,7 +348,7 @@ fn live_reload_template_edit_reloads_the_open_page_with_the_new_text() {
     story.expect_step("edit", FIRST_STEP, &server);
 
     let template = app.read("templates/views/index.html");
-    let h1 = template.lines().find(|l| l.starts_with("<h1>")).expect("the scaffold's index has an <h1>").to_string();
+    let h1 = template.lines().find(|l| l.trim_start().starts_with("<h1>")).expect("the scaffold's index has an <h1>").to_string();
     app.write("templates/views/index.html", &template.replace(&h1, "<h1>Edited live</h1>"));
     story.go();
     let seen = story.finish(&server);
