@@ -82,9 +82,14 @@ impl Server {
     /// Starts `serve` with extra arguments (on `--port 0` unless they name a port); waits for
     /// the URL line.
     pub fn start_with(app: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(app, args, &[])
+    }
+
+    /// [`Server::start_with`] with extra environment variables.
+    pub fn start_with_env(app: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port: &[&str] = if args.contains(&"--port") || args.contains(&"-p") { &[] } else { &["--port", "0"] };
         let mut command = Command::new(BIN);
-        command.args(["serve", app.to_str().unwrap()]).args(port).args(args).env("KEYSTONE_SECRET", SECRET);
+        command.args(["serve", app.to_str().unwrap()]).args(port).args(args).env("KEYSTONE_SECRET", SECRET).envs(env.iter().copied());
         Self::start_command(command)
     }
 

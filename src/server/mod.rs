@@ -214,7 +214,8 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
-        router = router.route(live::SCRIPT_PATH, get(live::serve_script));
+        let app = app.clone();
+        router = router.route(live::SCRIPT_PATH, get(move || live::serve_script(app.clone())));
     }
     // Compress what is worth it, fast: small pages gain nothing, and brotli at its default
     // quality costs more CPU than rendering them.

@@ -374,6 +374,20 @@ async function overlay(browser) {
     "#keystone-overlay to appear",
   );
   const navigationsBeforeFix = seen.navigations; // 1: the first load only
+  const look = await page.evaluate(() => {
+    const node = document.getElementById("keystone-overlay");
+    const underline = node.querySelector(".keystone-underline");
+    const frame = node.querySelector(".keystone-frame");
+    const location = node.querySelector(".keystone-location");
+    return {
+      background: getComputedStyle(node).backgroundColor,
+      frame: frame ? frame.textContent : null,
+      underline: underline ? underline.textContent : null,
+      editorHref: location && location.href ? location.href : null,
+    };
+  });
+  await page.keyboard.press("Escape");
+  const overlayAfterEsc = await page.evaluate(() => !!document.getElementById("keystone-overlay"));
   await page.evaluate(() => { window.__marker = "while broken"; });
 
   await step("fix");
@@ -390,6 +404,8 @@ async function overlay(browser) {
   const result = {
     overlayBefore,
     overlayText,
+    look,
+    overlayAfterEsc,
     navigationsBeforeFix,
     navigationsAfterFix: seen.navigations - navigationsBeforeFix,
     navigationType: await page.evaluate(navigationType),
