@@ -2,6 +2,7 @@
 
 pub(crate) mod cached_store;
 pub(crate) mod client;
+pub(crate) mod error_page;
 pub(crate) mod guard;
 pub(crate) mod http;
 pub(crate) mod listen;
