@@ -126,6 +126,22 @@ pub fn diagnostics(list: &[Diagnostic]) {
     }
 }
 
+/// A failure while answering a request: its account for people (code frame, request,
+/// session), or one JSON object with `fields`.
+pub fn failure(text: &str, fields: serde_json::Value) {
+    if is_json() {
+        emit(Stream::Err, "", "error", "failure", fields);
+    } else {
+        emit(Stream::Err, text.trim_end(), "", "", serde_json::Value::Null);
+    }
+}
+
+/// Whether what goes to stderr may be coloured.
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal as _;
+    crate::diagnostic::use_color(std::io::stderr().is_terminal())
+}
+
 /// Only with `KEYSTONE_DEBUG` set: noise a developer may want while debugging.
 pub fn debug(text: &str) {
     if std::env::var_os("KEYSTONE_DEBUG").is_some() {

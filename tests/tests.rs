@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod cluster;
 mod e2e;
+mod errors;
 mod fuzz;
 mod live;
 mod new;

@@ -89,7 +89,12 @@ impl Server {
     pub fn start_with_env(app: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port: &[&str] = if args.contains(&"--port") || args.contains(&"-p") { &[] } else { &["--port", "0"] };
         let mut command = Command::new(BIN);
-        command.args(["serve", app.to_str().unwrap()]).args(port).args(args).env("KEYSTONE_SECRET", SECRET).envs(env.iter().copied());
+        command
+            .args(["serve", app.to_str().unwrap()])
+            .args(port)
+            .args(args)
+            .env("KEYSTONE_SECRET", SECRET)
+            .envs(env.iter().copied());
         Self::start_command(command)
     }
 

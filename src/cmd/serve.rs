@@ -83,7 +83,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
         }
         // Development: every edit is applied live. The watcher lives as long as the server.
-        let _watcher = if production { None } else { Some(server::reload::spawn(app, root.clone(), &startup_diagnostics)?) };
+        let _watcher =
+            if production { None } else { Some(server::reload::spawn(app, root.clone(), &startup_diagnostics)?) };
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
             .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;
@@ -195,9 +196,7 @@ fn secret(production: bool) -> anyhow::Result<String> {
             Ok(secret)
         }
         _ => {
-            log::warning(
-                "no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops",
-            );
+            log::warning("no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops");
             Ok(crate::server::session::new_secret())
         }
     }

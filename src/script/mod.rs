@@ -110,6 +110,8 @@ pub fn compile(file: &str, source: &str) -> Result<Script, Box<Diagnostic>> {
 pub struct ScriptError {
     pub file: String,
     pub line: usize,
+    /// 1-based column of the failing expression; 0 when unknown.
+    pub column: usize,
     pub message: String,
 }
 
@@ -130,12 +132,18 @@ impl ScriptError {
             }
             other => other.to_string(),
         };
-        ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message }
+        let pos = err.position();
+        ScriptError {
+            file: file.to_string(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            message,
+        }
     }
 
     /// A failure around a script rather than in it.
     pub fn internal(message: &str) -> Self {
-        ScriptError { file: "(script)".into(), line: 0, message: message.into() }
+        ScriptError { file: "(script)".into(), line: 0, column: 0, message: message.into() }
     }
 }
 

@@ -3,9 +3,30 @@
 //! and the session — the same in the terminal. Production shows the generic page instead.
 use std::fmt::Write as _;
 
+use axum::response::{Html, IntoResponse, Response};
+use http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
+use crate::project::Project;
+use crate::script::ScriptError;
+
+/// The visitor's side of a failure: the request and the session (as JSON).
+pub struct Context<'a> {
+    pub req: &'a Value,
+    pub session: &'a Value,
+}
+
+/// Tells the terminal, and answers 500: the development page, or the generic one in production.
+pub fn respond(production: bool, failure: &Failure) -> Response {
+    crate::log::failure(&failure.terminal(crate::log::stderr_color()), failure.json());
+    if production {
+        return super::pages::error(StatusCode::INTERNAL_SERVER_ERROR, "", true);
+    }
+    let editor = super::live::editor_template(std::env::var("KEYSTONE_EDITOR").ok().as_deref());
+    let html = failure.html(editor.as_deref());
+    (StatusCode::INTERNAL_SERVER_ERROR, Html(super::live::inject(html))).into_response()
+}
 
 /// What went wrong where, and the request it happened in.
 #[derive(Debug, Clone)]
@@ -27,9 +48,98 @@ pub struct Failure {
     pub query: Map<String, Value>,
     pub form: Map<String, Value>,
     pub session: Map<String, Value>,
+    /// The project's folder, for editor links.
+    pub root: String,
 }
 
 impl Failure {
+    /// A controller, guard or middleware script that failed.
+    pub fn script(project: &Project, err: &ScriptError, cx: &Context<'_>) -> Self {
+        let source = project
+            .middleware
+            .iter()
+            .chain(project.guards.values())
+            .chain(project.controllers.values())
+            .find(|s| s.file == err.file)
+            .map(|s| s.source.to_string());
+        let length = source
+            .as_deref()
+            .and_then(|s| s.lines().nth(err.line.saturating_sub(1)))
+            .map_or(1, |line| word_at(line, err.column));
+        // Rhai ends its message with " (line N, position M)": the frame shows the place.
+        let raw = match err.message.rfind(" (line ") {
+            Some(at) if err.message.ends_with(')') => err.message[..at].to_string(),
+            _ => err.message.clone(),
+        };
+        Self::new("script error", raw, err.file.clone(), (err.line, err.column, length), source, cx).in_project(project)
+    }
+
+    /// A template that failed to render: the error names the template (maybe a layout or an
+    /// include) and the byte range in it.
+    pub fn template(project: &Project, name: &str, err: &minijinja::Error, cx: &Context<'_>) -> Self {
+        let name = err.name().unwrap_or(name).to_string();
+        let source = project.template_sources.get(&name).cloned();
+        let (line, column, length) = match (&source, err.range()) {
+            (Some(source), Some(range)) => {
+                let (line, column) = crate::diagnostic::line_col(source, range.start);
+                let text = source.get(range).unwrap_or("");
+                (line, column, text.split('\n').next().map_or(1, |t| t.chars().count().max(1)))
+            }
+            _ => (err.line().unwrap_or(0), 0, 1),
+        };
+        let raw = match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        };
+        Self::new("template error", raw, format!("templates/{name}"), (line, column, length), source, cx)
+            .in_project(project)
+    }
+
+    fn new(
+        kind: &'static str,
+        raw: String,
+        file: String,
+        (line, column, length): (usize, usize, usize),
+        source: Option<String>,
+        cx: &Context<'_>,
+    ) -> Self {
+        let field = |key: &str| cx.req.get(key).and_then(Value::as_object).cloned().unwrap_or_default();
+        let text = |key: &str| cx.req.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        Failure {
+            kind,
+            raw,
+            file,
+            line,
+            column,
+            length,
+            source,
+            method: text("method"),
+            path: text("path"),
+            params: field("params"),
+            query: field("query"),
+            form: field("form"),
+            session: cx.session.as_object().cloned().unwrap_or_default(),
+            root: String::new(),
+        }
+    }
+
+    fn in_project(mut self, project: &Project) -> Self {
+        self.root = project.root.to_string_lossy().into_owned();
+        self
+    }
+
+    /// The fields of a JSON log line.
+    pub fn json(&self) -> Value {
+        serde_json::json!({
+            "message": self.message(),
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "method": self.method,
+            "path": self.path,
+        })
+    }
+
     /// The message in plain words.
     pub fn message(&self) -> String {
         plain_words(&self.raw)
@@ -63,7 +173,8 @@ impl Failure {
     }
 
     /// The development page (the live-reload script is added by the caller).
-    pub fn html(&self, editor: Option<&str>, root: &str) -> String {
+    pub fn html(&self, editor: Option<&str>) -> String {
+        let root = &self.root;
         let message = escape(&self.message());
         let location = if self.line > 0 {
             format!(
@@ -162,6 +273,12 @@ fn code_frame(source: &str, line: usize, column: usize, length: usize) -> String
     }
     out.push_str("</pre>");
     out
+}
+
+/// Length of the word (identifier) at 1-based `column`, at least 1.
+fn word_at(line: &str, column: usize) -> usize {
+    let word = |c: &char| c.is_alphanumeric() || *c == '_';
+    line.chars().skip(column.saturating_sub(1)).take_while(word).count().max(1)
 }
 
 fn map_html(map: &Map<String, Value>) -> String {
@@ -301,12 +418,13 @@ mod tests {
             query: Map::new(),
             form,
             session,
+            root: "/app".into(),
         }
     }
 
     #[test]
     fn the_page_has_the_frame_the_request_and_the_session_with_secrets_hidden() {
-        let html = failure().html(Some("vscode://file{file}:{line}:{column}"), "/app");
+        let html = failure().html(Some("vscode://file{file}:{line}:{column}"));
         assert!(html.contains("empty value (unit)"), "{html}");
         assert!(
             html.contains("<span class=\"hit\"><b class=\"n\">2 | </b>let n = session.user.length;</span>"),

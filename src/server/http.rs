@@ -70,8 +70,12 @@ async fn handle_route(
         .collect();
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
     let (scope, outcome) = controller::run_chain(scripts, scope, *project.settings.scripts.timeout).await;
-    let outcome =
-        outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
+    let outcome = outcome.map_err(|err| {
+        let req = crate::script::to_json(&rhai::Dynamic::from_map(req.clone()));
+        let session = Value::Object(public_part(&visitor.data));
+        let cx = super::error_page::Context { req: &req, session: &session };
+        HttpError::Failure(Box::new(super::error_page::Failure::script(project, &err, &cx)))
+    })?;
 
     let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
     if outcome.regenerate {
@@ -139,6 +143,9 @@ pub enum HttpError {
     Csrf,
     #[error("{0}")]
     Script(#[from] crate::script::ScriptError),
+    /// Project code failed while answering: the development error page tells all about it.
+    #[error("{}", .0.message())]
+    Failure(Box<super::error_page::Failure>),
     #[error("the session store is unavailable; try again shortly")]
     StoreUnavailable(#[from] tower_sessions::session_store::Error),
 }
@@ -161,6 +168,7 @@ impl HttpError {
                 production,
             ),
             HttpError::Script(err) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), production),
+            HttpError::Failure(failure) => super::error_page::respond(production, failure),
             HttpError::StoreUnavailable(err) => {
                 crate::log::error(&format!("session store unavailable: {err}"));
                 pages::error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string(), production)
@@ -285,7 +293,7 @@ impl http_body::Body for Notifying {
 
 /// Renders a template, turning a render error into an error page naming the file and line.
 pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Value, status: StatusCode) -> Response {
-    let result = project.templates.get_template(name).and_then(|t| t.render(context));
+    let result = project.templates.get_template(name).and_then(|t| t.render(context.clone()));
     match result {
         Ok(html) if app.production => (status, Html(html)).into_response(),
         Ok(html) => (status, Html(super::live::inject(html))).into_response(),
@@ -298,14 +306,17 @@ pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Valu
                 .filter(|d| d.is_error() && (d.file == file || d.file == format!("templates/{name}")))
                 .map(|d| d.render(false))
                 .collect();
-            let detail = if known.is_empty() {
-                let line = err.line().map_or_else(String::new, |l| format!(":{l}"));
-                format!("{file}{line}: {err:#}")
-            } else {
-                known.join("\n")
+            if !known.is_empty() {
+                let detail = known.join("\n");
+                crate::log::error(&detail);
+                return pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production);
+            }
+            let field = |key: &str| {
+                context.get_attr(key).ok().and_then(|v| serde_json::to_value(&v).ok()).unwrap_or(Value::Null)
             };
-            crate::log::error(&detail);
-            pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production)
+            let (req, session) = (field("req"), field("session"));
+            let cx = super::error_page::Context { req: &req, session: &session };
+            super::error_page::respond(app.production, &super::error_page::Failure::template(project, name, &err, &cx))
         }
     }
 }

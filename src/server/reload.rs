@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 
 use super::App;
 use super::live::{self, Change};
-use crate::log;
 use crate::diagnostic::Diagnostic;
+use crate::log;
 use crate::project::Settings;
 
 /// A burst of changes is over once nothing changed for this long.
