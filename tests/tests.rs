@@ -13,4 +13,5 @@ mod new;
 mod router;
 mod security;
 mod soak;
+mod suggestions;
 mod terminal;
