@@ -35,6 +35,8 @@ pub fn near_miss<'f>(facts: &'f Facts, namespace: &str, event: &str, listens: bo
 }
 
 fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
+    // The server's side once, however many pages get its name wrong.
+    let mut reported = std::collections::BTreeSet::new();
     for client in &facts.client {
         for use_ in scan::client_socket_events(&client.code) {
             let event = &use_.event.text;
@@ -61,7 +63,11 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                     .at_span(&client.source, use_.event.span.clone())
                     .with_help(format!("did you mean `{near}`? the page and {script} must use the same name")),
             );
-            out.extend(server_side(facts, &use_.namespace, calls, near, server_says, event));
+            if let Some(d) = server_side(facts, &use_.namespace, calls, near, server_says, event)
+                && reported.insert((d.file.clone(), d.line, d.column))
+            {
+                out.push(d);
+            }
         }
     }
 }
@@ -82,11 +88,9 @@ fn server_side(
         let (Some(code), Some(source)) = (facts.scripts.get(file), facts.script_source(file)) else { continue };
         let found = calls.iter().flat_map(|call| scan::calls_with_literal(code, call)).find(|f| f.text == name);
         if let Some(found) = found {
-            return Some(
-                RULE.at(file, message)
-                    .at_span(source, found.span)
-                    .with_help(format!("did you mean `{client_name}`? rename one side so both use the same name")),
-            );
+            return Some(RULE.at(file, message).at_span(source, found.span).with_help(format!(
+                "one of `{name}` and `{client_name}` is misspelt: rename one side so both use the same name"
+            )));
         }
     }
     None
