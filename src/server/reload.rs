@@ -69,9 +69,13 @@ fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
     !ignored_dir && !scratch
 }
 
+/// What makes a warning the same warning: code, file, message and source line (not its line
+/// number, which an edit above it moves).
+type WarningKey = (&'static str, String, String, Option<String>);
+
 /// Warnings already printed: an edit elsewhere does not print them again.
 #[derive(Default)]
-struct Shown(std::sync::Mutex<BTreeSet<(&'static str, String, String, Option<String>)>>);
+struct Shown(std::sync::Mutex<BTreeSet<WarningKey>>);
 
 impl Shown {
     /// The diagnostics worth printing now: every error, and the warnings not printed
