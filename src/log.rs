@@ -99,7 +99,13 @@ pub fn info(text: &str) {
 
 /// Something the developer should look at; serving goes on.
 pub fn warning(text: &str) {
-    emit(Stream::Err, &format!("warning: {}", escape(text)), "warning", "server", serde_json::json!({ "message": text }));
+    emit(
+        Stream::Err,
+        &format!("warning: {}", escape(text)),
+        "warning",
+        "server",
+        serde_json::json!({ "message": text }),
+    );
 }
 
 /// Something went wrong that the visitor does not see in full.
@@ -122,7 +128,9 @@ pub fn diagnostics(list: &[Diagnostic]) {
         use std::io::IsTerminal as _;
         let color = crate::diagnostic::use_color(std::io::stderr().is_terminal());
         let rendered = crate::diagnostic::render_all(list, color);
-        emit(Stream::Err, &escape_lines(rendered.trim_end()), "", "", serde_json::Value::Null);
+        // Colour codes are ours; without colour, any escape sequence came from the project.
+        let rendered = if color { rendered } else { escape_lines(&rendered) };
+        emit(Stream::Err, rendered.trim_end(), "", "", serde_json::Value::Null);
     }
 }
 
@@ -132,6 +140,9 @@ pub fn failure(text: &str, fields: serde_json::Value) {
     if is_json() {
         emit(Stream::Err, "", "error", "failure", fields);
     } else {
+        // The account quotes visitor input (the request, the message): no escape sequences
+        // but our colours get through.
+        let text = if stderr_color() { text.to_string() } else { escape_lines(text) };
         emit(Stream::Err, text.trim_end(), "", "", serde_json::Value::Null);
     }
 }
@@ -145,7 +156,13 @@ pub fn stderr_color() -> bool {
 /// Only with `KEYSTONE_DEBUG` set: noise a developer may want while debugging.
 pub fn debug(text: &str) {
     if std::env::var_os("KEYSTONE_DEBUG").is_some() {
-        emit(Stream::Err, &format!("debug: {}", escape(text)), "debug", "server", serde_json::json!({ "message": text }));
+        emit(
+            Stream::Err,
+            &format!("debug: {}", escape(text)),
+            "debug",
+            "server",
+            serde_json::json!({ "message": text }),
+        );
     }
 }
 

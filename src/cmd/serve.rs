@@ -129,7 +129,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// The URLs other machines reach a server listening on every interface at: one per
 /// non-loopback address (IPv4 first).
-fn network_urls(addr: SocketAddr) -> Vec<String> {
+fn network_urls(addr: std::net::SocketAddr) -> Vec<String> {
     let mut ips: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
@@ -138,7 +138,7 @@ fn network_urls(addr: SocketAddr) -> Vec<String> {
         .collect();
     ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
     ips.dedup();
-    ips.into_iter().map(|ip| format!("http://{}/", SocketAddr::new(ip, addr.port()))).collect()
+    ips.into_iter().map(|ip| format!("http://{}/", std::net::SocketAddr::new(ip, addr.port()))).collect()
 }
 
 /// Opens `url` with the desktop's opener (`$BROWSER` first, when set). The opener runs in
