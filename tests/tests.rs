@@ -12,6 +12,7 @@ mod live;
 mod new;
 mod router;
 mod security;
+mod sessions;
 mod soak;
 mod suggestions;
 mod terminal;

@@ -79,6 +79,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (router, app) =
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
         let io = app.io().clone();
+        let flusher = app.clone();
         if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
             anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
         }
@@ -89,6 +90,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;
         let addr = listener.local_addr()?;
+        // Small writes (a socket's first packets after the upgrade) go out at once instead of
+        // waiting 40 ms for the peer's delayed ACK (Nagle's algorithm).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         log::info(&format!(
             "keystone-rs serving {} at http://{shown}/ ({})",
@@ -123,6 +129,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
             } => log::warning(&format!("requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs())),
         }
+        // Sessions changed in the last moments are still only in memory (sqlite writes behind).
+        flusher.sessions.flush().await.context("writing sessions to disk")?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

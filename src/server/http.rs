@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderValue, StatusCode, header, request::Parts};
 use serde_json::{Map, Value, json};
 
-use super::session::{CSRF_KEY, FLASH_KEY, VisitorSession, merge_public, public_part};
+use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_public, public_part};
 use super::{App, pages, statics};
 use crate::project::Project;
 use crate::project::routes::{Match, Route};
@@ -148,6 +148,17 @@ pub enum HttpError {
     Failure(Box<super::error_page::Failure>),
     #[error("the session store is unavailable; try again shortly")]
     StoreUnavailable(#[from] tower_sessions::session_store::Error),
+    #[error("{0}; the session was not saved (flatten the value)")]
+    SessionTooDeep(SessionError),
+}
+
+impl From<SessionError> for HttpError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Store(err) => HttpError::StoreUnavailable(err),
+            err @ SessionError::TooDeep { .. } => HttpError::SessionTooDeep(err),
+        }
+    }
 }
 
 impl HttpError {
@@ -169,6 +180,10 @@ impl HttpError {
             ),
             HttpError::Script(err) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), production),
             HttpError::Failure(failure) => super::error_page::respond(production, failure),
+            HttpError::SessionTooDeep(_) => {
+                crate::log::error(&self.to_string());
+                pages::error(StatusCode::INTERNAL_SERVER_ERROR, &self.to_string(), production)
+            }
             HttpError::StoreUnavailable(err) => {
                 crate::log::error(&format!("session store unavailable: {err}"));
                 pages::error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string(), production)
@@ -202,14 +217,15 @@ fn csrf_token_matches(visitor: &VisitorSession, parts: &Parts, req: &rhai::Map) 
 }
 
 /// Saves, regenerates or destroys the session as the scripts asked, setting the cookie when
-/// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with.
+/// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with
+/// (`None` also when the session ended while this request ran: it is not written back).
 async fn finish_session(
     app: &Arc<App>,
     visitor: &VisitorSession,
     mut data: Map<String, Value>,
     outcome: &controller::Response,
     response: &mut Response,
-) -> Result<Option<Id>, tower_sessions::session_store::Error> {
+) -> Result<Option<Id>, SessionError> {
     let sessions = &app.sessions;
     let mut set_cookie = |value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -228,7 +244,7 @@ async fn finish_session(
         if flash.is_empty() {
             return Ok(None);
         }
-        let (id, _) = sessions.save(&VisitorSession::default(), flash).await?;
+        let Some((id, _)) = sessions.save(&VisitorSession::default(), flash).await? else { return Ok(None) };
         set_cookie(sessions.cookie_header(id));
         return Ok(Some(id));
     }
@@ -247,7 +263,7 @@ async fn finish_session(
     if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
         return Ok(visitor.id);
     }
-    let (id, send_cookie) = sessions.save(visitor, data).await?;
+    let Some((id, send_cookie)) = sessions.save(visitor, data).await? else { return Ok(None) };
     if send_cookie {
         set_cookie(sessions.cookie_header(id));
     }

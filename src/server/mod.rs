@@ -1,6 +1,5 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
-pub(crate) mod cached_store;
 pub(crate) mod client;
 pub(crate) mod error_page;
 pub(crate) mod guard;
@@ -8,11 +7,12 @@ pub(crate) mod http;
 pub(crate) mod listen;
 pub(crate) mod live;
 pub(crate) mod pages;
-pub(crate) mod redis;
+pub mod redis;
 pub(crate) mod reload;
 pub mod session;
 pub(crate) mod sockets;
 pub(crate) mod statics;
+pub mod store;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};

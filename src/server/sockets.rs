@@ -236,8 +236,13 @@ async fn run<A: Adapter>(
     let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {
-            if let Err(err) = app.sessions.save(&session, new_session).await {
-                log::error(&format!("socket {}: saving session: {err}", socket.id));
+            match app.sessions.save(&session, new_session).await {
+                Ok(Some(_)) => {}
+                // Ended (logout or login) while the handler ran: it stays ended.
+                Ok(None) => log::debug(&format!("socket {}: session ended during the event; not saved", socket.id)),
+                Err(err) => {
+                    log::error(&format!("socket {} on {}: {err}; the session was not saved", socket.id, socket.ns()))
+                }
             }
         } else {
             *link.own_session.lock().unwrap() = new_session;
