@@ -4,7 +4,6 @@
 //! the sqlite store writes behind but keeps everything across a clean restart.
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use keystone::project::settings::SessionSettings;
 use keystone::server::redis::RedisStore;
@@ -18,8 +17,7 @@ use crate::util::{SECRET, Server, TempApp, http_request};
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 fn manager(store: Arc<dyn Store>) -> SessionManager {
-    let settings =
-        SessionSettings { cookie: "keystone.sid".into(), expiry: Duration::from_secs(3600), store: "memory".into() };
+    let settings = SessionSettings::default();
     SessionManager::with_store(store, &settings, SECRET.as_bytes(), false)
 }
 
