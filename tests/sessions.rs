@@ -216,3 +216,29 @@ fn an_unreadable_sqlite_record_is_an_empty_session_with_a_log_line() {
     let log = server.output();
     assert!(log.contains("unreadable record treated as an empty session"), "{log}");
 }
+
+#[test]
+fn a_session_value_too_deep_to_load_back_is_refused_and_the_visitor_keeps_browsing() {
+    let app = TempApp::fixture("session_app");
+    let routes = app.read("routes/index.toml");
+    app.write("routes/index.toml", &format!("{routes}\"GET /deep\" = \"deep\"\n"));
+    app.write(
+        "routes/views/deep.rhai",
+        "let v = \"bottom\";\nfor i in 0..1100 { v = [v]; }\nsession.deep = v;\njson(#{ saved: true });\n",
+    );
+    let server = Server::start(&app.path);
+    let (status, _, cookie) = get(&format!("{}/", server.url), "");
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("GET / starts a session");
+
+    let (status, body, _) = get(&format!("{}/deep", server.url), &cookie);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("nested deeper than 64 levels"), "{body}");
+    assert!(server.output().contains("session value `deep` is nested deeper than 64 levels"), "{}", server.output());
+
+    for _ in 0..2 {
+        let (status, body, _) = get(&format!("{}/whoami", server.url), &cookie);
+        assert_eq!(status, 200, "the visitor's next requests must still work: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "message": "Hello World" }));
+    }
+}
