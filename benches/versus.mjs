@@ -6,6 +6,7 @@
 //   node benches/versus.mjs sockets <url> <serverPid> <sockets>
 //   node benches/versus.mjs fanout  <url> <serverPid> <receivers> <messages>
 //   node benches/versus.mjs connects <url> <serverPid> <count> <cookie>
+//   node benches/versus.mjs firsts  <url> <serverPid> <requests> <concurrency>
 //
 // visits:  a visit is GET / with no cookie (a new session) then a websocket connect carrying
 //          that cookie, until the `msg` event arrives; then the socket closes. Prints latency
@@ -18,6 +19,8 @@
 //          server's CPU per delivery (µs).
 // connects: <count> websocket connects with <cookie>, one after the other, each until `msg`,
 //          then a disconnect (for instructions.sh, which counts what the server runs).
+// firsts:  GET / with no cookie (a new session each), <concurrency> at a time, without wrk;
+//          prints requests/s and the server's CPU per request.
 // Each prints one JSON line on stdout; exits 1 on any failed visit, connect or delivery.
 // Gives up after 300 s.
 import { readFileSync } from "node:fs";
@@ -197,7 +200,17 @@ async function connects([countArg = "50", cookie]) {
   return { connects: count };
 }
 
-const modes = { visits, sockets, fanout, connects };
+async function firsts([countArg = "5000", concurrencyArg = "50"]) {
+  const count = Number(countArg);
+  await pool(500, 50, newSession); // warm-up
+  const before = cpuTicks();
+  const started = now();
+  await pool(count, Number(concurrencyArg), newSession);
+  const elapsed = now() - started;
+  return { requests: count, per_s: Math.round((count / elapsed) * 1000), cpu_us: +(((cpuTicks() - before) * TICK_US) / count).toFixed(1) };
+}
+
+const modes = { visits, sockets, fanout, connects, firsts };
 if (!modes[mode]) fail(`unknown mode ${mode}`);
 try {
   console.log(JSON.stringify(await modes[mode](rest)));
