@@ -90,11 +90,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;
         let addr = listener.local_addr()?;
-        // Small writes (a socket's first packets after the upgrade) go out at once instead of
-        // waiting 40 ms for the peer's delayed ACK (Nagle's algorithm).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         log::info(&format!(
             "keystone-rs serving {} at http://{shown}/ ({})",

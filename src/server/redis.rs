@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use fred::interfaces::LuaInterface as _;
 use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy, SetOptions};
 use fred::types::RespVersion;
 use tower_sessions::session::{Id, Record};
