@@ -152,6 +152,49 @@ pub fn api_error(message: impl Into<String>) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(rhai::Dynamic::from(message.into()), rhai::Position::NONE))
 }
 
+/// How deep a value a script hands out (session, locals, emits, `json`, acks) may nest, the
+/// value of a key being level 1. Saving, sending and rendering such values recurse on the
+/// async workers' ordinary stacks, so a deeper value is a script error: one script once
+/// aborted the whole server with a 1,100-level array.
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// Whether `value` nests deeper than [`MAX_VALUE_DEPTH`]; the walk stops at the limit, so it
+/// needs little stack whatever the value.
+pub fn too_deep(value: &Dynamic) -> bool {
+    fn past(value: &Dynamic, depth: usize) -> bool {
+        if depth > MAX_VALUE_DEPTH {
+            return true;
+        }
+        if let Some(array) = value.read_lock::<rhai::Array>() {
+            return array.iter().any(|v| past(v, depth + 1));
+        }
+        if let Some(map) = value.read_lock::<rhai::Map>() {
+            return map.values().any(|v| past(v, depth + 1));
+        }
+        false
+    }
+    past(value, 1)
+}
+
+/// The message for the first entry of `map` (the script's `session` or `locals`) that nests
+/// too deep, if any.
+pub fn deep_entry(what: &str, map: &rhai::Map) -> Option<String> {
+    map.iter()
+        .find(|(_, v)| too_deep(v))
+        .map(|(key, _)| format!("{what} value `{key}` is nested deeper than {MAX_VALUE_DEPTH} levels; flatten it"))
+}
+
+/// [`to_json`] for a value a script hands out (an emit, `json`): too deep is a script error.
+///
+/// # Errors
+/// The value nests deeper than [`MAX_VALUE_DEPTH`].
+pub fn json_out(value: &Dynamic) -> Result<serde_json::Value, Box<EvalAltResult>> {
+    if too_deep(value) {
+        return Err(api_error(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels; flatten it")));
+    }
+    Ok(to_json(value))
+}
+
 /// JSON value to a Rhai value (objects become maps, integers stay integers).
 pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
     rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
@@ -202,6 +245,18 @@ mod tests {
             let err = read(&format!("env(\"{name}\")")).unwrap_err();
             assert!(err.contains("never readable"), "{err}");
         }
+    }
+
+    #[test]
+    fn values_too_deep_to_hand_out_are_script_errors() {
+        let deep = |levels| format!("let v = 1; for i in 0..{levels} {{ v = [v]; }} json(v);");
+        let err = run(&deep(1100)).unwrap_err();
+        assert!(err.contains("nested deeper than 64 levels"), "{err}");
+        assert!(run(&deep(63)).is_ok(), "64 levels are allowed");
+        assert!(run(&deep(64)).is_err(), "65 are not");
+        let mut map = rhai::Map::new();
+        map.insert("ok".into(), Dynamic::from(1_i64));
+        assert_eq!(deep_entry("session", &map), None);
     }
 
     #[test]

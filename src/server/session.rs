@@ -26,7 +26,7 @@ pub const CSRF_KEY: &str = "_csrf";
 /// How deep a session value may nest: every store reads back at least this much (serde_json
 /// stops at 128 levels), so deeper values are refused when they are written, not when the
 /// visitor's next request fails to load them.
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = crate::script::MAX_VALUE_DEPTH;
 
 /// Why a session could not be saved.
 #[derive(Debug, thiserror::Error)]

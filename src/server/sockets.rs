@@ -232,7 +232,13 @@ async fn run<A: Adapter>(
     let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)));
     let script_handle = handle.clone();
     let budget = *app.project().settings.scripts.timeout;
-    let (result, effects) = effects::run(budget, move || call(&script_handle)).await;
+    let original = handle.session();
+    let file = link.script.as_ref().map_or_else(|| "(socket)".to_string(), |s| s.file.clone());
+    let (result, effects) = effects::run(budget, move || {
+        let result = call(&script_handle);
+        script_handle.refuse_deep_session(&file, original).and(result)
+    })
+    .await;
     let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {
