@@ -92,11 +92,41 @@ pin_cpus() {
     fi
 }
 
-# build_keystone: builds keystone-rs in release mode, sets KEYSTONE to the binary.
+# build_keystone: builds keystone-rs in release mode, sets KEYSTONE to the binary. With
+# BENCH_KEYSTONE=/path/to/keystone-rs set, uses that binary instead (to measure an older build).
 build_keystone() {
-    cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
-    KEYSTONE="$ROOT/target/release/keystone-rs"
+    if [[ -n "${BENCH_KEYSTONE:-}" ]]; then
+        KEYSTONE=$BENCH_KEYSTONE
+    else
+        cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
+        KEYSTONE="$ROOT/target/release/keystone-rs"
+    fi
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
+}
+
+# build_bare: builds benches/bare_server.rs (release), sets BARE to its executable.
+build_bare() {
+    BARE=$(cargo bench --bench bare_server --no-run --message-format=json --manifest-path "$ROOT/Cargo.toml" \
+        2>/dev/null | grep -o '"executable":"[^"]*/bare_server-[^"]*"' | tail -n1 | cut -d'"' -f4) || true
+    if [[ -z "$BARE" ]]; then
+        cargo bench --bench bare_server --no-run --manifest-path "$ROOT/Cargo.toml" >&2 # shows the error
+        die "could not find the bare_server executable"
+    fi
+    [[ -x "$BARE" ]] || die "missing $BARE"
+}
+
+# ensure_node_reference: installs benches/node (Express, express-session, socket.io and its
+# client: the Node reference stack of versus.sh) with npm if it is not installed yet.
+ensure_node_reference() {
+    local dir="$ROOT/benches/node"
+    if [[ ! -d "$dir/node_modules/socket.io" || ! -d "$dir/node_modules/express-session" ]]; then
+        log "installing the Node reference stack into benches/node"
+        if [[ -f "$dir/package-lock.json" ]]; then
+            npm ci --prefix "$dir" --no-audit --no-fund >&2
+        else
+            npm install --prefix "$dir" --no-audit --no-fund >&2
+        fi
+    fi
 }
 
 # setup_workdir NAME: sets WORK to a new temp dir and exports a random KEYSTONE_SECRET.

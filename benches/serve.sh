@@ -46,13 +46,7 @@ pin_cpus wrk
 # --- build (release only) ----------------------------------------------------------------------
 log "building keystone-rs and bare_server (release)"
 build_keystone
-BARE=$(cargo bench --bench bare_server --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*/bare_server-[^"]*"' | tail -n1 | cut -d'"' -f4) || true
-if [[ -z "$BARE" ]]; then
-    cargo bench --bench bare_server --no-run >&2 # shows the build error
-    die "could not find the bare_server executable"
-fi
-[[ -x "$BARE" ]] || die "missing executables"
+build_bare
 
 # --- helpers -----------------------------------------------------------------------------------
 setup_workdir bench

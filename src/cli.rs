@@ -1,4 +1,4 @@
-//! The command line: `new`, `serve`, `check`, `routes`, `lists`, `completions`.
+//! The command line: `new`, `serve`, `check`, `routes`, `lists`, `generate`, `completions`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +15,8 @@ pub enum Format {
 #[command(
     name = "keystone-rs",
     version,
-    about = "Scaffold and serve real-time web apps whose sockets share the visitor's HTTP session"
+    about = "Scaffold and serve real-time web apps whose sockets share the visitor's HTTP session",
+    after_help = "Examples:\n  keystone-rs new myapp && cd myapp && keystone-rs serve\n  keystone-rs generate view about\n  keystone-rs check --deny-warnings"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,7 +25,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new app in a new folder.
+    /// Create a new app in a new folder (and a git repository, when git is installed).
+    #[command(
+        after_help = "Examples:\n  keystone-rs new myapp\n  keystone-rs new chatroom --template chat\n  keystone-rs new . --force --no-git"
+    )]
     New {
         /// Folder to create; its last component is the app's name.
         path: PathBuf,
@@ -34,29 +38,44 @@ pub enum Command {
         /// Write into a folder that is not empty, overwriting scaffold files.
         #[arg(long)]
         force: bool,
+        /// Do not run `git init` in the new folder.
+        #[arg(long)]
+        no_git: bool,
     },
     /// Serve an app: HTTP routes, views, sessions and Socket.IO sockets.
+    #[command(
+        after_help = "Examples:\n  keystone-rs serve\n  keystone-rs serve myapp -p 8080 --open\n  keystone-rs serve --host 0.0.0.0          # reachable from your network\n  keystone-rs serve --production --log-format json --timestamps"
+    )]
     Serve {
         /// The app's folder.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Interface to listen on [default: HOST from the environment or .env, else keystone.toml's server.host, else 127.0.0.1].
+        /// Interface to listen on; 0.0.0.0 for every interface [default: HOST from the environment or .env, else keystone.toml's server.host, else 127.0.0.1].
         #[arg(long)]
         host: Option<String>,
         /// Port to listen on; 0 picks a free one [default: PORT from the environment or .env, else keystone.toml's server.port, else 3000].
-        #[arg(long)]
+        #[arg(long, short)]
         port: Option<u16>,
         /// Production mode: generic error pages and a required KEYSTONE_SECRET (also KEYSTONE_ENV=production).
         #[arg(long)]
         production: bool,
         /// Do not print a line per request.
-        #[arg(long)]
+        #[arg(long, short)]
         quiet: bool,
         /// Open the app in the default browser once it serves.
         #[arg(long)]
         open: bool,
+        /// Start every log line with the time (UTC, RFC 3339).
+        #[arg(long)]
+        timestamps: bool,
+        /// Log lines as text for people or as one JSON object per line for log collectors.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: crate::log::Format,
     },
     /// Check the wiring between routes, controllers, templates, sockets and static files.
+    #[command(
+        after_help = "Examples:\n  keystone-rs check\n  keystone-rs check myapp --deny-warnings\n  keystone-rs check --format json | jq '.summary'"
+    )]
     Check {
         /// The app's folder.
         #[arg(default_value = ".")]
@@ -72,6 +91,7 @@ pub enum Command {
         production: bool,
     },
     /// List HTTP routes and socket namespaces with their events.
+    #[command(after_help = "Examples:\n  keystone-rs routes\n  keystone-rs routes myapp --format json")]
     Routes {
         /// The app's folder.
         #[arg(default_value = ".")]
@@ -89,12 +109,81 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
-    /// Print a shell completion script.
+    /// Add a view, socket namespace, guard or list to an app (never overwrites a file).
+    #[command(
+        visible_alias = "g",
+        after_help = "Examples:\n  keystone-rs generate view about\n  keystone-rs generate view contact --method GET,POST --controller\n  keystone-rs generate socket chat\n  keystone-rs generate guard require_user\n  keystone-rs generate list Post title:text:required state:select:draft|published author:relationship:User"
+    )]
+    Generate {
+        /// The app's folder.
+        #[arg(long, short, default_value = ".", global = true)]
+        app: PathBuf,
+        #[command(subcommand)]
+        what: Generate,
+    },
+    /// Print a shell completion script (to install it, see the examples).
+    #[command(after_help = COMPLETIONS_HELP)]
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
 }
+
+/// What `generate` makes.
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// A view: templates/views/NAME.html, a route to it, and a controller with --controller.
+    #[command(
+        after_help = "Examples:\n  keystone-rs generate view about                        # GET /about\n  keystone-rs generate view post --path '/blog/{slug}'\n  keystone-rs generate view contact --method GET,POST     # with a controller handling the form"
+    )]
+    View {
+        /// The view's name (lower-case, `_` or `-`).
+        name: String,
+        /// The route's path [default: /NAME].
+        #[arg(long)]
+        path: Option<String>,
+        /// The route's methods, comma-separated.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Also write routes/views/NAME.rhai (always written for methods other than GET).
+        #[arg(long)]
+        controller: bool,
+    },
+    /// A socket namespace: sockets/NAME.rhai wires `/NAME`.
+    #[command(
+        after_help = "Examples:\n  keystone-rs generate socket chat      # namespace /chat; pages connect with io(\"/chat\")"
+    )]
+    Socket {
+        /// The namespace's name, without the slash.
+        name: String,
+    },
+    /// A guard: routes/middleware/NAME.rhai, for a route's `before = ["NAME"]`.
+    #[command(after_help = "Examples:\n  keystone-rs generate guard require_user")]
+    Guard {
+        /// The guard's name.
+        name: String,
+    },
+    /// A list (DESIGN §10): models/NAME.toml from `field:type[:options][:flags]` arguments.
+    #[command(
+        after_help = "Field types: text, textarea, markdown, html, email, url, password, boolean, number, date,\ndatetime, select, relationship, json. Flags: required, unique, index, initial, hidden, many.\n\nExamples:\n  keystone-rs generate list Post title:text:required body:markdown published_at:datetime\n  keystone-rs generate list Post state:select:draft|published:index\n  keystone-rs generate list Post author:relationship:User tags:relationship:Tag:many"
+    )]
+    List {
+        /// The list's name, PascalCase (`Post`, `PostCategory`).
+        name: String,
+        /// Fields as `name:type`, e.g. `title:text:required`.
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+}
+
+const COMPLETIONS_HELP: &str = "Install:
+  bash  keystone-rs completions bash > ~/.local/share/bash-completion/completions/keystone-rs
+  zsh   keystone-rs completions zsh > ~/.zfunc/_keystone-rs   # with fpath+=~/.zfunc before compinit
+  fish  keystone-rs completions fish > ~/.config/fish/completions/keystone-rs.fish
+  elvish, powershell: keystone-rs completions SHELL, then source the output from your shell's profile
+
+Examples:
+  keystone-rs completions bash > ~/.local/share/bash-completion/completions/keystone-rs";
 
 /// Parses the command line and runs the command.
 ///
@@ -103,17 +192,37 @@ pub enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::New { path, template, force } => crate::cmd::new::run(&path, &template, force),
-        Command::Serve { path, host, port, production, quiet, open } => {
-            crate::cmd::serve::run(crate::cmd::serve::ServeArgs { path, host, port, production, quiet, open })
+        Command::New { path, template, force, no_git } => crate::cmd::new::run(&path, &template, force, !no_git),
+        Command::Serve { path, host, port, production, quiet, open, timestamps, log_format } => {
+            crate::cmd::serve::run(crate::cmd::serve::ServeArgs {
+                path,
+                host,
+                port,
+                production,
+                quiet,
+                open,
+                log: crate::log::Config { format: log_format, timestamps },
+            })
         }
         Command::Check { path, format, deny_warnings, production } => {
             crate::cmd::check::run(&path, format, deny_warnings, production)
         }
         Command::Routes { path, format } => crate::cmd::routes::run(&path, format),
         Command::Lists { path, format } => crate::cmd::lists::run(&path, format),
+        Command::Generate { app, what } => {
+            use crate::cmd::generate::Item;
+            let item = match what {
+                Generate::View { name, path, method, controller } => {
+                    Item::View { name, path, methods: method, controller }
+                }
+                Generate::Socket { name } => Item::Socket { name },
+                Generate::Guard { name } => Item::Guard { name },
+                Generate::List { name, fields } => Item::List { name, fields },
+            };
+            crate::cmd::generate::run(&app, item)
+        }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "keystone-rs", &mut std::io::stdout());
+            crate::cmd::completions::run(shell, &mut Cli::command());
             Ok(ExitCode::SUCCESS)
         }
     }

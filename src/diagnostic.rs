@@ -229,5 +229,7 @@ mod tests {
         assert_eq!(did_you_mean("prot", ["host", "port"]), Some("port"));
         assert_eq!(did_you_mean("workers", ["host", "port", "secure"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(did_you_mean("mgs", ["msg", "notice"]), Some("msg"));
+        assert_eq!(did_you_mean("requird", ["required", "unique"]), Some("required"));
     }
 }

@@ -215,6 +215,7 @@ fn browser_console_prints_hello_world_over_websocket_and_server_logs_connect_the
     let page = browse("hello", &server, &[]);
 
     assert!(strings(&page["console"]).contains(&"Hello World"), "{page}");
+    assert_eq!(page["pageMessage"], "Hello World", "the page shows the message, not only the console: {page}");
     assert_eq!(page["connected"], true, "{page}");
     assert_eq!(page["transport"], "websocket", "WebSocket first: {page}");
     assert!(strings(&page["websockets"]).contains(&"/socket.io/"), "{page}");
@@ -319,6 +320,16 @@ fn chat_scaffold_two_visitors_see_each_others_messages_and_the_history_after_a_r
     assert!(alice.contains(&"bob joined #general"), "{seen}");
     assert_eq!(count(&alice.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
     assert_eq!(count(&bob.join("\n"), "alice: hello from alice"), 1, "delivered once: {seen}");
+    assert_eq!(strings(&seen["alice"]["mine"]), ["hello from alice"], "alice's own messages are marked: {seen}");
+    assert_eq!(strings(&seen["bob"]["mine"]), ["hi alice"], "bob's own messages are marked: {seen}");
+    for visitor in ["alice", "bob"] {
+        assert_eq!(seen[visitor]["stamped"], true, "every message shows when it was sent: {seen}");
+        let mut people = strings(&seen[visitor]["people"]);
+        assert_eq!(people.first(), Some(&visitor), "the visitor is listed first: {seen}");
+        people.sort_unstable();
+        assert_eq!(people, ["alice", "bob"], "{visitor} sees who is in the room: {seen}");
+    }
+    assert_eq!(strings(&seen["aliceAfterBobLeft"]), ["alice"], "bob left the room: {seen}");
 
     // The room's history comes back after a reload, in order, from the Message list.
     let reloaded = strings(&seen["aliceAfterReload"]);
@@ -342,7 +353,11 @@ fn live_reload_template_edit_reloads_the_open_page_with_the_new_text() {
     story.expect_step("edit", FIRST_STEP, &server);
 
     let template = app.read("templates/views/index.html");
-    let h1 = template.lines().find(|l| l.starts_with("<h1>")).expect("the scaffold's index has an <h1>").to_string();
+    let h1 = template
+        .lines()
+        .find(|l| l.trim_start().starts_with("<h1>"))
+        .expect("the scaffold's index has an <h1>")
+        .to_string();
     app.write("templates/views/index.html", &template.replace(&h1, "<h1>Edited live</h1>"));
     story.go();
     let seen = story.finish(&server);
@@ -394,7 +409,7 @@ fn css_edit_swaps_the_stylesheet_in_place_without_reloading_the_page() {
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn broken_template_shows_the_overlay_with_file_and_line_and_the_fix_reloads_it_away() {
     let app = TempApp::scaffold("default");
-    let server = Server::start(&app.path);
+    let server = Server::start_with_env(&app.path, &[], &[("KEYSTONE_EDITOR", "vscode")]);
     let mut story = Story::start("overlay", &server);
     story.expect_step("break", FIRST_STEP, &server);
 
@@ -413,6 +428,21 @@ fn broken_template_shows_the_overlay_with_file_and_line_and_the_fix_reloads_it_a
         text.contains(&format!("templates/views/index.html:{broken_line}")),
         "the overlay names the file and the line of `{{% if %}}` ({broken_line}):\n{text}"
     );
+    let look = &seen["look"];
+    assert_eq!(look["background"], "rgb(27, 27, 31)", "opaque: the page does not bleed through: {seen}");
+    assert_eq!(look["frame"].as_str().unwrap().lines().next(), Some(&*format!("{broken_line} | {{% if %}}")), "{seen}");
+    let underline = look["underline"].as_str().expect("the span is underlined");
+    assert!(
+        underline.trim_start().starts_with('^') && underline.starts_with("   "),
+        "under `if`, not at column 1: {seen}"
+    );
+    let root = app.path.canonicalize().unwrap();
+    let href = look["editorHref"].as_str().unwrap_or("");
+    assert!(
+        href.starts_with(&format!("vscode://file{}/templates/views/index.html:{broken_line}:", root.display())),
+        "KEYSTONE_EDITOR=vscode makes file:line a link into the editor: {seen}"
+    );
+    assert_eq!(seen["overlayAfterEsc"], false, "Esc closes the overlay: {seen}");
     assert_eq!(seen["navigationsBeforeFix"], 1, "the overlay came without a reload: {seen}");
     assert_eq!(seen["navigationsAfterFix"], 1, "the fix reloads the page once: {seen}");
     assert_eq!(seen["navigationType"], "reload", "{seen}");

@@ -1,7 +1,5 @@
 //! The router without a port (`oneshot`): routes, params, methods, guards, controllers,
 //! sessions, flash, static files, traversal attempts, 404s.
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -32,7 +30,7 @@ impl Client {
         let project = keystone::project::load(&app.path);
         assert!(!project.has_errors(), "{:#?}", project.diagnostics);
         let settings = project.settings.clone();
-        let store = Arc::new(tower_sessions::MemoryStore::default());
+        let store = keystone::server::store::LocalStore::memory();
         let sessions = SessionManager::with_store(store, &settings.session, SECRET.as_bytes(), false);
         let (router, _) =
             server::build(project, sessions, Options { production, log_requests: false }, SocketBackend::Local);

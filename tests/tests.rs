@@ -3,12 +3,17 @@ mod util;
 
 mod browser;
 mod check;
+mod cli;
 mod cluster;
 mod e2e;
+mod errors;
 mod fuzz;
 mod lists;
 mod live;
 mod new;
 mod router;
 mod security;
+mod sessions;
 mod soak;
+mod suggestions;
+mod terminal;

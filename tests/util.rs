@@ -25,7 +25,7 @@ impl TempApp {
     pub fn scaffold(template: &str) -> TempApp {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app");
-        let out = keystone(&["new", path.to_str().unwrap(), "--template", template], dir.path());
+        let out = keystone(&["new", path.to_str().unwrap(), "--template", template, "--no-git"], dir.path());
         assert!(out.status.success(), "new failed: {}", String::from_utf8_lossy(&out.stderr));
         TempApp { _dir: dir, path }
     }
@@ -82,9 +82,19 @@ impl Server {
     /// Starts `serve` with extra arguments (on `--port 0` unless they name a port); waits for
     /// the URL line.
     pub fn start_with(app: &Path, args: &[&str]) -> Server {
-        let port: &[&str] = if args.contains(&"--port") { &[] } else { &["--port", "0"] };
+        Self::start_with_env(app, args, &[])
+    }
+
+    /// [`Server::start_with`] with extra environment variables.
+    pub fn start_with_env(app: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let port: &[&str] = if args.contains(&"--port") || args.contains(&"-p") { &[] } else { &["--port", "0"] };
         let mut command = Command::new(BIN);
-        command.args(["serve", app.to_str().unwrap()]).args(port).args(args).env("KEYSTONE_SECRET", SECRET);
+        command
+            .args(["serve", app.to_str().unwrap()])
+            .args(port)
+            .args(args)
+            .env("KEYSTONE_SECRET", SECRET)
+            .envs(env.iter().copied());
         Self::start_command(command)
     }
 

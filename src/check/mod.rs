@@ -129,6 +129,19 @@ impl<'p> Facts<'p> {
         self.scripts.get(file).map_or("", String::as_str)
     }
 
+    /// The text of a script file as written (for snippets; [`Facts::code`] has comments blanked).
+    pub fn script_source(&self, file: &str) -> Option<&str> {
+        let p = self.project;
+        p.middleware
+            .iter()
+            .chain(p.guards.values())
+            .chain(p.controllers.values())
+            .chain(p.sockets.values())
+            .find(|s| s.file == file)
+            .map(|s| &*s.source)
+            .or_else(|| p.broken_scripts.get(file).map(|s| &**s))
+    }
+
     /// Whether the namespace has a script (compiled or not).
     pub fn has_namespace(&self, namespace: &str) -> bool {
         self.project.sockets.contains_key(namespace)

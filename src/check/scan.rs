@@ -133,6 +133,21 @@ pub fn string_literals(code: &str, base: usize) -> Vec<Found> {
         .collect()
 }
 
+/// Links built in scripts: string values of map keys named like links (`href: "/about"`,
+/// `url`, `src`, `action`, `link`, `path`) and `redirect("/…")` targets.
+pub fn script_links(code: &str) -> Vec<Found> {
+    static KEY: LazyLock<Regex> =
+        LazyLock::new(|| re(r#"(?i)\b(?:href|url|src|action|link|path)\s*:\s*(?:"([^"]*)"|'([^']*)')"#));
+    let mut found: Vec<Found> = KEY
+        .captures_iter(code)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| Found { text: m.as_str().to_string(), span: m.range() })
+        .collect();
+    found.extend(calls_with_literal(code, "redirect"));
+    found.sort_by_key(|f| f.span.start);
+    found
+}
+
 /// `href`, `src` and `action` attribute values (literal text only).
 pub fn link_attributes(source: &str) -> Vec<Found> {
     static ATTR: LazyLock<Regex> = LazyLock::new(|| re(r#"(?i)\b(?:href|src|action)\s*=\s*(?:"([^"]*)"|'([^']*)')"#));
@@ -307,5 +322,14 @@ mod tests {
             "{# {% include 'x' %} #}{% extends \"a.html\" %}{% raw %}{% include 'y' %}{% endraw %}{%- include 'b' -%}";
         let tags: Vec<_> = template_tags(t).into_iter().map(|t| t.body).collect();
         assert_eq!(tags, ["extends \"a.html\"", "include 'b'"]);
+    }
+}
+#[cfg(test)]
+mod script_link_tests {
+    #[test]
+    fn finds_links_in_maps_and_redirects() {
+        let code = "locals.nav = [ #{ label: \"About\", href: \"/abuot\" } ];\nredirect(\"/x\");\n";
+        let found: Vec<String> = super::script_links(code).into_iter().map(|f| f.text).collect();
+        assert_eq!(found, ["/abuot", "/x"]);
     }
 }

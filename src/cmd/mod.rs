@@ -1,5 +1,7 @@
 //! One module per command.
 pub mod check;
+pub mod completions;
+pub mod generate;
 pub mod lists;
 pub mod new;
 pub mod routes;

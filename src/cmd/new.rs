@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 
 /// # Errors
 /// An invalid name, a non-empty target without `--force`, or a write failure.
-pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, template: &str, force: bool, git: bool) -> anyhow::Result<ExitCode> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -31,6 +31,16 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
         .with_context(|| format!("writing {}", env.display()))?;
 
     println!("Created {name} from the `{template}` template in {}", path.display());
+    if git {
+        match git_init(path) {
+            GitInit::Done => println!("Initialized a git repository (git init); .env and .keystone/ are git-ignored"),
+            GitInit::InsideRepository => {
+                println!("Not running git init: the folder is already inside a git repository")
+            }
+            GitInit::NoGit => {}
+            GitInit::Failed(why) => eprintln!("warning: git init failed ({why}); the app is complete without it"),
+        }
+    }
     println!();
     println!("Next steps:");
     println!("  cd {}", path.display());
@@ -38,6 +48,30 @@ pub fn run(path: &Path, template: &str, force: bool) -> anyhow::Result<ExitCode>
     println!();
     println!("Then open http://127.0.0.1:3000/");
     Ok(ExitCode::SUCCESS)
+}
+
+enum GitInit {
+    Done,
+    InsideRepository,
+    NoGit,
+    Failed(String),
+}
+
+/// `git init` in the new app, unless git is missing or the folder already belongs to a
+/// repository (an app inside a monorepo stays part of it).
+fn git_init(path: &Path) -> GitInit {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git").args(args).current_dir(path).stdin(std::process::Stdio::null()).output()
+    };
+    match git(&["rev-parse", "--is-inside-work-tree"]) {
+        Err(_) => GitInit::NoGit,
+        Ok(out) if out.status.success() => GitInit::InsideRepository,
+        Ok(_) => match git(&["init", "--quiet"]) {
+            Ok(out) if out.status.success() => GitInit::Done,
+            Ok(out) => GitInit::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+            Err(err) => GitInit::Failed(err.to_string()),
+        },
+    }
 }
 
 /// Names start with a letter and hold letters, digits, `-` and `_` (at most 64).

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use crate::diagnostic::{render_all, use_color};
+use crate::log;
 use crate::project::settings::SocketAdapter;
 use crate::server::{self, Options, SocketBackend, session::SessionManager};
 
@@ -15,6 +15,7 @@ pub struct ServeArgs {
     pub production: bool,
     pub quiet: bool,
     pub open: bool,
+    pub log: log::Config,
 }
 
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
@@ -28,22 +29,21 @@ const MIN_SECRET_LEN: usize = 32;
 /// port cannot be bound.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let root = args.path.canonicalize().with_context(|| format!("no app folder at {}", args.path.display()))?;
+    log::configure(args.log);
     // Before anything reads the environment: `.env` may set PORT, HOST and the secret.
     load_dotenv(&root);
     let production = args.production || std::env::var("KEYSTONE_ENV").is_ok_and(|v| v == "production");
 
     let project = crate::check::load_and_check(&root, production);
-    if !project.diagnostics.is_empty() {
-        use std::io::IsTerminal as _;
-        eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
-    }
+    log::diagnostics(&project.diagnostics);
+    let startup_diagnostics = project.diagnostics.clone();
     if project.has_errors() {
         if production {
-            eprintln!("error: {} has errors; fix them and run `keystone-rs serve` again", root.display());
+            log::error(&format!("{} has errors; fix them and run `keystone-rs serve` again", root.display()));
             return Ok(ExitCode::from(1));
         }
-        eprintln!(
-            "keystone-rs: the project has errors; serving what loaded, and the rest heals as you fix it (open pages show why)"
+        log::error(
+            "the project has errors; serving what loaded, and the rest heals as you fix it (open pages show why)",
         );
     }
     let settings = project.settings.clone();
@@ -79,21 +79,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (router, app) =
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
         let io = app.io().clone();
+        let flusher = app.clone();
         if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
             anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
         }
         // Development: every edit is applied live. The watcher lives as long as the server.
-        let _watcher = if production { None } else { Some(server::reload::spawn(app, root.clone())?) };
+        let _watcher =
+            if production { None } else { Some(server::reload::spawn(app, root.clone(), &startup_diagnostics)?) };
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
             .with_context(|| format!("cannot listen on {host}:{port} (is another server using it? try --port)"))?;
         let addr = listener.local_addr()?;
         let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-        println!(
+        log::info(&format!(
             "keystone-rs serving {} at http://{shown}/ ({})",
             settings.name.value,
             if production { "production" } else { "development" }
-        );
+        ));
+        if addr.ip().is_unspecified() {
+            let urls = network_urls(addr);
+            if urls.is_empty() {
+                log::info("  on your network: no network interface is up besides loopback");
+            }
+            for url in urls {
+                log::info(&format!("  on your network: {url}"));
+            }
+        }
         if args.open {
             open_browser(&format!("http://{shown}/"));
         }
@@ -102,7 +113,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server::listen::Deadlines { header: *settings.server.header_timeout, body: *settings.server.body_timeout };
         let server = server::listen::serve(listener, router, deadlines, async move {
             shutdown_signal().await;
-            println!("shutting down: finishing requests in flight, closing sockets");
+            log::info("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());
             server::with_io!(&io, io => io.close().await);
         });
@@ -111,29 +122,67 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             () = async {
                 let _ = stopped.await;
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => eprintln!("keystone-rs: requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+            } => log::warning(&format!("requests still running after {}s; stopping anyway", SHUTDOWN_GRACE.as_secs())),
         }
+        // Sessions changed in the last moments are still only in memory (sqlite writes behind).
+        flusher.sessions.flush().await.context("writing sessions to disk")?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Opens `url` with the desktop's opener; failing to is only worth a warning.
+/// The URLs other machines reach a server listening on every interface at: one per
+/// non-loopback address (IPv4 first).
+fn network_urls(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut ips: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && (addr.is_ipv6() || ip.is_ipv4()))
+        .collect();
+    ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    ips.dedup();
+    ips.into_iter().map(|ip| format!("http://{}/", std::net::SocketAddr::new(ip, addr.port()))).collect()
+}
+
+/// Opens `url` with the desktop's opener (`$BROWSER` first, when set). The opener runs in
+/// the background; when it cannot start or reports a failure, the terminal says so.
 fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else if cfg!(windows) {
-        "explorer"
-    } else {
-        "xdg-open"
-    };
-    let opened = std::process::Command::new(opener)
-        .arg(url)
+    let opener = std::env::var("BROWSER").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| {
+        if cfg!(target_os = "macos") {
+            "open"
+        } else if cfg!(windows) {
+            "explorer"
+        } else {
+            "xdg-open"
+        }
+        .to_string()
+    });
+    let url = url.to_string();
+    let spawned = std::process::Command::new(&opener)
+        .arg(&url)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn();
-    if opened.is_err() {
-        eprintln!("warning: could not open a browser ({opener}); open {url} yourself");
-    }
+    let child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            log::warning(&format!("--open could not start a browser ({opener}: {err}); open {url} yourself"));
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let failure = match &output {
+            Ok(out) if out.status.success() => return,
+            Ok(out) => {
+                let said = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").trim().to_string();
+                if said.is_empty() { format!("{opener} {}", out.status) } else { format!("{opener}: {said}") }
+            }
+            Err(err) => format!("{opener}: {err}"),
+        };
+        log::warning(&format!("--open could not open a browser ({failure}); open {url} yourself"));
+    });
 }
 
 /// `KEYSTONE_SECRET`; a per-run random one (with a warning) in development when unset.
@@ -144,15 +193,13 @@ fn secret(production: bool) -> anyhow::Result<String> {
             "production needs KEYSTONE_SECRET of at least {MIN_SECRET_LEN} bytes; make one with `openssl rand -hex 64` and put it in the environment or .env"
         ),
         Ok(secret) if !secret.is_empty() => {
-            eprintln!(
-                "warning: KEYSTONE_SECRET is shorter than {MIN_SECRET_LEN} bytes; use `openssl rand -hex 64` for a strong one"
-            );
+            log::warning(&format!(
+                "KEYSTONE_SECRET is shorter than {MIN_SECRET_LEN} bytes; use `openssl rand -hex 64` for a strong one"
+            ));
             Ok(secret)
         }
         _ => {
-            eprintln!(
-                "warning: no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops"
-            );
+            log::warning("no KEYSTONE_SECRET set; using a random one for this run, so sessions end when serve stops");
             Ok(crate::server::session::new_secret())
         }
     }

@@ -6,7 +6,7 @@
 use rhai::{Dynamic, Engine, EvalAltResult, Scope};
 
 use super::effects::{self, Effect, record};
-use super::{Script, ScriptError, api_error, engine};
+use super::{Script, ScriptError, api_error, deep_entry, engine};
 
 /// What the scripts of one request asked for.
 #[derive(Debug, Default, Clone)]
@@ -103,12 +103,16 @@ pub(super) fn register(engine: &mut Engine) {
         record(Effect::Status(check_status(code).map_err(api_error)?));
         Ok(())
     });
-    engine.register_fn("json", |value: Dynamic| record(Effect::Json(super::to_json(&value))));
+    engine.register_fn("json", |value: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        record(Effect::Json(super::json_out(&value)?));
+        Ok(())
+    });
     engine.register_fn("flash", |kind: &str, message: &str| {
         record(Effect::Flash { kind: kind.to_string(), message: message.to_string() })
     });
-    engine.register_fn("emit_to_session", |event: &str, data: Dynamic| {
-        record(Effect::EmitToSession { event: event.to_string(), data: super::to_json(&data) })
+    engine.register_fn("emit_to_session", |event: &str, data: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        record(Effect::EmitToSession { event: event.to_string(), data: super::json_out(&data)? });
+        Ok(())
     });
     engine.register_fn("emit_to_session", |event: &str| {
         record(Effect::EmitToSession { event: event.to_string(), data: serde_json::Value::Null })
@@ -161,6 +165,16 @@ pub async fn run_chain(
         let _lists = crate::lists::context::enter(lists);
         let mut scope = scope;
         let outcome = run_chain_here(&scripts, &mut scope);
+        // Too deep to hand to the server: refused here, and dropped on this thread's stack.
+        let deep = deep_entry("session", &scope.session()).or_else(|| deep_entry("locals", &scope.locals()));
+        if let Some(message) = deep {
+            let file = scripts.last().map_or("(script)", |s| s.file.as_str());
+            let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
+            return Ok((
+                empty,
+                Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false }),
+            ));
+        }
         Ok((scope, outcome))
     })
     .await;

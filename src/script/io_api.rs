@@ -1,7 +1,7 @@
 //! `io` in every script (controllers, middleware, guards, socket handlers): reaches every
 //! socket of a namespace, the sender included — `io.emit(event, data)`,
 //! `io.to(room).emit(…)`, `io.of("/ns").emit(…)`, `io.of("/ns").to(room).emit(…)`.
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, EvalAltResult};
 
 use super::effects::{Effect, record};
 
@@ -28,13 +28,14 @@ pub(super) fn register(engine: &mut Engine) {
         target.rooms.push(room.to_string());
         target
     });
-    engine.register_fn("emit", |io: &mut IoTarget, event: &str, data: Dynamic| {
+    engine.register_fn("emit", |io: &mut IoTarget, event: &str, data: Dynamic| -> Result<(), Box<EvalAltResult>> {
         record(Effect::Io {
             namespace: io.namespace.clone(),
             rooms: io.rooms.clone(),
             event: event.to_string(),
-            data: super::to_json(&data),
-        })
+            data: super::json_out(&data)?,
+        });
+        Ok(())
     });
     engine.register_fn("emit", |io: &mut IoTarget, event: &str| {
         record(Effect::Io {

@@ -63,11 +63,30 @@ fn build_engine() -> Engine {
     });
     engine.on_print(crate::log::script_print);
     engine.on_debug(|text, _source, pos| crate::log::script_print(&format!("[debug {pos}] {text}")));
+    engine.register_fn("env", |name: &str| env_var(name));
+    engine.register_fn("env", |name: &str, default: Dynamic| {
+        env_var(name).map(|v| if v.is_unit() { default } else { v })
+    });
     controller::register(&mut engine);
     socket_api::register(&mut engine);
     io_api::register(&mut engine);
     crate::lists::rhai_api::register(&mut engine);
     engine
+}
+
+/// The variable that signs session cookies: a script that could read it could forge them.
+pub const SECRET_VAR: &str = "KEYSTONE_SECRET";
+
+/// `env("NAME")`: a variable of the environment (or of `.env`, which serve reads at start),
+/// `()` when unset; `env("NAME", default)` falls back to `default`. The secret is refused.
+fn env_var(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+    if name.eq_ignore_ascii_case(SECRET_VAR) {
+        return Err(format!(
+            "env(\"{name}\") is refused: the secret signs session cookies and is never readable by scripts"
+        )
+        .into());
+    }
+    Ok(std::env::var(name).map_or(Dynamic::UNIT, Dynamic::from))
 }
 
 /// Compiles a script; a syntax error becomes a diagnostic at its line and column.
@@ -92,6 +111,8 @@ pub fn compile(file: &str, source: &str) -> Result<Script, Box<Diagnostic>> {
 pub struct ScriptError {
     pub file: String,
     pub line: usize,
+    /// 1-based column of the failing expression; 0 when unknown.
+    pub column: usize,
     pub message: String,
     /// The script needed the database and it is down: a 503, not a 500.
     pub unavailable: bool,
@@ -115,18 +136,68 @@ impl ScriptError {
             other => other.to_string(),
         };
         let unavailable = crate::lists::rhai_api::is_unavailable(err);
-        ScriptError { file: file.to_string(), line: err.position().line().unwrap_or(0), message, unavailable }
+        let pos = err.position();
+        ScriptError {
+            file: file.to_string(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            message,
+            unavailable,
+        }
     }
 
     /// A failure around a script rather than in it.
     pub fn internal(message: &str) -> Self {
-        ScriptError { file: "(script)".into(), line: 0, message: message.into(), unavailable: false }
+        ScriptError { file: "(script)".into(), line: 0, column: 0, message: message.into(), unavailable: false }
     }
 }
 
 /// A script error raised by a script API (bad arguments), shown with the script's line.
 pub fn api_error(message: impl Into<String>) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(rhai::Dynamic::from(message.into()), rhai::Position::NONE))
+}
+
+/// How deep a value a script hands out (session, locals, emits, `json`, acks) may nest, the
+/// value of a key being level 1. Saving, sending and rendering such values recurse on the
+/// async workers' ordinary stacks, so a deeper value is a script error: one script once
+/// aborted the whole server with a 1,100-level array.
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// Whether `value` nests deeper than [`MAX_VALUE_DEPTH`]; the walk stops at the limit, so it
+/// needs little stack whatever the value.
+pub fn too_deep(value: &Dynamic) -> bool {
+    fn past(value: &Dynamic, depth: usize) -> bool {
+        if depth > MAX_VALUE_DEPTH {
+            return true;
+        }
+        if let Some(array) = value.read_lock::<rhai::Array>() {
+            return array.iter().any(|v| past(v, depth + 1));
+        }
+        if let Some(map) = value.read_lock::<rhai::Map>() {
+            return map.values().any(|v| past(v, depth + 1));
+        }
+        false
+    }
+    past(value, 1)
+}
+
+/// The message for the first entry of `map` (the script's `session` or `locals`) that nests
+/// too deep, if any.
+pub fn deep_entry(what: &str, map: &rhai::Map) -> Option<String> {
+    map.iter()
+        .find(|(_, v)| too_deep(v))
+        .map(|(key, _)| format!("{what} value `{key}` is nested deeper than {MAX_VALUE_DEPTH} levels; flatten it"))
+}
+
+/// [`to_json`] for a value a script hands out (an emit, `json`): too deep is a script error.
+///
+/// # Errors
+/// The value nests deeper than [`MAX_VALUE_DEPTH`].
+pub fn json_out(value: &Dynamic) -> Result<serde_json::Value, Box<EvalAltResult>> {
+    if too_deep(value) {
+        return Err(api_error(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels; flatten it")));
+    }
+    Ok(to_json(value))
 }
 
 /// JSON value to a Rhai value (objects become maps, integers stay integers).
@@ -163,6 +234,34 @@ mod tests {
         let import = run("import \"secrets\" as s;").unwrap_err();
         assert!(import.contains("secrets"), "{import}");
         assert!(run("eval(\"1\")").is_err());
+    }
+
+    #[test]
+    fn env_reads_variables_but_never_the_secret() {
+        let path = std::env::var("PATH").unwrap();
+        let read = |source: &str| {
+            let script = compile("test.rhai", source).unwrap();
+            engine().eval_ast::<Dynamic>(&script.ast).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("env(\"PATH\")").unwrap().into_string().unwrap(), path);
+        assert!(read("env(\"KEYSTONE_NO_SUCH_VARIABLE\")").unwrap().is_unit());
+        assert_eq!(read("env(\"KEYSTONE_NO_SUCH_VARIABLE\", 3)").unwrap().as_int().unwrap(), 3);
+        for name in ["KEYSTONE_SECRET", "keystone_secret"] {
+            let err = read(&format!("env(\"{name}\")")).unwrap_err();
+            assert!(err.contains("never readable"), "{err}");
+        }
+    }
+
+    #[test]
+    fn values_too_deep_to_hand_out_are_script_errors() {
+        let deep = |levels| format!("let v = 1; for i in 0..{levels} {{ v = [v]; }} json(v);");
+        let err = run(&deep(1100)).unwrap_err();
+        assert!(err.contains("nested deeper than 64 levels"), "{err}");
+        assert!(run(&deep(63)).is_ok(), "64 levels are allowed");
+        assert!(run(&deep(64)).is_err(), "65 are not");
+        let mut map = rhai::Map::new();
+        map.insert("ok".into(), Dynamic::from(1_i64));
+        assert_eq!(deep_entry("session", &map), None);
     }
 
     #[test]

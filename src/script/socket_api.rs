@@ -3,7 +3,7 @@
 //! the running script.
 use std::sync::{Arc, Mutex};
 
-use rhai::{Dynamic, Engine, FnPtr};
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr};
 
 use super::effects::{Effect, record};
 use super::{Script, ScriptError, engine};
@@ -35,10 +35,26 @@ impl SocketHandle {
     pub fn session(&self) -> rhai::Map {
         self.0.session.lock().unwrap().clone()
     }
+
+    /// Puts `original` back when the script left a session value too deep to hand to the
+    /// server (dropping the deep one on this thread), and says which.
+    ///
+    /// # Errors
+    /// The entry that nests too deep.
+    pub fn refuse_deep_session(&self, file: &str, original: rhai::Map) -> Result<(), ScriptError> {
+        let mut session = self.0.session.lock().unwrap();
+        match super::deep_entry("session", &session) {
+            Some(message) => {
+                *session = original;
+                Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false })
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 pub(super) fn register(engine: &mut Engine) {
-    use super::to_json;
+    use super::json_out;
     engine.register_type_with_name::<SocketHandle>("Socket");
     engine.register_type_with_name::<RoomTarget>("Room");
     engine.register_get("id", |s: &mut SocketHandle| s.0.id.clone());
@@ -50,18 +66,24 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("on", |_: &mut SocketHandle, event: &str, handler: FnPtr| {
         record(Effect::On { event: event.to_string(), handler })
     });
-    engine.register_fn("emit", |_: &mut SocketHandle, event: &str, data: Dynamic| {
-        record(Effect::Emit { event: event.into(), data: to_json(&data) })
+    engine.register_fn("emit", |_: &mut SocketHandle, event: &str, data: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        record(Effect::Emit { event: event.into(), data: json_out(&data)? });
+        Ok(())
     });
     engine.register_fn("emit", |_: &mut SocketHandle, event: &str| {
         record(Effect::Emit { event: event.into(), data: serde_json::Value::Null })
     });
-    engine.register_fn("broadcast", |_: &mut SocketHandle, event: &str, data: Dynamic| {
-        record(Effect::Broadcast { event: event.into(), data: to_json(&data) })
-    });
+    engine.register_fn(
+        "broadcast",
+        |_: &mut SocketHandle, event: &str, data: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            record(Effect::Broadcast { event: event.into(), data: json_out(&data)? });
+            Ok(())
+        },
+    );
     engine.register_fn("to", |_: &mut SocketHandle, room: &str| RoomTarget { room: room.into() });
-    engine.register_fn("emit", |r: &mut RoomTarget, event: &str, data: Dynamic| {
-        record(Effect::ToRoom { room: r.room.clone(), event: event.into(), data: to_json(&data) })
+    engine.register_fn("emit", |r: &mut RoomTarget, event: &str, data: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        record(Effect::ToRoom { room: r.room.clone(), event: event.into(), data: json_out(&data)? });
+        Ok(())
     });
     engine.register_fn("join", |_: &mut SocketHandle, room: &str| record(Effect::Join(room.into())));
     engine.register_fn("leave", |_: &mut SocketHandle, room: &str| record(Effect::Leave(room.into())));
@@ -96,6 +118,6 @@ pub fn run_handler(
 ) -> Result<serde_json::Value, ScriptError> {
     handler
         .call::<Dynamic>(engine(), &script.ast, (socket.clone(), data))
-        .map(|value| super::to_json(&value))
         .map_err(|err| ScriptError::new(&script.file, &err))
+        .and_then(|value| super::json_out(&value).map_err(|err| ScriptError::new(&script.file, &err)))
 }

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderValue, StatusCode, header, request::Parts};
 use serde_json::{Map, Value, json};
 
-use super::session::{CSRF_KEY, FLASH_KEY, VisitorSession, merge_public, public_part};
+use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_public, public_part};
 use super::{App, pages, statics};
 use crate::project::Project;
 use crate::project::routes::{Match, Route};
@@ -71,8 +71,17 @@ async fn handle_route(
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
     let (scope, outcome) =
         controller::run_chain(scripts, scope, *project.settings.scripts.timeout, app.data.current()).await;
-    let outcome =
-        outcome.inspect_err(|err| crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path())))?;
+    let outcome = outcome.map_err(|err| {
+        if err.unavailable {
+            // The database is down: a 503 for this request, not a bug to show.
+            crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
+            return HttpError::Script(err);
+        }
+        let req = crate::script::to_json(&rhai::Dynamic::from_map(req.clone()));
+        let session = Value::Object(public_part(&visitor.data));
+        let cx = super::error_page::Context { req: &req, session: &session };
+        HttpError::Failure(Box::new(super::error_page::Failure::script(project, &err, &cx)))
+    })?;
 
     let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
     if outcome.regenerate {
@@ -140,8 +149,22 @@ pub enum HttpError {
     Csrf,
     #[error("{0}")]
     Script(#[from] crate::script::ScriptError),
+    /// Project code failed while answering: the development error page tells all about it.
+    #[error("{}", .0.message())]
+    Failure(Box<super::error_page::Failure>),
     #[error("the session store is unavailable; try again shortly")]
     StoreUnavailable(#[from] tower_sessions::session_store::Error),
+    #[error("{0}; the session was not saved (flatten the value)")]
+    SessionTooDeep(SessionError),
+}
+
+impl From<SessionError> for HttpError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Store(err) => HttpError::StoreUnavailable(err),
+            err @ SessionError::TooDeep { .. } => HttpError::SessionTooDeep(err),
+        }
+    }
 }
 
 impl HttpError {
@@ -168,6 +191,11 @@ impl HttpError {
                 production,
             ),
             HttpError::Script(err) => pages::error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string(), production),
+            HttpError::Failure(failure) => super::error_page::respond(production, failure),
+            HttpError::SessionTooDeep(_) => {
+                crate::log::error(&self.to_string());
+                pages::error(StatusCode::INTERNAL_SERVER_ERROR, &self.to_string(), production)
+            }
             HttpError::StoreUnavailable(err) => {
                 crate::log::error(&format!("session store unavailable: {err}"));
                 pages::error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string(), production)
@@ -201,14 +229,15 @@ fn csrf_token_matches(visitor: &VisitorSession, parts: &Parts, req: &rhai::Map) 
 }
 
 /// Saves, regenerates or destroys the session as the scripts asked, setting the cookie when
-/// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with.
+/// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with
+/// (`None` also when the session ended while this request ran: it is not written back).
 async fn finish_session(
     app: &Arc<App>,
     visitor: &VisitorSession,
     mut data: Map<String, Value>,
     outcome: &controller::Response,
     response: &mut Response,
-) -> Result<Option<Id>, tower_sessions::session_store::Error> {
+) -> Result<Option<Id>, SessionError> {
     let sessions = &app.sessions;
     let mut set_cookie = |value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -227,7 +256,7 @@ async fn finish_session(
         if flash.is_empty() {
             return Ok(None);
         }
-        let (id, _) = sessions.save(&VisitorSession::default(), flash).await?;
+        let Some((id, _)) = sessions.save(&VisitorSession::default(), flash).await? else { return Ok(None) };
         set_cookie(sessions.cookie_header(id));
         return Ok(Some(id));
     }
@@ -246,7 +275,7 @@ async fn finish_session(
     if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
         return Ok(visitor.id);
     }
-    let (id, send_cookie) = sessions.save(visitor, data).await?;
+    let Some((id, send_cookie)) = sessions.save(visitor, data).await? else { return Ok(None) };
     if send_cookie {
         set_cookie(sessions.cookie_header(id));
     }
@@ -292,7 +321,7 @@ impl http_body::Body for Notifying {
 
 /// Renders a template, turning a render error into an error page naming the file and line.
 pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Value, status: StatusCode) -> Response {
-    let result = project.templates.get_template(name).and_then(|t| t.render(context));
+    let result = project.templates.get_template(name).and_then(|t| t.render(context.clone()));
     match result {
         Ok(html) if app.production => (status, Html(html)).into_response(),
         Ok(html) => (status, Html(super::live::inject(html))).into_response(),
@@ -305,14 +334,17 @@ pub fn render(app: &App, project: &Project, name: &str, context: minijinja::Valu
                 .filter(|d| d.is_error() && (d.file == file || d.file == format!("templates/{name}")))
                 .map(|d| d.render(false))
                 .collect();
-            let detail = if known.is_empty() {
-                let line = err.line().map_or_else(String::new, |l| format!(":{l}"));
-                format!("{file}{line}: {err:#}")
-            } else {
-                known.join("\n")
+            if !known.is_empty() {
+                let detail = known.join("\n");
+                crate::log::error(&detail);
+                return pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production);
+            }
+            let field = |key: &str| {
+                context.get_attr(key).ok().and_then(|v| serde_json::to_value(&v).ok()).unwrap_or(Value::Null)
             };
-            crate::log::error(&detail);
-            pages::error(StatusCode::INTERNAL_SERVER_ERROR, &detail, app.production)
+            let (req, session) = (field("req"), field("session"));
+            let cx = super::error_page::Context { req: &req, session: &session };
+            super::error_page::respond(app.production, &super::error_page::Failure::template(project, name, &err, &cx))
         }
     }
 }

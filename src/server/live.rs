@@ -40,9 +40,37 @@ pub fn inject(mut html: String) -> String {
     html
 }
 
-pub async fn serve_script() -> Response {
-    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], SCRIPT)
+/// The live script, preceded by where the overlay's file:line links lead (only when the
+/// developer named an editor in `KEYSTONE_EDITOR`: the project's folder is not told otherwise).
+pub async fn serve_script(app: Arc<App>) -> Response {
+    let editor = editor_template(std::env::var("KEYSTONE_EDITOR").ok().as_deref())
+        .map(|template| serde_json::json!({ "template": template, "root": app.project().root.to_string_lossy() }));
+    let body = format!("window.__keystoneEditor = {};\n{SCRIPT}", editor.unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body)
         .into_response()
+}
+
+/// The link template of `KEYSTONE_EDITOR`: a known editor's name, or a URL of your own with
+/// `{file}`, `{line}` and `{column}` (`vscode://file{file}:{line}:{column}`).
+pub fn editor_template(setting: Option<&str>) -> Option<String> {
+    let setting = setting?.trim();
+    let known = match setting.to_ascii_lowercase().as_str() {
+        "" => return None,
+        "vscode" | "code" => "vscode://file{file}:{line}:{column}",
+        "vscode-insiders" | "code-insiders" => "vscode-insiders://file{file}:{line}:{column}",
+        "vscodium" | "codium" => "vscodium://file{file}:{line}:{column}",
+        "cursor" => "cursor://file{file}:{line}:{column}",
+        "windsurf" => "windsurf://file{file}:{line}:{column}",
+        "zed" => "zed://file{file}:{line}:{column}",
+        "idea" | "intellij" | "rustrover" | "webstorm" | "phpstorm" => "idea://open?file={file}&line={line}",
+        "sublime" | "subl" => "subl://open?url=file://{file}&line={line}&column={column}",
+        "textmate" | "mate" => "txmt://open?url=file://{file}&line={line}&column={column}",
+        "emacs" => "emacs://open?url=file://{file}&line={line}&column={column}",
+        "macvim" | "mvim" => "mvim://open?url=file://{file}&line={line}&column={column}",
+        _ if setting.contains("://") => return Some(setting.to_string()),
+        _ => return None,
+    };
+    Some(known.to_string())
 }
 
 /// Registers the namespace; a browser that connects while the project is broken sees why.
@@ -72,5 +100,19 @@ async fn announce_on<A: Adapter>(io: &SocketIo<A>, change: &Change) {
     };
     if let Err(err) = sent {
         crate::log::debug(&format!("live reload: {err}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::editor_template;
+
+    #[test]
+    fn keystone_editor_names_an_editor_or_gives_a_url() {
+        assert_eq!(editor_template(Some("vscode")).as_deref(), Some("vscode://file{file}:{line}:{column}"));
+        assert_eq!(editor_template(Some("Cursor")).as_deref(), Some("cursor://file{file}:{line}:{column}"));
+        assert_eq!(editor_template(Some("myeditor://open?f={file}")).as_deref(), Some("myeditor://open?f={file}"));
+        assert_eq!(editor_template(Some("nano")), None, "no URL scheme to open it with");
+        assert_eq!(editor_template(None), None);
     }
 }

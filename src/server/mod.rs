@@ -1,18 +1,19 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
-pub(crate) mod cached_store;
 pub(crate) mod client;
 pub(crate) mod data;
+pub(crate) mod error_page;
 pub(crate) mod guard;
 pub(crate) mod http;
 pub(crate) mod listen;
 pub(crate) mod live;
 pub(crate) mod pages;
-pub(crate) mod redis;
+pub mod redis;
 pub(crate) mod reload;
 pub mod session;
 pub(crate) mod sockets;
 pub(crate) mod statics;
+pub mod store;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -222,7 +223,8 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
-        router = router.route(live::SCRIPT_PATH, get(live::serve_script));
+        let app = app.clone();
+        router = router.route(live::SCRIPT_PATH, get(move || live::serve_script(app.clone())));
     }
     // Compress what is worth it, fast: small pages gain nothing, and brotli at its default
     // quality costs more CPU than rendering them.

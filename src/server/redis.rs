@@ -1,17 +1,15 @@
-//! Redis for scale-out: a session store for tower-sessions 0.15 and the Socket.IO adapter
-//! (socketioxide-redis), both on one Redis client library (fred).
-//!
-//! tower-sessions-redis-store only fits tower-sessions 0.14, and moving everything back a
-//! version would cost the sqlite store; a store is four commands, so it is written here.
+//! Redis for scale-out: the session store and the Socket.IO adapter (socketioxide-redis), both
+//! on one Redis client library (fred).
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy, SetOptions};
 use fred::types::RespVersion;
-use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
+
+use super::store::Store;
 
 /// A command that takes longer than this fails (a request gets 503) instead of hanging.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -55,12 +53,15 @@ impl RedisStore {
         format!("{}{id}", self.prefix)
     }
 
-    async fn write(&self, record: &Record, only_new: bool) -> StoreResult<bool> {
+    /// Writes `record` if its key is absent (`NX`) or present (`XX`), in one command.
+    async fn write(&self, record: &Record, condition: SetOptions) -> StoreResult<bool> {
         let value = serde_json::to_string(record).map_err(|e| StoreError::Encode(e.to_string()))?;
         let expiry = Expiration::EXAT(record.expiry_date.unix_timestamp());
-        let options = only_new.then_some(SetOptions::NX);
-        let written: Option<String> =
-            self.client.set(self.key(&record.id), value, Some(expiry), options, false).await.map_err(backend)?;
+        let written: Option<String> = self
+            .client
+            .set(self.key(&record.id), value, Some(expiry), Some(condition), false)
+            .await
+            .map_err(backend)?;
         Ok(written.is_some())
     }
 }
@@ -70,17 +71,18 @@ fn backend(err: fred::error::Error) -> StoreError {
 }
 
 #[async_trait]
-impl SessionStore for RedisStore {
+impl Store for RedisStore {
     async fn create(&self, record: &mut Record) -> StoreResult<()> {
         // A new id that is already taken (astronomically unlikely) gets another one.
-        while !self.write(record, true).await? {
+        while !self.write(record, SetOptions::NX).await? {
             record.id = Id::default();
         }
         Ok(())
     }
 
-    async fn save(&self, record: &Record) -> StoreResult<()> {
-        self.write(record, false).await.map(drop)
+    async fn update(&self, record: &Record) -> StoreResult<bool> {
+        // XX: a key deleted (logout, sign-in) or expired since the load stays gone.
+        self.write(record, SetOptions::XX).await
     }
 
     async fn load(&self, id: &Id) -> StoreResult<Option<Record>> {

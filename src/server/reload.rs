@@ -1,7 +1,8 @@
 //! The reload loop (development only): a notify watcher over the whole project feeds one
-//! loop that waits for a quiet moment, reloads the project off to the side with the same
-//! loader and rules as `check`, and swaps it in — or keeps the last good one and shows why.
-use std::collections::BTreeMap;
+//! loop that reloads the project off to the side with the same loader and rules as `check`
+//! and swaps it in — or keeps the last good one and shows why. The first change of a burst is
+//! served at once; browsers are told once the burst is over (a quiet moment).
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,12 +13,13 @@ use tokio::sync::mpsc;
 
 use super::App;
 use super::live::{self, Change};
-use crate::diagnostic::{render_all, use_color};
+use crate::diagnostic::Diagnostic;
+use crate::log;
 use crate::project::Settings;
 
 /// A burst of changes is over once nothing changed for this long.
 const QUIET: Duration = Duration::from_millis(25);
-/// Reload at the latest this long after the first change of a burst.
+/// Tell browsers at the latest this long after the burst's first change was served.
 const MAX_WAIT: Duration = Duration::from_millis(300);
 
 /// Watches `root` and applies every change to `app` until the process ends. The returned
@@ -25,7 +27,11 @@ const MAX_WAIT: Duration = Duration::from_millis(300);
 ///
 /// # Errors
 /// The watcher cannot be set up (e.g. the inotify limit is reached).
-pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::RecommendedWatcher> {
+pub fn spawn(
+    app: Arc<App>,
+    root: PathBuf,
+    shown_at_start: &[Diagnostic],
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, rx) = mpsc::unbounded_channel();
     let watched = root.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -39,7 +45,9 @@ pub fn spawn(app: Arc<App>, root: PathBuf) -> anyhow::Result<notify::Recommended
     })
     .context("starting the file watcher")?;
     watcher.watch(&root, RecursiveMode::Recursive).with_context(|| format!("watching {}", root.display()))?;
-    tokio::spawn(run(app, root, rx));
+    let shown = Shown::default();
+    let _ = shown.fresh(shown_at_start);
+    tokio::spawn(run(app, root, rx, shown));
     Ok(watcher)
 }
 
@@ -62,27 +70,85 @@ fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
     !ignored_dir && !scratch
 }
 
-async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
+/// What makes a warning the same warning: code, file, message and source line (not its line
+/// number, which an edit above it moves).
+type WarningKey = (&'static str, String, String, Option<String>);
+
+/// Warnings already printed: an edit elsewhere does not print them again.
+#[derive(Default)]
+struct Shown(std::sync::Mutex<BTreeSet<WarningKey>>);
+
+impl Shown {
+    /// The diagnostics worth printing now: every error, and the warnings not printed
+    /// before. A warning that goes away and comes back prints again.
+    fn fresh(&self, diagnostics: &[Diagnostic]) -> (Vec<Diagnostic>, usize) {
+        let key = |d: &Diagnostic| (d.code, d.file.clone(), d.message.clone(), d.snippet.clone());
+        let mut shown = self.0.lock().unwrap();
+        let current: BTreeSet<_> = diagnostics.iter().filter(|d| !d.is_error()).map(key).collect();
+        let fresh: Vec<Diagnostic> =
+            diagnostics.iter().filter(|d| d.is_error() || !shown.contains(&key(d))).cloned().collect();
+        let repeated = diagnostics.len() - fresh.len();
+        *shown = current;
+        (fresh, repeated)
+    }
+}
+
+async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>, shown: Shown) {
     while let Some(first) = rx.recv().await {
         let started = Instant::now();
         let mut changed = first;
-        while started.elapsed() < MAX_WAIT {
+        // One save is usually the whole burst: swap it in now, so the next response shows it
+        // without waiting for the quiet moment. Browsers hear of it once, after the burst.
+        let early = load(&root).await.filter(|p| !p.has_errors());
+        let swapped = early.is_some();
+        if let Some(project) = early {
+            warn_about_restart(&app, &project);
+            app.swap(project);
+        }
+        // Changes made while it loaded are queued: they count towards this burst.
+        let waiting = Instant::now();
+        let mut more = false;
+        while waiting.elapsed() < MAX_WAIT {
             match tokio::time::timeout(QUIET, rx.recv()).await {
-                Ok(Some(more)) => changed.extend(more),
+                Ok(Some(paths)) => {
+                    changed.extend(paths);
+                    more = true;
+                }
                 Ok(None) | Err(_) => break,
             }
         }
         changed.sort();
         changed.dedup();
-        apply(&app, &root, &changed, started).await;
+        let project = if swapped && !more { Loaded::Swapped } else { Loaded::New(load(&root).await) };
+        apply(&app, &root, &changed, started, project, &shown).await;
     }
 }
 
-/// Reloads the project and tells the terminal and the browsers.
-async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
-    let load_root = root.to_path_buf();
-    let Ok(project) = tokio::task::spawn_blocking(move || crate::check::load_and_check(&load_root, false)).await else {
-        return;
+/// What `apply` publishes.
+enum Loaded {
+    /// The project loaded at the burst's first change is already serving.
+    Swapped,
+    /// A project loaded now (`None`: the loader itself failed).
+    New(Option<crate::project::Project>),
+}
+
+async fn load(root: &Path) -> Option<crate::project::Project> {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::check::load_and_check(&root, false)).await.ok()
+}
+
+fn warn_about_restart(app: &App, project: &crate::project::Project) {
+    for setting in needs_restart(&app.project().settings, &project.settings) {
+        log::warning(&format!("keystone.toml changed {setting}, which takes effect when serve restarts"));
+    }
+}
+
+/// Publishes the reloaded project and tells the terminal and the browsers.
+async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant, loaded: Loaded, shown: &Shown) {
+    let project = match loaded {
+        Loaded::Swapped => None,
+        Loaded::New(Some(project)) => Some(project),
+        Loaded::New(None) => return,
     };
     // Editors and tools save through temporary files that are gone by now; name the rest.
     let names: Vec<String> = changed
@@ -90,26 +156,34 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
         .filter(|p| p.exists() || p.extension().is_some())
         .map(|p| crate::diagnostic::relative(root, p))
         .collect();
-    use std::io::IsTerminal as _;
-    if !project.diagnostics.is_empty() {
-        eprint!("{}", render_all(&project.diagnostics, use_color(std::io::stderr().is_terminal())));
+    let diagnostics = project.as_ref().map_or_else(|| app.project().diagnostics.clone(), |p| p.diagnostics.clone());
+    let (fresh, repeated) = shown.fresh(&diagnostics);
+    log::diagnostics(&fresh);
+    if repeated > 0 {
+        let plural = if repeated == 1 { "" } else { "s" };
+        log::info(&format!("({repeated} warning{plural} shown before, unchanged; `keystone-rs check` lists all)"));
     }
-    if project.has_errors() {
-        let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-        *app.broken.lock().unwrap() = errors.clone();
-        if app.project().has_errors() {
-            // Nothing good to keep (the project was broken at start): serve the newest.
-            eprintln!("keystone-rs: {} changed; the project still has errors", names.join(", "));
-            app.swap(project);
-        } else {
-            eprintln!("keystone-rs: {} broke the project; still serving the last good version", names.join(", "));
+    let project = match project {
+        Some(project) if project.has_errors() => {
+            let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+            *app.broken.lock().unwrap() = errors.clone();
+            if app.project().has_errors() {
+                // Nothing good to keep (the project was broken at start): serve the newest.
+                log::error(&format!("{} changed; the project still has errors", names.join(", ")));
+                app.swap(project);
+            } else {
+                log::error(&format!("{} broke the project; still serving the last good version", names.join(", ")));
+            }
+            live::announce(app, &Change::Broken(errors)).await;
+            return;
         }
-        live::announce(app, &Change::Broken(errors)).await;
-        return;
+        other => other,
+    };
+    if let Some(project) = project {
+        warn_about_restart(app, &project);
+        app.swap(project);
     }
-    for setting in needs_restart(&app.project().settings, &project.settings) {
-        eprintln!("keystone-rs: keystone.toml changed {setting}, which takes effect when serve restarts");
-    }
+    let project = app.project();
     let css_only = names.iter().all(|n| n.starts_with("public/") && n.ends_with(".css"));
     let change = if css_only {
         let urls: BTreeMap<String, String> = names
@@ -124,13 +198,16 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant) {
     } else {
         Change::Reload
     };
-    app.swap(project);
     let was_broken = !std::mem::take(&mut *app.broken.lock().unwrap()).is_empty();
     if was_broken {
         // A CSS-only fix does not reload pages, so their overlay is cleared explicitly.
         live::announce(app, &Change::Fixed).await;
     }
-    println!("reloaded after {} changed ({:.0}ms)", names.join(", "), started.elapsed().as_secs_f64() * 1000.0);
+    log::info(&format!(
+        "reloaded after {} changed ({:.0}ms)",
+        names.join(", "),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
     live::announce(app, &change).await;
 }
 

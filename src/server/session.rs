@@ -15,14 +15,44 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Error as StoreError;
-use tower_sessions::{ExpiredDeletion, SessionStore};
 
+use super::store::{self, LocalStore};
 use crate::project::settings::{SessionSettings, Store};
 
 /// Session key holding flash messages until they are rendered.
 pub const FLASH_KEY: &str = "_flash";
 /// Session key holding the CSRF token forms must send back.
 pub const CSRF_KEY: &str = "_csrf";
+/// How deep a session value may nest: every store reads back at least this much (serde_json
+/// stops at 128 levels), so deeper values are refused when they are written, not when the
+/// visitor's next request fails to load them.
+pub const MAX_DEPTH: usize = crate::script::MAX_VALUE_DEPTH;
+
+/// Why a session could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("session value `{key}` is nested deeper than {MAX_DEPTH} levels")]
+    TooDeep { key: String },
+}
+
+/// Refuses data with a value nested deeper than [`MAX_DEPTH`].
+fn check_depth(data: &Map<String, Value>) -> Result<(), SessionError> {
+    fn too_deep(value: &Value, depth: usize) -> bool {
+        depth > MAX_DEPTH
+            || match value {
+                Value::Array(items) => items.iter().any(|v| too_deep(v, depth + 1)),
+                Value::Object(map) => map.values().any(|v| too_deep(v, depth + 1)),
+                _ => false,
+            }
+    }
+    match data.iter().find(|(_, v)| too_deep(v, 1)) {
+        Some((key, _)) => Err(SessionError::TooDeep { key: key.clone() }),
+        None => Ok(()),
+    }
+}
+
 /// Keys starting with `_` belong to keystone-rs (flash, CSRF token): scripts and templates
 /// never see them, and they survive whatever a script does to `session`.
 pub fn is_internal(key: &str) -> bool {
@@ -61,7 +91,7 @@ pub struct VisitorSession {
 }
 
 pub struct SessionManager {
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn store::Store>,
     key: Key,
     cookie_name: String,
     expiry: Duration,
@@ -80,29 +110,21 @@ impl SessionManager {
         secret: &[u8],
         secure: bool,
     ) -> anyhow::Result<Self> {
-        let store: Arc<dyn SessionStore> = match &*settings.store {
-            Store::Memory => Arc::new(tower_sessions::MemoryStore::default()),
+        let store: Arc<dyn store::Store> = match &*settings.store {
+            Store::Memory => LocalStore::memory(),
             Store::Sqlite => {
                 let dir = root.join(".keystone");
                 crate::private::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("sessions.sqlite3");
                 crate::private::touch_file(&file).with_context(|| format!("creating {}", file.display()))?;
-                let conn = tower_sessions_rusqlite_store::tokio_rusqlite::Connection::open(&file)
-                    .await
-                    .with_context(|| format!("opening session store {}", file.display()))?;
-                let store = tower_sessions_rusqlite_store::RusqliteStore::new(conn);
-                store.migrate().await.with_context(|| format!("preparing session store {}", file.display()))?;
-                let sweeper = store.clone();
-                tokio::spawn(sweeper.continuously_delete_expired(Duration::from_secs(60)));
-                // One node writes this file, so its sessions can be read from memory.
-                Arc::new(super::cached_store::CachedStore::new(Arc::new(store)))
+                LocalStore::sqlite(&file).await.with_context(|| format!("opening session store {}", file.display()))?
             }
             Store::Redis(url) => Arc::new(super::redis::RedisStore::connect(url.as_str(), app).await?),
         };
         Ok(Self::with_store(store, settings, secret, secure))
     }
 
-    pub fn with_store(store: Arc<dyn SessionStore>, settings: &SessionSettings, secret: &[u8], secure: bool) -> Self {
+    pub fn with_store(store: Arc<dyn store::Store>, settings: &SessionSettings, secret: &[u8], secure: bool) -> Self {
         SessionManager {
             store,
             key: derive_key(secret),
@@ -138,8 +160,25 @@ impl SessionManager {
         Ok(self.load_record(id).await?.map(|r| self.visitor(r)).unwrap_or_default())
     }
 
+    /// The live record of `id`. A record that cannot be decoded counts as no record (an empty
+    /// session for the visitor), with a log line, rather than failing every later request.
     async fn load_record(&self, id: Id) -> Result<Option<Record>, StoreError> {
-        Ok(self.store.load(&id).await?.filter(|r| r.expiry_date > OffsetDateTime::now_utc()))
+        match self.store.load(&id).await {
+            Ok(record) => Ok(record.filter(|r| r.expiry_date > OffsetDateTime::now_utc())),
+            Err(StoreError::Decode(err)) => {
+                crate::log::error(&format!("session {id}: unreadable record treated as an empty session ({err})"));
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Writes every session change still pending to disk (at shutdown).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush().await
     }
 
     fn visitor(&self, record: Record) -> VisitorSession {
@@ -163,19 +202,20 @@ impl SessionManager {
     }
 
     /// Gives the session a new id (at sign-in, against fixation): `data` moves to the new id
-    /// and the old id is deleted. Returns the new id.
+    /// and the old id is deleted, so a write of the old id loaded before cannot bring it back.
+    /// Returns the new id.
     ///
     /// # Errors
-    /// The store failed.
-    pub async fn regenerate(&self, old: Option<Id>, data: Map<String, Value>) -> Result<Id, StoreError> {
-        let (new_id, _) = self.save(&VisitorSession::default(), data).await?;
+    /// The store failed, or `data` nests too deep.
+    pub async fn regenerate(&self, old: Option<Id>, data: Map<String, Value>) -> Result<Id, SessionError> {
+        let new_id = self.create(data).await?;
         if let Some(old) = old {
             self.store.delete(&old).await?;
         }
         Ok(new_id)
     }
 
-    /// Deletes the session (at logout).
+    /// Deletes the session (at logout). A write of it loaded before does not bring it back.
     ///
     /// # Errors
     /// The store failed.
@@ -184,23 +224,33 @@ impl SessionManager {
     }
 
     /// Saves `data` under the session's id, creating the record (and id) if it is new.
-    /// Returns the id and whether the visitor needs a (new) cookie.
+    /// Returns the id and whether the visitor needs a (new) cookie, or `None` when the session
+    /// ended since it was loaded (destroyed or regenerated): then nothing is written.
     ///
     /// # Errors
-    /// The store failed.
-    pub async fn save(&self, session: &VisitorSession, data: Map<String, Value>) -> Result<(Id, bool), StoreError> {
+    /// The store failed, or `data` nests too deep.
+    pub async fn save(
+        &self,
+        session: &VisitorSession,
+        data: Map<String, Value>,
+    ) -> Result<Option<(Id, bool)>, SessionError> {
+        let Some(id) = session.id else { return Ok(Some((self.create(data).await?, true))) };
+        check_depth(&data)?;
+        let record =
+            Record { id, data: data.into_iter().collect(), expiry_date: OffsetDateTime::now_utc() + self.expiry };
+        Ok(self.store.update(&record).await?.then_some((id, session.needs_refresh)))
+    }
+
+    /// Stores `data` as a new session; returns its id.
+    async fn create(&self, data: Map<String, Value>) -> Result<Id, SessionError> {
+        check_depth(&data)?;
         let mut record = Record {
-            id: session.id.unwrap_or_default(),
+            id: Id::default(),
             data: data.into_iter().collect(),
             expiry_date: OffsetDateTime::now_utc() + self.expiry,
         };
-        if session.id.is_some() {
-            self.store.save(&record).await?;
-            Ok((record.id, session.needs_refresh))
-        } else {
-            self.store.create(&mut record).await?;
-            Ok((record.id, true))
-        }
+        self.store.create(&mut record).await?;
+        Ok(record.id)
     }
 
     /// The `Set-Cookie` value that removes the session cookie.

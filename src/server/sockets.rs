@@ -233,16 +233,24 @@ async fn run<A: Adapter>(
     let script_handle = handle.clone();
     let budget = *app.project().settings.scripts.timeout;
     let lists = app.data.current();
+    let original = handle.session();
+    let file = link.script.as_ref().map_or_else(|| "(socket)".to_string(), |s| s.file.clone());
     let (result, effects) = effects::run(budget, move || {
         let _lists = crate::lists::context::enter(lists);
-        call(&script_handle)
+        let result = call(&script_handle);
+        script_handle.refuse_deep_session(&file, original).and(result)
     })
     .await;
     let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {
-            if let Err(err) = app.sessions.save(&session, new_session).await {
-                log::error(&format!("socket {}: saving session: {err}", socket.id));
+            match app.sessions.save(&session, new_session).await {
+                Ok(Some(_)) => {}
+                // Ended (logout or login) while the handler ran: it stays ended.
+                Ok(None) => log::debug(&format!("socket {}: session ended during the event; not saved", socket.id)),
+                Err(err) => {
+                    log::error(&format!("socket {} on {}: {err}; the session was not saved", socket.id, socket.ns()))
+                }
             }
         } else {
             *link.own_session.lock().unwrap() = new_session;

@@ -173,7 +173,13 @@ async function hello(browser, path, transport) {
     }
     await sleep(20);
   }
+  // The default scaffold shows the message on the page too (#message), not only in the console.
+  if (await page.evaluate(() => !!document.getElementById("message"))) {
+    await until(page, () => document.getElementById("message").textContent === "Hello World", undefined,
+      "#message to show Hello World");
+  }
   const state = await page.evaluate(() => ({
+    pageMessage: document.getElementById("message") ? document.getElementById("message").textContent : null,
     connected: !!(window.socket && window.socket.connected),
     transport: window.socket && window.socket.io && window.socket.io.engine && window.socket.io.engine.transport
       ? window.socket.io.engine.transport.name
@@ -192,6 +198,7 @@ async function hello(browser, path, transport) {
     badResponses: seen.badResponses,
     pageErrors: seen.errors,
     connected: state.connected,
+    pageMessage: state.pageMessage,
     transport: state.transport,
     expectedTransport: transport,
     websockets: seen.websockets,
@@ -217,7 +224,16 @@ async function chat(browser) {
     return { context, page, seen };
   }
 
-  const messages = (page) => page.$$eval("#messages li", (items) => items.map((li) => li.textContent));
+  // A message reads "nickname: text" (its time and the "mine" mark aside); a notice, its text.
+  const lineOf = (li) =>
+    li.classList.contains("message") ? `${li.querySelector(".who").textContent}: ${li.querySelector(".text").textContent}` : li.textContent;
+  const messages = (page) => page.$$eval("#messages li", (items, lineOf) => items.map(new Function(`return ${lineOf}`)()), lineOf.toString());
+  const mine = (page) => page.$$eval("#messages li.mine", (items) => items.map((li) => li.querySelector(".text").textContent));
+  const stamped = (page) => page.$$eval("#messages li.message", (items) => items.every((li) => {
+    const time = li.querySelector("time");
+    return !!time && !Number.isNaN(Date.parse(time.dateTime)) && time.textContent.length > 0;
+  }));
+  const people = (page) => page.$$eval("#people li", (items) => items.map((li) => li.firstChild.textContent.trim()));
   async function say(page, text) {
     await page.fill("#text", text, { timeout: WAIT_MS });
     await page.press("#text", "Enter", { timeout: WAIT_MS }); // submits form#send
@@ -225,8 +241,8 @@ async function chat(browser) {
   async function expectLine(page, who, line) {
     await until(
       page,
-      (line) => Array.from(document.querySelectorAll("#messages li")).some((li) => li.textContent === line),
-      line,
+      ([line, lineOf]) => Array.from(document.querySelectorAll("#messages li")).some((li) => new Function(`return ${lineOf}`)()(li) === line),
+      [line, lineOf.toString()],
       `${who}'s #messages to show ${JSON.stringify(line)}`,
     );
   }
@@ -243,16 +259,29 @@ async function chat(browser) {
   await expectLine(alice.page, "alice", "bob: hi alice");
   await expectLine(bob.page, "bob", "bob: hi alice");
 
-  const result = {
-    alice: { url: new URL(alice.page.url()).pathname, messages: await messages(alice.page), pageErrors: alice.seen.errors },
-    bob: { url: new URL(bob.page.url()).pathname, messages: await messages(bob.page), pageErrors: bob.seen.errors },
-  };
+  // Each page lists both visitors in the room.
+  for (const [who, visitor] of [["alice", alice], ["bob", bob]]) {
+    await until(visitor.page, () => document.querySelectorAll("#people li").length === 2, undefined, `${who}'s #people to list two`);
+  }
+  const seenBy = async (visitor) => ({
+    url: new URL(visitor.page.url()).pathname,
+    messages: await messages(visitor.page),
+    mine: await mine(visitor.page),
+    stamped: await stamped(visitor.page),
+    people: await people(visitor.page),
+    pageErrors: visitor.seen.errors,
+    badResponses: visitor.seen.badResponses,
+  });
+  const result = { alice: await seenBy(alice), bob: await seenBy(bob) };
+  // When bob leaves, alice's page stops listing him.
+  await bob.context.close();
+  await until(alice.page, () => document.querySelectorAll("#people li").length === 1, undefined, "alice's #people to drop bob");
+  result.aliceAfterBobLeft = await people(alice.page);
   // The history is kept in the Message list: a reload shows the room's messages again.
   await alice.page.reload({ timeout: WAIT_MS });
   await until(alice.page, () => !!(window.socket && window.socket.connected), undefined, "alice's socket after the reload");
   result.aliceAfterReload = await messages(alice.page);
   await alice.context.close();
-  await bob.context.close();
   return result;
 }
 
@@ -349,6 +378,20 @@ async function overlay(browser) {
     "#keystone-overlay to appear",
   );
   const navigationsBeforeFix = seen.navigations; // 1: the first load only
+  const look = await page.evaluate(() => {
+    const node = document.getElementById("keystone-overlay");
+    const underline = node.querySelector(".keystone-underline");
+    const frame = node.querySelector(".keystone-frame");
+    const location = node.querySelector(".keystone-location");
+    return {
+      background: getComputedStyle(node).backgroundColor,
+      frame: frame ? frame.textContent : null,
+      underline: underline ? underline.textContent : null,
+      editorHref: location && location.href ? location.href : null,
+    };
+  });
+  await page.keyboard.press("Escape");
+  const overlayAfterEsc = await page.evaluate(() => !!document.getElementById("keystone-overlay"));
   await page.evaluate(() => { window.__marker = "while broken"; });
 
   await step("fix");
@@ -365,6 +408,8 @@ async function overlay(browser) {
   const result = {
     overlayBefore,
     overlayText,
+    look,
+    overlayAfterEsc,
     navigationsBeforeFix,
     navigationsAfterFix: seen.navigations - navigationsBeforeFix,
     navigationType: await page.evaluate(navigationType),

@@ -16,6 +16,7 @@ mod orphan_controller;
 mod orphan_namespace;
 mod orphan_view;
 mod session_key_never_written;
+mod socket_event_mismatch;
 mod socket_event_never_emitted;
 mod socket_event_unhandled;
 mod socket_namespace_unknown;
@@ -59,6 +60,7 @@ pub static ALL: &[&Rule] = &[
     &asset_missing::RULE,
     &io_without_client::RULE,
     &socket_namespace_unknown::RULE,
+    &socket_event_mismatch::RULE,
     &socket_event_never_emitted::RULE,
     &socket_event_unhandled::RULE,
     &session_key_never_written::RULE,

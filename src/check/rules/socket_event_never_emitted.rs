@@ -32,7 +32,9 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
             }
             let emitted = facts.server_emits.get(&use_.namespace).is_some_and(|e| e.contains(event))
                 || everywhere.contains(event);
-            if !emitted {
+            // One typo from an emitted name: socket-event-mismatch reports it, as an error.
+            let near = super::socket_event_mismatch::near_miss(facts, &use_.namespace, event, true);
+            if !emitted && near.is_none() {
                 out.push(
                     RULE.at(&client.file, format!("client listens for `{event}`, which no server handler emits"))
                         .at_span(&client.source, use_.event.span.clone())

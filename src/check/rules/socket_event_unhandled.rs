@@ -24,7 +24,10 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                 continue;
             }
             let listens = facts.server_listens.get(&use_.namespace).unwrap_or(&nobody);
-            if listens.contains(event) {
+            // One typo from a handled name: socket-event-mismatch reports it, as an error.
+            if listens.contains(event)
+                || super::socket_event_mismatch::near_miss(facts, &use_.namespace, event, false).is_some()
+            {
                 continue;
             }
             let script = script_of(&use_.namespace);

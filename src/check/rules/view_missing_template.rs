@@ -28,10 +28,24 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                 format!("view `{}` has no template templates/{template} and no controller", route.view),
             )
             .at_span(source, route.spans.view.clone())
-            .with_help(format!(
-                "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view",
-                route.view
-            )),
+            .with_help({
+                let views = project
+                    .template_sources
+                    .keys()
+                    .filter_map(|t| t.strip_prefix("views/").and_then(|v| v.strip_suffix(".html")));
+                match crate::diagnostic::did_you_mean(&route.view, views) {
+                    Some(near) => {
+                        format!(
+                            "did you mean `{near}`? or create templates/{template} (or routes/views/{}.rhai)",
+                            route.view
+                        )
+                    }
+                    None => format!(
+                        "create templates/{template} (or routes/views/{}.rhai), or point the route at an existing view",
+                        route.view
+                    ),
+                }
+            }),
         );
     }
 }

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# On-demand comparison of keystone-rs with the Node stack it replaces (never run by CI):
+#
+#   bash benches/versus.sh
+#
+# Serves the default scaffold (production, default sqlite store, plus a `chat` handler that
+# reaches every socket, sender included) and benches/node/app.mjs (Express 4 + express-session
+# + socket.io 4 telling the same story), one after the other, each pinned to CPU 0 with the
+# load on CPU 1, through the same load: wrk for HTTP, benches/versus.mjs for visits, sockets
+# and fan-out. Also serves the scaffold in development for edit -> next response
+# (benches/reload.mjs) and benches/bare_server.rs for the page-path baseline. Prints one table
+# of values and the ratios issue 11 sets as targets.
+#
+# Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building
+# this tree), BENCH_DURATION (10s, per wrk run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300),
+# VERSUS_RECEIVERS (1000), VERSUS_MESSAGES (200).
+# Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
+set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+DURATION=${BENCH_DURATION:-10s}
+SOCKETS=${VERSUS_SOCKETS:-5000}
+VISITS=${VERSUS_VISITS:-300}
+RECEIVERS=${VERSUS_RECEIVERS:-1000}
+MESSAGES=${VERSUS_MESSAGES:-200}
+
+trap_cleanup
+
+require_tools cargo curl node npm taskset wrk gzip
+ensure_socketio_client
+ensure_node_reference
+raise_fd_limit $((2 * SOCKETS + 512)) "$SOCKETS"
+pin_cpus "the load"
+
+log "building keystone-rs and bare_server (release)"
+build_keystone
+build_bare
+setup_workdir versus
+export NODE_ENV=production KEYSTONE_ENV=production
+
+declare -A V # V[stack.measure] = value
+
+# versus STACK MODE ARGS...: runs versus.mjs MODE against STACK's server on CPU 1; stores every
+# field of its JSON line as V[STACK.field].
+versus() {
+    local stack=$1 mode=$2 line
+    shift 2
+    line=$("${PIN_CLIENT[@]}" node "$ROOT/benches/versus.mjs" "$mode" "${URLS[$stack]}" "${PID[$stack]}" "$@") ||
+        die "$stack: versus.mjs $mode failed"
+    while IFS='=' read -r key value; do V[$stack.$key]=$value; done < <(
+        node -e 'for (const [k, v] of Object.entries(JSON.parse(process.argv[1]))) console.log(`${k}=${v}`)' "$line"
+    )
+}
+
+# http STACK NAME CONNECTIONS [WRK ARGS...]: wrk against STACK; stores V[STACK.NAME_rps] and
+# V[STACK.NAME_cpu_us].
+http() {
+    local stack=$1 name=$2 requests
+    CONNECTIONS=$3
+    shift 3
+    wrk_load "${PID[$stack]}" "${URLS[$stack]}" "$@"
+    if grep -q 'Non-2xx' <<<"$WRK_OUT"; then
+        printf '%s\n' "$WRK_OUT" >&2
+        die "$stack answered errors under load"
+    fi
+    requests=$(wrk_requests <<<"$WRK_OUT")
+    V[$stack.${name}_rps]=$(wrk_rps <<<"$WRK_OUT")
+    V[$stack.${name}_cpu_us]=$(cpu_us_per_req "$WRK_TICKS" "$requests")
+}
+
+# measure STACK: the whole load against STACK's running server.
+measure() {
+    local stack=$1 url=${URLS[$1]} cookie
+    cookie=$(session_cookie "$url")
+    sleep 0.5
+    V[$stack.idle_rss_kib]=$(rss_kib "${PID[$stack]}")
+    V[$stack.client_raw]=$(curl -fsS "$url/socket.io/socket.io.js" | wc -c)
+    V[$stack.client_gzip]=$(curl -fsS "$url/socket.io/socket.io.js" | gzip -9 | wc -c)
+    log "$stack: sequential visits"
+    versus "$stack" visits "$VISITS" 1
+    V[$stack.visit_p50]=${V[$stack.p50_ms]}
+    log "$stack: 20 visits at a time"
+    versus "$stack" visits $((VISITS * 4)) 20
+    V[$stack.visit_cpu_us]=${V[$stack.cpu_us]}
+    log "$stack: first visits (no cookie), wrk -c50"
+    http "$stack" first 50
+    log "$stack: GET / with a session, wrk -c32"
+    http "$stack" page 32 -H "Cookie: $cookie"
+    log "$stack: $SOCKETS sockets, each with its own session"
+    versus "$stack" sockets "$SOCKETS"
+    log "$stack: fan-out to $RECEIVERS sockets"
+    versus "$stack" fanout "$RECEIVERS" "$MESSAGES"
+}
+
+declare -A URLS PID
+
+# --- keystone-rs (production, default store) ---------------------------------------------------
+"$KEYSTONE" new "$WORK/app" >/dev/null
+grep -q '^store = "sqlite"' "$WORK/app/keystone.toml" || die "the scaffold's store is not sqlite"
+# `chat` reaches every socket of the namespace, sender included, like the Node app's io.emit.
+sed -i 's|^    socket.on("disconnect"|    socket.on("chat", \|socket, data\| { socket.broadcast("chat", data); socket.emit("chat", data); });\n&|' \
+    "$WORK/app/sockets/index.rhai"
+grep -q 'socket.on("chat"' "$WORK/app/sockets/index.rhai" || die "could not add the chat handler"
+start "$WORK/keystone.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
+PID[keystone]=$STARTED_PID
+wait_for_url "${PID[keystone]}" "$WORK/keystone.log"
+URLS[keystone]=$URL
+measure keystone
+kill -TERM "${PID[keystone]}"
+
+# --- Node reference ----------------------------------------------------------------------------
+start "$WORK/node.log" "${PIN_SERVER[@]}" node "$ROOT/benches/node/app.mjs" 0
+PID[node]=$STARTED_PID
+wait_for_url "${PID[node]}" "$WORK/node.log"
+URLS[node]=$URL
+measure node
+kill -TERM "${PID[node]}"
+
+# --- bare axum + minijinja, same template ------------------------------------------------------
+start "$WORK/bare.log" "${PIN_SERVER[@]}" "$BARE" "$WORK/app/templates" 0
+PID[bare]=$STARTED_PID
+wait_for_url "${PID[bare]}" "$WORK/bare.log"
+URLS[bare]=$URL
+log "bare: GET /, wrk -c32"
+http bare page 32
+kill -TERM "${PID[bare]}"
+
+# --- edit -> next response (development) -------------------------------------------------------
+unset KEYSTONE_ENV
+"$KEYSTONE" new "$WORK/dev" >/dev/null
+start "$WORK/dev.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$WORK/dev" --port 0 --quiet
+wait_for_url "$STARTED_PID" "$WORK/dev.log"
+log "keystone-rs: edit -> next response, 30 edits"
+KEYSTONE_JS_DIR="$ROOT/benches/node" "${PIN_CLIENT[@]}" node "$ROOT/benches/reload.mjs" "$URL" "$WORK/dev" \
+    "$(session_cookie "$URL")" 30 200 >"$WORK/reload.out" || { cat "$WORK/reload.out" >&2; die "reload.mjs failed"; }
+RELOAD_P50=$(awk '/^RELOAD / {sub("served_p50=", "", $3); print $3}' "$WORK/reload.out")
+
+# --- report ------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+kib() { awk -v b="$1" 'BEGIN {printf "%.1f KB", b / 1024}'; }
+row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+k() { printf '%s' "${V[keystone.$1]}"; }
+n() { printf '%s' "${V[node.$1]}"; }
+echo
+echo "keystone-rs ($KEYSTONE) vs Node (Express 4 + express-session + socket.io 4); servers on CPU 0, load on CPU 1"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (this machine has $(nproc) CPUs)"
+echo
+row measure keystone-rs "Node stack" ratio target
+row --- --- --- --- ---
+row "visit, sequential: GET / (new session) + websocket connect → msg, p50" "$(k visit_p50) ms" \
+    "$(n visit_p50) ms" "$(ratio "$(k visit_p50)" "$(n visit_p50)")" "≤ 1"
+row "CPU per visit (GET + connect + msg), 20 at a time" "$(k visit_cpu_us) µs" "$(n visit_cpu_us) µs" \
+    "$(ratio "$(k visit_cpu_us)" "$(n visit_cpu_us)")" "≤ 0.20"
+row "first visit: GET / with no cookie, c=50" "$(k first_rps) req/s, $(k first_cpu_us) µs" \
+    "$(n first_rps) req/s, $(n first_cpu_us) µs" "$(ratio "$(k first_cpu_us)" "$(n first_cpu_us)") (CPU)" "≤ 0.20"
+row "memory per connected socket with its own session, $SOCKETS sockets" "$(k kib_per_socket) KiB" \
+    "$(n kib_per_socket) KiB" "$(ratio "$(k kib_per_socket)" "$(n kib_per_socket)")" "≤ 10 KiB"
+row "RSS after those sockets disconnect (before)" \
+    "$(mib "$(k rss_after_kib)") MiB ($(mib "$(k rss_before_kib)"))" \
+    "$(mib "$(n rss_after_kib)") MiB ($(mib "$(n rss_before_kib)"))" \
+    "$(ratio "$(k rss_after_kib)" "$(k rss_before_kib)") (after/before)" "≤ 1.25"
+row "idle RSS" "$(mib "$(k idle_rss_kib)") MiB" "$(mib "$(n idle_rss_kib)") MiB" \
+    "$(ratio "$(k idle_rss_kib)" "$(n idle_rss_kib)")" "≤ 12 MiB"
+row "GET / with a session, CPU per request (bare axum: ${V[bare.page_cpu_us]} µs)" \
+    "$(k page_cpu_us) µs, $(k page_rps) req/s" "$(n page_cpu_us) µs, $(n page_rps) req/s" \
+    "$(ratio "${V[bare.page_cpu_us]}" "$(k page_cpu_us)") of bare" "≥ 0.90 of bare"
+row "/socket.io/socket.io.js, raw and gzip -9" "$(kib "$(k client_raw)"), $(kib "$(k client_gzip)")" \
+    "$(kib "$(n client_raw)"), $(kib "$(n client_gzip)")" "–" "≤ 12 KB, ≤ 5 KB"
+row "edit a template → next response shows it, p50" "$RELOAD_P50 ms" – – "≤ 10 ms"
+row "fan-out: chat to $RECEIVERS sockets, CPU per delivery" "$(k cpu_us_per_delivery) µs" \
+    "$(n cpu_us_per_delivery) µs" "$(ratio "$(k cpu_us_per_delivery)" "$(n cpu_us_per_delivery)")" "≤ 0.25"
