@@ -101,6 +101,7 @@ pub enum Command {
         format: Format,
     },
     /// List the app's lists (models/*.toml) and their fields.
+    #[command(after_help = "Examples:\n  keystone-rs lists\n  keystone-rs lists myapp --format json")]
     Lists {
         /// The app's folder.
         #[arg(default_value = ".")]

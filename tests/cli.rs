@@ -62,6 +62,7 @@ fn generate_socket_guard_and_list_write_their_files() {
     for (args, file) in [
         (&["socket", "live"][..], "sockets/live.rhai"),
         (&["guard", "require_user"][..], "routes/middleware/require_user.rhai"),
+        (&["list", "User", "name:text:required", "email:email:unique"][..], "models/User.toml"),
         (
             &["list", "Post", "title:text:required", "state:select:draft|published", "author:relationship:User"][..],
             "models/Post.toml",
@@ -73,6 +74,10 @@ fn generate_socket_guard_and_list_write_their_files() {
         assert!(app.path.join(file).is_file(), "{file}");
     }
     assert!(stdout(&generate(&app, &["socket", "other"])).contains("io(\"/other\")"), "says how to connect");
+    let out = generate(&app, &["list", "Comment", "post:relationship:Post", "author:relationship:Person"]);
+    assert_eq!(out.status.code(), Some(2), "a relationship to a missing list is refused");
+    assert!(stderr(&out).contains("list `Person` does not exist yet"), "{}", stderr(&out));
+    assert!(!app.path.join("models/Comment.toml").exists(), "nothing written");
     check_passes(&app.path);
 
     let model: toml::Value = toml::from_str(&app.read("models/Post.toml")).unwrap();

@@ -111,6 +111,14 @@ fn plan(root: &Path, item: Item) -> anyhow::Result<Plan> {
         }
         Item::List { name, fields } => {
             let contents = list_model(&name, &fields)?;
+            // A relationship to a list that does not exist would fail `check`: make it first.
+            for target in fields.iter().filter_map(|f| relationship_target(f)) {
+                if target != name && !root.join(format!("models/{target}.toml")).is_file() {
+                    bail!(
+                        "list `{target}` does not exist yet; generate it first (keystone-rs generate list {target} name:text), then {name}"
+                    );
+                }
+            }
             Ok(Plan {
                 create: vec![NewFile { path: format!("models/{name}.toml"), contents }],
                 route: None,
@@ -118,6 +126,12 @@ fn plan(root: &Path, item: Item) -> anyhow::Result<Plan> {
             })
         }
     }
+}
+
+/// The list a `field:relationship:List[:many]` argument refers to.
+fn relationship_target(arg: &str) -> Option<&str> {
+    let mut parts = arg.split(':');
+    (parts.nth(1) == Some("relationship")).then(|| parts.next()).flatten()
 }
 
 /// View, guard and namespace names: lower-case words joined by `_` or `-`, like file names.
