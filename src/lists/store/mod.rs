@@ -14,7 +14,7 @@ pub mod sqlite;
 
 use serde_json::{Map, Value};
 
-use super::query::{Cond, Query};
+use super::query::{Cond, Path, Query};
 
 /// A stored item: its id, a version bumped by each write, and the document.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +142,20 @@ impl Store for Reconnecting {
 }
 
 /// `ks_Post`: the table of a list (list names are PascalCase identifiers).
+/// The `ORDER BY` both stores use: the query's sort keys (missing values last when
+/// descending), then the id so pages never overlap; `expr` is the backend's field expression.
+pub(crate) fn order_clause(query: &Query, expr: fn(&Path) -> String) -> String {
+    let mut keys: Vec<String> = query
+        .sort
+        .iter()
+        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
+        .collect();
+    if !query.sort.iter().any(|s| s.path == Path::Id) {
+        keys.push("id ASC".into());
+    }
+    format!(" ORDER BY {}", keys.join(", "))
+}
+
 pub(crate) fn table(list: &str) -> String {
     format!("ks_{list}")
 }

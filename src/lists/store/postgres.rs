@@ -9,6 +9,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use serde_json::{Map, Value};
 
+use super::order_clause;
 use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
 use crate::lists::blocking;
 use crate::lists::query::{Cond, Op, Path, Query};
@@ -199,18 +200,6 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
     format!(" WHERE {}", parts.join(" AND "))
 }
 
-fn order_clause(query: &Query) -> String {
-    let mut keys: Vec<String> = query
-        .sort
-        .iter()
-        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
-        .collect();
-    if !query.sort.iter().any(|s| s.path == Path::Id) {
-        keys.push("id ASC".into());
-    }
-    format!(" ORDER BY {}", keys.join(", "))
-}
-
 fn item(row: &postgres::Row) -> Item {
     let data: Value = row.get(2);
     let data = match decode(&data) {
@@ -280,7 +269,7 @@ impl Store for PostgresStore {
         let mut params: Vec<Param> = Vec::new();
         let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
         sql.push_str(&where_clause(&query.conds, &mut params));
-        sql.push_str(&order_clause(query));
+        sql.push_str(&order_clause(query, expr));
         if let Some(limit) = query.limit {
             params.push(Box::new(limit as i64));
             sql.push_str(&format!(" LIMIT ${}", params.len()));

@@ -8,6 +8,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
+use super::order_clause;
 use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
@@ -176,18 +177,6 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
     format!(" WHERE {}", parts.join(" AND "))
 }
 
-fn order_clause(query: &Query) -> String {
-    let mut keys: Vec<String> = query
-        .sort
-        .iter()
-        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
-        .collect();
-    if !query.sort.iter().any(|s| s.path == Path::Id) {
-        keys.push("id ASC".into());
-    }
-    format!(" ORDER BY {}", keys.join(", "))
-}
-
 fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
@@ -261,7 +250,7 @@ impl Store for SqliteStore {
         let mut params = Vec::new();
         let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
         sql.push_str(&where_clause(&query.conds, &mut params));
-        sql.push_str(&order_clause(query));
+        sql.push_str(&order_clause(query, expr));
         sql.push_str(" LIMIT ? OFFSET ?");
         params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
         params.push(Sql::Integer(query.skip as i64));
