@@ -119,7 +119,7 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
         }
         changed.sort();
         changed.dedup();
-        let project = if swapped && !more { Loaded::Swapped } else { Loaded::New(load(&root).await) };
+        let project = if swapped && !more { Loaded::Swapped } else { Loaded::New(load(&root).await.map(Box::new)) };
         apply(&app, &root, &changed, started, project, &shown).await;
     }
 }
@@ -129,7 +129,7 @@ enum Loaded {
     /// The project loaded at the burst's first change is already serving.
     Swapped,
     /// A project loaded now (`None`: the loader itself failed).
-    New(Option<crate::project::Project>),
+    New(Option<Box<crate::project::Project>>),
 }
 
 async fn load(root: &Path) -> Option<crate::project::Project> {
@@ -147,7 +147,7 @@ fn warn_about_restart(app: &App, project: &crate::project::Project) {
 async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant, loaded: Loaded, shown: &Shown) {
     let project = match loaded {
         Loaded::Swapped => None,
-        Loaded::New(Some(project)) => Some(project),
+        Loaded::New(Some(project)) => Some(*project),
         Loaded::New(None) => return,
     };
     // Editors and tools save through temporary files that are gone by now; name the rest.

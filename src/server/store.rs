@@ -177,8 +177,8 @@ impl Store for LocalStore {
             let taken = self.known(&record.id).is_some() || self.read_disk(&record.id).await?.is_some();
             if !taken {
                 let mut state = self.state.lock().unwrap();
-                if !state.records.contains_key(&record.id) {
-                    state.records.insert(record.id, Some(record.clone()));
+                if let std::collections::hash_map::Entry::Vacant(slot) = state.records.entry(record.id) {
+                    slot.insert(Some(record.clone()));
                     self.touch(&mut state, record.id);
                     return Ok(());
                 }
