@@ -14,3 +14,4 @@ pub mod project;
 pub(crate) mod scaffold;
 pub mod script;
 pub mod server;
+pub mod users;

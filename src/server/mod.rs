@@ -75,6 +75,8 @@ pub struct App {
     pub broken: Mutex<Vec<Diagnostic>>,
     /// The lists (DESIGN §10) of the published project, on their store.
     pub(crate) data: data::Data,
+    /// Failed sign-ins per client and per account (DESIGN §11), for `signin()` and the admin.
+    pub throttle: crate::users::Throttle,
 }
 
 impl App {
@@ -163,6 +165,7 @@ pub fn build(
         namespaces: Mutex::default(),
         broken: Mutex::default(),
         data: data::Data::default(),
+        throttle: crate::users::Throttle::default(),
     });
     let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {

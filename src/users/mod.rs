@@ -1,0 +1,177 @@
+//! Users (DESIGN §11): who is signed in, and signing in — one answer for an unknown email
+//! and a wrong password, in about the same time, throttled per client and per account.
+//!
+//! The signed-in user's id lives in the session under [`SESSION_KEY`], an internal key
+//! (scripts and templates never see it); the user item itself is read fresh from the
+//! `[admin] user_list` list whenever it is asked for.
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::lists::{Db, Find, ListError, value};
+
+/// The internal session key holding the signed-in user's id.
+pub const SESSION_KEY: &str = "_user";
+
+/// The fields the user list must have (DESIGN §11).
+pub const EMAIL: &str = "email";
+pub const PASSWORD: &str = "password";
+pub const IS_ADMIN: &str = "is_admin";
+
+/// Why a sign-in did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown email or wrong password: the same answer for both, on purpose.
+    #[error("the email or password is not right")]
+    Refused,
+    /// Too many failures lately from this client or for this account.
+    #[error("too many failed sign-ins; try again in {} s", retry_after.as_secs().max(1))]
+    Throttled { retry_after: Duration },
+    /// The user list is missing or has no email/password field, or the database failed.
+    #[error(transparent)]
+    List(#[from] ListError),
+}
+
+/// Failures allowed in [`WINDOW`] before a client or an account is held back.
+pub const MAX_FAILURES: u32 = 5;
+/// How long failures are remembered, and how long a held-back key waits.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How many keys the throttle remembers; beyond it, the oldest are forgotten.
+const MAX_KEYS: usize = 100_000;
+
+/// Counts failed sign-ins per client address and per account (on this node).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Throttle {
+    /// How long `key` must still wait, if it is held back.
+    fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let &(count, since) = failures.get(key)?;
+        let elapsed = now.saturating_duration_since(since);
+        (count >= MAX_FAILURES && elapsed < WINDOW).then(|| WINDOW - elapsed)
+    }
+
+    fn fail(&self, key: &str, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() >= MAX_KEYS {
+            failures.retain(|_, (_, since)| now.saturating_duration_since(*since) < WINDOW);
+            if failures.len() >= MAX_KEYS {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(key.to_string()).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    fn forget(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
+}
+
+/// A hash to verify against when the email is unknown, so both refusals take as long.
+static DECOY_HASH: LazyLock<String> = LazyLock::new(|| value::hash_password("keystone-rs decoy password"));
+
+/// Signs `email` in with `password`: the user item (as scripts see it, no hash) or why not.
+/// `client` is the caller's address, throttled beside the account. Blocking (argon2 and the
+/// database): call it from the script pool or `spawn_blocking`.
+///
+/// # Errors
+/// [`SignInError`]; the caller then keeps the session as it was.
+pub fn sign_in(
+    db: &Db,
+    user_list: &str,
+    throttle: &Throttle,
+    client: &str,
+    email: &str,
+    password: &str,
+) -> Result<Map<String, Value>, SignInError> {
+    let email = email.trim().to_lowercase();
+    let now = Instant::now();
+    let client_key = format!("client:{client}");
+    let account_key = format!("account:{email}");
+    if let Some(retry_after) = throttle.wait(&client_key, now).or_else(|| throttle.wait(&account_key, now)) {
+        return Err(SignInError::Throttled { retry_after });
+    }
+    db.model(user_list)?;
+    let found = if email.is_empty() { None } else { find_by_email(db, user_list, &email)? };
+    let id = found.as_ref().and_then(|u| u.get("id")).and_then(Value::as_str);
+    let right = match id {
+        Some(id) => db.verify_password(user_list, id, PASSWORD, password)?,
+        None => {
+            let _ = value::verify_password(password, &DECOY_HASH);
+            false
+        }
+    };
+    match found {
+        Some(user) if right => {
+            throttle.forget(&account_key);
+            Ok(user)
+        }
+        _ => {
+            throttle.fail(&client_key, now);
+            throttle.fail(&account_key, now);
+            Err(SignInError::Refused)
+        }
+    }
+}
+
+/// The user with this email (already trimmed and lower-cased), as scripts see it.
+///
+/// # Errors
+/// The list or its email field missing; the database being down.
+pub fn find_by_email(db: &Db, user_list: &str, email: &str) -> Result<Option<Map<String, Value>>, ListError> {
+    let mut filter = Map::new();
+    filter.insert(EMAIL.into(), Value::String(email.to_string()));
+    let find = Find { filter, limit: Some(1), ..Find::default() };
+    Ok(db.find(user_list, &find)?.pop())
+}
+
+/// The signed-in user of a session, read fresh; `None` when nobody is signed in or the
+/// user no longer exists.
+///
+/// # Errors
+/// The database being down.
+pub fn current(
+    db: &Db,
+    user_list: &str,
+    session: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, ListError> {
+    match session.get(SESSION_KEY).and_then(Value::as_str) {
+        Some(id) if db.models().contains_key(user_list) => db.get(user_list, id, &[]),
+        _ => Ok(None),
+    }
+}
+
+/// Whether a user item may enter the Admin UI.
+pub fn is_admin(user: &Map<String, Value>) -> bool {
+    user.get(IS_ADMIN).and_then(Value::as_bool).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_holds_back_after_five_failures_and_lets_go_after_the_window() {
+        let t = Throttle::default();
+        let start = Instant::now();
+        for _ in 0..MAX_FAILURES - 1 {
+            t.fail("k", start);
+        }
+        assert!(t.wait("k", start).is_none(), "four failures are allowed");
+        t.fail("k", start);
+        assert!(t.wait("k", start).is_some(), "the fifth holds it back");
+        assert!(t.wait("other", start).is_none(), "other keys are not held back");
+        assert!(t.wait("k", start + WINDOW).is_none(), "the window passes");
+        t.forget("k");
+        assert!(t.wait("k", start).is_none());
+    }
+}
