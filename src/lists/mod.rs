@@ -168,7 +168,7 @@ impl Db {
     ) -> (Arc<Db>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
         for m in models.values() {
-            if let Err(e) = store.prepare(&m.name, &m.indexes()) {
+            if let Err(e) = store.prepare(&m.name, &query::indexes(m)) {
                 if matches!(e, StoreError::Unavailable(_)) {
                     // Prepared when the database comes back (see `open_store_lazily`).
                     continue;

@@ -9,8 +9,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use serde_json::{Map, Value};
 
-use super::order_clause;
-use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
+use super::{order_clause, order_key};
+use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
 use crate::lists::blocking;
 use crate::lists::query::{Cond, Op, Path, Query};
 
@@ -24,7 +24,7 @@ struct Conn {
 pub struct PostgresStore {
     config: postgres::Config,
     pool: Mutex<Vec<Conn>>,
-    indexes: Mutex<HashMap<String, Vec<(String, bool)>>>,
+    indexes: Mutex<HashMap<String, Vec<Index>>>,
 }
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -224,7 +224,7 @@ impl Store for PostgresStore {
             tx.batch_execute(&format!(
                 "CREATE TABLE IF NOT EXISTS \"{table}\" (id TEXT PRIMARY KEY, version BIGINT NOT NULL, data JSONB NOT NULL)"
             ))?;
-            let wanted: Vec<String> = indexes.iter().map(|(f, u)| index_name(list, f, *u)).collect();
+            let wanted: Vec<String> = indexes.iter().map(|ix| ix.name(list)).collect();
             let existing: Vec<String> = tx
                 .query("SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE 'ks\\_%'", &[&table])?
                 .iter()
@@ -233,11 +233,18 @@ impl Store for PostgresStore {
             for old in existing.iter().filter(|e| !wanted.contains(e) && !e.ends_with("_pkey")) {
                 tx.batch_execute(&format!("DROP INDEX IF EXISTS \"{old}\""))?;
             }
-            for (field, unique) in indexes {
-                let name = index_name(list, field, *unique);
-                let unique = if *unique { "UNIQUE " } else { "" };
+            for (index, name) in indexes.iter().zip(&wanted) {
+                let keys: Vec<String> = match index.keys.as_slice() {
+                    // One field: as earlier versions made it, so existing databases keep it.
+                    [key] if !key.descending => vec![expr(&key.path)],
+                    // In the order's own words (where missing values go included), or
+                    // PostgreSQL would not read the index in that order.
+                    keys => keys.iter().map(|k| order_key(k, expr)).collect(),
+                };
+                let unique = if index.unique { "UNIQUE " } else { "" };
                 tx.batch_execute(&format!(
-                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" ((data->'{field}'))"
+                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" ({})",
+                    keys.join(", ")
                 ))?;
             }
             tx.commit()

@@ -9,7 +9,7 @@ use rusqlite::{Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
 use super::order_clause;
-use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
+use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
@@ -19,7 +19,7 @@ pub struct SqliteStore {
     file: PathBuf,
     pool: Mutex<Vec<Connection>>,
     /// Each prepared list's indexes, to name the field a unique violation is about.
-    indexes: Mutex<HashMap<String, Vec<(String, bool)>>>,
+    indexes: Mutex<HashMap<String, Vec<Index>>>,
 }
 
 impl SqliteStore {
@@ -200,7 +200,7 @@ impl Store for SqliteStore {
             c.execute_batch(&format!(
                 "CREATE TABLE IF NOT EXISTS \"{table}\" (id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
             ))?;
-            let wanted: Vec<String> = indexes.iter().map(|(f, u)| index_name(list, f, *u)).collect();
+            let wanted: Vec<String> = indexes.iter().map(|ix| ix.name(list)).collect();
             let existing: Vec<String> = c
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE 'ks\\_%' ESCAPE '\\'")?
                 .query_map([&table], |r| r.get(0))?
@@ -208,11 +208,18 @@ impl Store for SqliteStore {
             for old in existing.iter().filter(|e| !wanted.contains(e)) {
                 c.execute_batch(&format!("DROP INDEX IF EXISTS \"{old}\""))?;
             }
-            for (field, unique) in indexes {
-                let name = index_name(list, field, *unique);
-                let unique = if *unique { "UNIQUE " } else { "" };
+            for (index, name) in indexes.iter().zip(&wanted) {
+                let unique = if index.unique { "UNIQUE " } else { "" };
+                // SQLite's own order puts missing values first ascending, last descending:
+                // the order of `order_key`, which an index definition cannot spell out.
+                let keys: Vec<String> = index
+                    .keys
+                    .iter()
+                    .map(|k| format!("{}{}", expr(&k.path), if k.descending { " DESC" } else { "" }))
+                    .collect();
                 c.execute_batch(&format!(
-                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (json_extract(data, '$.{field}'))"
+                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" ({})",
+                    keys.join(", ")
                 ))?;
             }
             Ok(())
