@@ -9,6 +9,7 @@
 //! (U+10FFFF, a noncharacter, as the escape character), so what a script writes is what it
 //! reads back and finds by equality.
 
+mod counts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -300,14 +301,39 @@ pub(crate) fn encode(value: &Value) -> Value {
     map_strings(value, &escape_str)
 }
 
-/// A stored value as written.
-pub(crate) fn decode(value: &Value) -> Value {
-    map_strings(value, &unescape_str)
+/// A stored value as written. Only strings holding the escape are rebuilt: most documents
+/// have none and come back as they are.
+pub(crate) fn decode(mut value: Value) -> Value {
+    decode_in_place(&mut value);
+    value
+}
+
+fn decode_in_place(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains(ESCAPE) => *s = unescape_str(s),
+        Value::Array(a) => a.iter_mut().for_each(decode_in_place),
+        Value::Object(m) if m.keys().any(|k| k.contains(ESCAPE)) => {
+            *m = std::mem::take(m).into_iter().map(|(k, v)| (unescape_str(&k), decode(v))).collect();
+        }
+        Value::Object(m) => m.values_mut().for_each(decode_in_place),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_decode_to_what_was_encoded() {
+        let written = serde_json::json!({
+            "plain": "text", "nul": "a\0b", "escape": "\u{10FFFF}", "n": 1.5, "none": null,
+            "list": ["x\0", ["\0\u{10FFFF}"], 2], "json": { "key\0": { "deep\u{10FFFF}": "v\0" }, "k": "v" }
+        });
+        let stored = encode(&written);
+        assert!(!stored.to_string().contains("\\u0000"), "{stored}");
+        assert_eq!(decode(stored), written);
+    }
 
     #[test]
     fn the_nul_escape_round_trips() {

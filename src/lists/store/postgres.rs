@@ -202,7 +202,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
 
 fn item(row: &postgres::Row) -> Item {
     let data: Value = row.get(2);
-    let data = match decode(&data) {
+    let data = match decode(data) {
         Value::Object(m) => m,
         _ => Map::new(),
     };

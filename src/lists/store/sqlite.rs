@@ -1,5 +1,7 @@
 //! The default store: one SQLite file (`.keystone/data.sqlite3`, owner-only, WAL), a table
-//! per list holding JSON text, `json_extract` expression indexes.
+//! per list holding JSON text, `json_extract` expression indexes. Counts are remembered until
+//! the file changes (this store's writes, and any other connection's through
+//! `PRAGMA data_version`).
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Mutex;
@@ -8,6 +10,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
+use super::counts::{Counts, Lookup};
 use super::order_clause;
 use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
 use crate::lists::query::{Cond, Op, Path, Query};
@@ -17,9 +20,17 @@ const POOL: usize = 8;
 
 pub struct SqliteStore {
     file: PathBuf,
-    pool: Mutex<Vec<Connection>>,
+    pool: Mutex<Vec<Pooled>>,
     /// Each prepared list's indexes, to name the field a unique violation is about.
     indexes: Mutex<HashMap<String, Vec<Index>>>,
+    counts: Counts,
+}
+
+/// A pooled connection and the `PRAGMA data_version` it last saw (which moves when another
+/// connection, of this process or another, commits).
+struct Pooled {
+    conn: Connection,
+    data_version: Option<i64>,
 }
 
 impl SqliteStore {
@@ -47,7 +58,12 @@ impl SqliteStore {
                 .open(file)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", file.display())))?;
         }
-        let store = SqliteStore { file: file.to_path_buf(), pool: Mutex::new(Vec::new()), indexes: Mutex::default() };
+        let store = SqliteStore {
+            file: file.to_path_buf(),
+            pool: Mutex::new(Vec::new()),
+            indexes: Mutex::default(),
+            counts: Counts::default(),
+        };
         store.with(|c| {
             c.execute_batch("CREATE TABLE IF NOT EXISTS ks_updates (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         })?;
@@ -61,30 +77,30 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Runs `f` on a pooled connection.
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    /// Runs `f` on a pooled connection (a new one when none is free).
+    fn pooled<T>(&self, f: impl FnOnce(&mut Pooled) -> rusqlite::Result<T>) -> Result<rusqlite::Result<T>, StoreError> {
         let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
+        let mut conn = match conn {
             Some(c) => c,
-            None => self.connect()?,
+            None => Pooled { conn: self.connect()?, data_version: None },
         };
-        let result = f(&conn);
+        let result = f(&mut conn);
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < POOL {
             pool.push(conn);
         }
-        result.map_err(|e| StoreError::Other(e.to_string()))
+        Ok(result)
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        self.pooled(|p| f(&p.conn))?.map_err(|e| StoreError::Other(e.to_string()))
     }
 
     /// A write, with a unique violation turned into the field it is about.
     fn write<T>(&self, list: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let result = f(&conn);
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        let result = self.pooled(|p| f(&p.conn))?;
+        self.counts.forget();
         result.map_err(|e| match &e {
             rusqlite::Error::SqliteFailure(code, Some(message)) if code.code == ErrorCode::ConstraintViolation => {
                 let index = message.rsplit('\'').nth(1).unwrap_or_default();
@@ -180,8 +196,11 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
 fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
-    let text: String = row.get(2)?;
-    let data = match serde_json::from_str(&text).map(|v| decode(&v)) {
+    let text = match row.get_ref(2)? {
+        rusqlite::types::ValueRef::Text(text) => text,
+        _ => b"",
+    };
+    let data = match serde_json::from_slice(text).map(decode) {
         Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
@@ -268,8 +287,23 @@ impl Store for SqliteStore {
         let mut params = Vec::new();
         let mut sql = format!("SELECT count(*) FROM \"{}\"", table(list));
         sql.push_str(&where_clause(conds, &mut params));
-        self.with(|c| c.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0)))
-            .map(|n| n as u64)
+        let key = format!("{sql}\n{params:?}");
+        self.pooled(|p| {
+            let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+            if p.data_version != Some(version) {
+                // Another connection committed since this one last looked (or it is new).
+                self.counts.forget();
+                p.data_version = Some(version);
+            }
+            let generation = match self.counts.lookup(&key) {
+                Lookup::Known(n) => return Ok(n),
+                Lookup::Unknown(generation) => generation,
+            };
+            let n = p.conn.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0))? as u64;
+            self.counts.keep(key, generation, n);
+            Ok(n)
+        })?
+        .map_err(|e| StoreError::Other(e.to_string()))
     }
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
