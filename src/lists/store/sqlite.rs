@@ -193,6 +193,22 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
     format!(" WHERE {}", parts.join(" AND "))
 }
 
+/// The query of a find, pushing its parameters.
+fn select(list: &str, query: &Query, params: &mut Vec<Sql>) -> String {
+    let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
+    sql.push_str(&where_clause(&query.conds, params));
+    sql.push_str(&order_clause(query, expr));
+    sql.push_str(" LIMIT ? OFFSET ?");
+    params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
+    params.push(Sql::Integer(query.skip as i64));
+    sql
+}
+
+/// The query of a count, pushing its parameters.
+fn count(list: &str, conds: &[Cond], params: &mut Vec<Sql>) -> String {
+    format!("SELECT count(*) FROM \"{}\"{}", table(list), where_clause(conds, params))
+}
+
 fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
@@ -274,19 +290,13 @@ impl Store for SqliteStore {
 
     fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
         let mut params = Vec::new();
-        let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
-        sql.push_str(&where_clause(&query.conds, &mut params));
-        sql.push_str(&order_clause(query, expr));
-        sql.push_str(" LIMIT ? OFFSET ?");
-        params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
-        params.push(Sql::Integer(query.skip as i64));
+        let sql = select(list, query, &mut params);
         self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), item)?.collect())
     }
 
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
         let mut params = Vec::new();
-        let mut sql = format!("SELECT count(*) FROM \"{}\"", table(list));
-        sql.push_str(&where_clause(conds, &mut params));
+        let sql = count(list, conds, &mut params);
         let key = format!("{sql}\n{params:?}");
         self.pooled(|p| {
             let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
@@ -318,5 +328,133 @@ impl Store for SqliteStore {
 
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = ?1", [name]).map(|_| ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lists::{model, query};
+
+    const POST: &str = r#"
+sort = "-published_at"
+[fields]
+title        = { type = "text" }
+state        = { type = "select", options = ["draft", "published"], index = true }
+published_at = { type = "datetime" }
+"#;
+
+    fn post() -> model::Model {
+        model::parse("Post", "models/Post.toml", POST).unwrap()
+    }
+
+    /// How SQLite runs `sql` (its EXPLAIN QUERY PLAN lines, joined).
+    fn plan(store: &SqliteStore, sql: &str, params: Vec<Sql>) -> String {
+        store
+            .with(|c| {
+                c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                    .query_map(params_from_iter(params), |r| r.get::<_, String>(3))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap()
+            .join("; ")
+    }
+
+    fn published_page(model: &model::Model) -> Query {
+        let filter = serde_json::json!({ "state": "published" });
+        let conds = query::parse_filter(model, filter.as_object().unwrap()).unwrap();
+        Query { conds, sort: query::default_sort(model), skip: 20, limit: Some(10) }
+    }
+
+    #[test]
+    fn a_filtered_sorted_page_reads_one_index_range_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("data.sqlite3")).unwrap();
+        let model = post();
+        store.prepare("Post", &query::indexes(&model)).unwrap();
+
+        let mut params = Vec::new();
+        let sql = select("Post", &published_page(&model), &mut params);
+        let page = plan(&store, &sql, params);
+        assert!(page.contains("USING INDEX ks_Post__o__state_"), "{page}");
+        assert!(!page.contains("TEMP B-TREE"), "no sort of every match: {page}");
+
+        let unfiltered = Query { conds: Vec::new(), ..published_page(&model) };
+        let mut params = Vec::new();
+        let sql = select("Post", &unfiltered, &mut params);
+        let all = plan(&store, &sql, params);
+        assert!(all.contains("USING INDEX ks_Post__o__published_at_"), "{all}");
+        assert!(!all.contains("TEMP B-TREE"), "{all}");
+
+        let mut params = Vec::new();
+        let sql = count("Post", &published_page(&model).conds, &mut params);
+        let counted = plan(&store, &sql, params);
+        assert!(counted.contains("USING") && counted.contains("INDEX ks_Post__"), "{counted}");
+    }
+
+    #[test]
+    fn a_database_from_before_the_ordered_indexes_gets_them_and_a_new_sort_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.sqlite3");
+        {
+            let old = Connection::open(&file).unwrap();
+            old.execute_batch(
+                "CREATE TABLE \"ks_Post\" (id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+                 CREATE INDEX \"ks_Post__i__state\" ON \"ks_Post\" (json_extract(data, '$.state'));
+                 INSERT INTO \"ks_Post\" VALUES ('a', 1, '{\"state\":\"published\",\"published_at\":\"2024-01-01T00:00:00.000Z\"}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&file).unwrap();
+        let names = |store: &SqliteStore| -> Vec<String> {
+            store
+                .with(|c| {
+                    c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ks%' ORDER BY name")?
+                        .query_map([], |r| r.get(0))?
+                        .collect()
+                })
+                .unwrap()
+        };
+        store.prepare("Post", &query::indexes(&post())).unwrap();
+        let made = names(&store);
+        assert!(made.iter().any(|n| n.starts_with("ks_Post__o__state_")), "{made:?}");
+        assert!(made.iter().any(|n| n.starts_with("ks_Post__o__published_at_")), "{made:?}");
+        assert!(made.contains(&"ks_Post__i__state".to_string()), "{made:?}");
+        let found = store.find("Post", &published_page(&post())).unwrap();
+        assert!(found.is_empty(), "page 3 of one item is empty");
+
+        let resorted = model::parse("Post", "models/Post.toml", &POST.replace("-published_at", "title")).unwrap();
+        store.prepare("Post", &query::indexes(&resorted)).unwrap();
+        let remade = names(&store);
+        assert!(remade.iter().all(|n| !made.contains(n) || !n.contains("__o__")), "old orders dropped: {remade:?}");
+        assert!(remade.iter().any(|n| n.starts_with("ks_Post__o__title_")), "{remade:?}");
+    }
+
+    #[test]
+    fn a_remembered_count_follows_writes_of_this_store_and_of_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.sqlite3");
+        let store = SqliteStore::open(&file).unwrap();
+        let model = post();
+        store.prepare("Post", &query::indexes(&model)).unwrap();
+        let conds = published_page(&model).conds;
+        let published = |id: &str| {
+            let mut data = serde_json::Map::new();
+            data.insert("state".into(), "published".into());
+            Item { id: id.into(), version: 1, data }
+        };
+        assert_eq!(store.count("Post", &conds).unwrap(), 0);
+        store.insert("Post", &published("a")).unwrap();
+        assert_eq!(store.count("Post", &conds).unwrap(), 1, "after this store's write");
+        assert_eq!(store.count("Post", &conds).unwrap(), 1);
+
+        let other = Connection::open(&file).unwrap();
+        other.execute("INSERT INTO \"ks_Post\" VALUES ('b', 1, '{\"state\":\"published\"}')", []).unwrap();
+        // Every pooled connection must see it, whichever answers.
+        for _ in 0..POOL + 2 {
+            assert_eq!(store.count("Post", &conds).unwrap(), 2, "after another connection's write");
+        }
+        other.execute("DELETE FROM \"ks_Post\"", []).unwrap();
+        assert_eq!(store.count("Post", &conds).unwrap(), 0);
     }
 }
