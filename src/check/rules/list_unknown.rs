@@ -33,12 +33,5 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
 
 /// The source of a script file (its comments intact), for the diagnostic's snippet.
 pub(super) fn script_source<'a>(facts: &'a Facts, file: &str, code: &'a str) -> &'a str {
-    let project = facts.project;
-    let compiled = project.middleware.iter().chain(project.guards.values()).chain(project.controllers.values());
-    compiled
-        .chain(project.sockets.values())
-        .find(|s| s.file == file)
-        .map(|s| &*s.source)
-        .or_else(|| project.broken_scripts.get(file).map(|s| &**s))
-        .unwrap_or(code)
+    facts.script_source(file).unwrap_or(code)
 }
