@@ -188,7 +188,8 @@ fn the_contact_form_saves_an_enquiry_and_shows_errors_beside_their_fields() {
     let visitor = Visitor::arrive(&server.url);
 
     // A missing email: the form comes back with the error beside the field and the values kept.
-    let reply = visitor.send(&[("name", "Ann <b>Lee</b>"), ("email", ""), ("enquiry_type", "question"), ("message", "Hi")]);
+    let reply =
+        visitor.send(&[("name", "Ann <b>Lee</b>"), ("email", ""), ("enquiry_type", "question"), ("message", "Hi")]);
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert!(reply.body.contains("<p class=\"error\" id=\"email-error\">Email is required</p>"), "{}", reply.body);
     assert!(reply.body.contains("aria-describedby=\"email-error\""));
@@ -214,7 +215,8 @@ fn the_contact_form_saves_an_enquiry_and_shows_errors_beside_their_fields() {
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert!(reply.body.contains("id=\"message-error\">Please keep this under 5000 characters."), "{}", reply.body);
     assert!(enquiries(&server).is_empty());
-    let reply = visitor.send(&[("name", "Ann"), ("email", "ann@example.com"), ("enquiry_type", "<script>"), ("message", "Hi")]);
+    let reply =
+        visitor.send(&[("name", "Ann"), ("email", "ann@example.com"), ("enquiry_type", "<script>"), ("message", "Hi")]);
     assert_eq!(reply.status, 422);
     assert!(reply.body.contains("id=\"enquiry_type-error\""), "{}", reply.body);
 

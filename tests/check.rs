@@ -309,7 +309,10 @@ fn list_hooks_are_checked_like_other_scripts() {
     let app = TempApp::scaffold("default");
     app.write("models/Note.toml", "[fields]\ntext = { type = \"text\" }\n");
     // Its `io.emit` answers the page's listener; its `list("Nope")` is a mistake.
-    app.write("models/Note.rhai", "fn after_save(note) {\n    io.emit(\"note:saved\", note);\n    list(\"Nope\").count();\n}\n");
+    app.write(
+        "models/Note.rhai",
+        "fn after_save(note) {\n    io.emit(\"note:saved\", note);\n    list(\"Nope\").count();\n}\n",
+    );
     app.write(
         "templates/views/index.html",
         &app.read("templates/views/index.html")
