@@ -80,13 +80,10 @@ impl<'p> Facts<'p> {
             .chain(project.controllers.values())
             .chain(project.sockets.values())
             .map(|script| (script.file.clone(), scan::strip_comments(&script.source)))
+            .chain(project.lists.hooks.values().map(|hooks| (hooks.file.clone(), scan::strip_comments(&hooks.source))))
             .collect();
         scripts
             .extend(project.broken_scripts.iter().map(|(file, source)| (file.clone(), scan::strip_comments(source))));
-        // List hooks are scripts too: an `io.emit` in models/Post.rhai reaches open pages.
-        scripts.extend(
-            project.lists.hook_sources.iter().map(|(file, source)| (file.clone(), scan::strip_comments(source))),
-        );
         let mut rendered_views: BTreeSet<String> = project.routes.mentioned_views.clone();
         let mut server_emits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut server_listens: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -143,8 +140,8 @@ impl<'p> Facts<'p> {
             .chain(p.sockets.values())
             .find(|s| s.file == file)
             .map(|s| &*s.source)
+            .or_else(|| p.lists.hooks.values().find(|h| h.file == file).map(|h| &*h.source))
             .or_else(|| p.broken_scripts.get(file).map(|s| &**s))
-            .or_else(|| p.lists.hook_sources.get(file).map(|s| &**s))
     }
 
     /// Whether the namespace has a script (compiled or not).

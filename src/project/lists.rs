@@ -3,7 +3,6 @@
 //! server joins these models to its store, `check` only reports their diagnostics.
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::lists::{Hooks, Model, model};
@@ -17,9 +16,6 @@ pub struct Lists {
     pub sources: BTreeMap<String, String>,
     /// List name → its `models/NAME.rhai`.
     pub hooks: BTreeMap<String, Hooks>,
-    /// Hook file (`models/NAME.rhai`) → its source, compiled or not: `check` reads what
-    /// hooks send (`io.emit`) and which lists they use.
-    pub hook_sources: BTreeMap<String, Arc<str>>,
     /// `updates/` file name → TOML source.
     pub updates: BTreeMap<String, String>,
 }
@@ -43,10 +39,9 @@ pub fn load(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Lists {
     for (file_name, source) in super::read_tree(root, model::FOLDER, "rhai", diagnostics) {
         let file = format!("{}/{file_name}", model::FOLDER);
         let name = file_name.trim_end_matches(".rhai").to_string();
-        lists.hook_sources.insert(file.clone(), Arc::from(source.as_str()));
         match crate::script::compile(&file, &source) {
             Ok(script) => {
-                lists.hooks.insert(name, Hooks { file, ast: Arc::clone(&script.ast) });
+                lists.hooks.insert(name, Hooks { file, source: script.source, ast: script.ast });
             }
             Err(d) => diagnostics.push(*d),
         }

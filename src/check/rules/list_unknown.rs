@@ -24,14 +24,9 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
             };
             out.push(
                 RULE.at(file.as_str(), format!("list `{name}` has no model models/{name}.toml"))
-                    .at_span(script_source(facts, file, code), call.span.clone())
+                    .at_span(facts.script_source(file).unwrap_or(code), call.span.clone())
                     .with_help(help),
             );
         }
     }
-}
-
-/// The source of a script file (its comments intact), for the diagnostic's snippet.
-pub(super) fn script_source<'a>(facts: &'a Facts, file: &str, code: &'a str) -> &'a str {
-    facts.script_source(file).unwrap_or(code)
 }
