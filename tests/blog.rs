@@ -248,23 +248,32 @@ fn the_contact_form_saves_an_enquiry_and_shows_errors_beside_their_fields() {
     assert_eq!(enquiries(&server).len(), 5);
 }
 
-/// A post published while a blog page is open shows there without a reload (a "1 new post —
-/// show" bar), a shown post follows its edits, and an archived one leaves the page.
+/// A post published while the blog index or the home page is open shows there without a
+/// reload (under a "1 new post — show" bar), a shown post follows its edits, and an archived
+/// one leaves the page.
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn a_post_published_while_the_blog_is_open_appears_there_live() {
     let app = blog_app();
-    // The marker the test waits for before publishing: the page's socket is connected.
-    app.write("sockets/index.rhai", "fn connect(socket) {\n    print(`--- blog page connected`);\n}\n");
+    // The marker the test waits for before publishing: the pages' sockets are connected.
+    app.write("sockets/index.rhai", "fn connect(socket) {\n    print(`--- page connected`);\n}\n");
     let server = Server::start(&app.path);
-    let mut browser = NodeProcess::spawn("blog.mjs", &[&format!("{}/blog", server.url)]);
-    let step = |browser: &NodeProcess, name: &str| {
-        eventually(&format!("step {name}"), Duration::from_secs(20), || {
+    // The blog index (ten cards, then eleven) and the home page (three at most).
+    let mut pages: Vec<(&str, usize, NodeProcess)> = [("/blog", 11), ("/", 3)]
+        .into_iter()
+        .map(|(path, cards)| (path, cards, NodeProcess::spawn("blog.mjs", &[&format!("{}{path}", server.url)])))
+        .collect();
+    let step = |browser: &NodeProcess, path: &str, name: &str| {
+        eventually(&format!("{path}: step {name}"), Duration::from_secs(20), || {
             browser.lines().into_iter().find(|l| l["step"] == name)
         })
     };
-    step(&browser, "ready");
-    assert!(server.wait_for_output("--- blog page connected", Duration::from_secs(10)), "{}", server.output());
+    for (path, _, browser) in &pages {
+        step(browser, path, "ready");
+    }
+    eventually("both pages' sockets", Duration::from_secs(10), || {
+        (server.output().matches("--- page connected").count() >= 2).then_some(())
+    });
 
     let post = |body: serde_json::Value| {
         let reply = http_request(
@@ -278,24 +287,31 @@ fn a_post_published_while_the_blog_is_open_appears_there_live() {
         assert_eq!(saved["ok"], true, "{saved}");
     };
     post(serde_json::json!({ "post": { "title": "Fresh <news>", "state": "published", "brief": "Just *out*" } }));
-    browser.send("go");
-    let shown = step(&browser, "shown");
-    assert_eq!(shown["bar"], "1 new post — show", "{shown}");
-    assert_eq!(shown["first"], "Fresh <news>", "on top, as text: {shown}");
-    assert_eq!(shown["brief"].as_str().map(str::trim), Some("<p>Just <em>out</em></p>"), "{shown}");
-    assert_eq!(shown["href"], "/blog/post/fresh-news", "{shown}");
-    assert_eq!(shown["reloaded"], false, "no reload: {shown}");
-    assert_eq!(shown["focused"], true, "the new card takes the focus (keyboard, screen readers): {shown}");
+    for (path, cards, browser) in &mut pages {
+        browser.send("go");
+        let shown = step(browser, path, "shown");
+        assert_eq!(shown["bar"], "1 new post — show", "{path}: {shown}");
+        assert_eq!(shown["first"], "Fresh <news>", "{path}: on top, as text: {shown}");
+        assert_eq!(shown["brief"].as_str().map(str::trim), Some("<p>Just <em>out</em></p>"), "{path}: {shown}");
+        assert_eq!(shown["href"], "/blog/post/fresh-news", "{path}: {shown}");
+        assert_eq!(shown["cards"], *cards, "{path}: {shown}");
+        assert_eq!(shown["reloaded"], false, "{path}: no reload: {shown}");
+        assert_eq!(shown["focused"], true, "{path}: the new card takes the focus: {shown}");
+    }
 
     post(serde_json::json!({ "slug": "test-post-12", "post": { "title": "Test post 12, edited" } }));
-    browser.send("go");
-    let edited = step(&browser, "edited");
-    assert_eq!(edited["title"], "Test post 12, edited", "{edited}");
+    for (path, _, browser) in &mut pages {
+        browser.send("go");
+        let edited = step(browser, path, "edited");
+        assert_eq!(edited["title"], "Test post 12, edited", "{path}: {edited}");
+    }
 
-    post(serde_json::json!({ "slug": "test-post-11", "post": { "state": "archived" } }));
-    browser.send("go");
-    let withdrawn = step(&browser, "withdrawn");
-    assert_eq!(withdrawn["reloaded"], false, "{withdrawn}");
-    assert_eq!(withdrawn["bar_hidden"], true, "nothing waiting: {withdrawn}");
-    assert_eq!(withdrawn["errors"], serde_json::json!([]), "{withdrawn}");
+    post(serde_json::json!({ "slug": "test-post-12", "post": { "state": "archived" } }));
+    for (path, _, browser) in &mut pages {
+        browser.send("go");
+        let withdrawn = step(browser, path, "withdrawn");
+        assert_eq!(withdrawn["reloaded"], false, "{path}: {withdrawn}");
+        assert_eq!(withdrawn["bar_hidden"], true, "{path}: nothing waiting: {withdrawn}");
+        assert_eq!(withdrawn["errors"], serde_json::json!([]), "{path}: {withdrawn}");
+    }
 }

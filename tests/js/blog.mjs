@@ -1,7 +1,7 @@
-// The blog scaffold's live index, in a real Chromium: posts published, edited and archived
-// while /blog is open reach it without a reload.
+// The blog scaffold's live posts, in a real Chromium: posts published, edited and archived
+// while the blog index or the home page is open reach it without a reload.
 //
-//   node blog.mjs <blogUrl>
+//   node blog.mjs <pageUrl>
 //
 // Prints one JSON line per step, then waits for one line on stdin (the caller's change):
 //   {"step":"ready"}      page loaded          → caller publishes a new post, sends a line
@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const WAIT_MS = 10000;
-const [blogUrl] = process.argv.slice(2);
+const [pageUrl] = process.argv.slice(2);
 setTimeout(() => {
   console.error("blog.mjs: hung");
   process.exit(1);
@@ -37,7 +37,7 @@ try {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e && e.message)));
-  await page.goto(blogUrl, { waitUntil: "load", timeout: WAIT_MS });
+  await page.goto(pageUrl, { waitUntil: "load", timeout: WAIT_MS });
   // Gone if the page reloads.
   await page.evaluate(() => { window.__marker = "same page"; });
   const reloaded = async () => (await page.evaluate(() => window.__marker)) !== "same page";
@@ -50,7 +50,12 @@ try {
   const first = await page.evaluate(() => {
     const card = document.querySelector("#posts .post-card");
     const link = card.querySelector("h2 a");
-    return { first: link.textContent, href: link.getAttribute("href"), brief: card.querySelector(".brief").innerHTML };
+    return {
+      first: link.textContent,
+      href: link.getAttribute("href"),
+      brief: card.querySelector(".brief").innerHTML,
+      cards: document.querySelectorAll("#posts .post-card").length,
+    };
   });
   const focused = await page.evaluate(() => document.activeElement.classList.contains("is-new"));
   // What the page shows before the caller's next change.
