@@ -137,8 +137,14 @@ fn a_post_page_renders_its_markdown_and_clean_html_and_drafts_are_404() {
     let (status, draft) = http_get(&format!("{}/blog/post/hidden-draft", server.url));
     assert_eq!(status, 404, "a draft is not published: {draft}");
     assert!(!draft.contains("not yet"));
-    let (status, _) = http_get(&format!("{}/blog/post/no-such-post", server.url));
-    assert_eq!(status, 404);
+    // Slugs that are no post's: missing, hostile, huge, an id in disguise.
+    let long = "a".repeat(4000);
+    for slug in ["no-such-post", "%27%22%3Cscript%3E", "..%2F..%2Fetc%2Fpasswd", &long, "0123456789abcdef01234567"] {
+        let (status, page) = http_get(&format!("{}/blog/post/{slug}", server.url));
+        assert_eq!(status, 404, "{slug}: {page}");
+        let (status, _) = http_get(&format!("{}/blog/{slug}", server.url));
+        assert_eq!(status, 404, "category {slug}");
+    }
     let (status, page) = http_get(&format!("{}/no/such/page", server.url));
     assert_eq!(status, 404);
     assert!(page.contains("Nothing here"), "the site's own 404 page: {page}");
