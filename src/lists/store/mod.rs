@@ -240,7 +240,12 @@ pub(crate) fn index_name(list: &str, field: &str, unique: bool) -> String {
 
 /// Finds which field a unique index belongs to, from its name.
 pub(crate) fn field_of_index(list: &str, indexes: &Indexes, name: &str) -> Option<String> {
-    indexes.iter().filter(|ix| ix.unique).find(|ix| ix.name(list) == name).and_then(|ix| ix.single_field()).map(str::to_string)
+    indexes
+        .iter()
+        .filter(|ix| ix.unique)
+        .find(|ix| ix.name(list) == name)
+        .and_then(|ix| ix.single_field())
+        .map(str::to_string)
 }
 
 const ESCAPE: char = '\u{10FFFF}';

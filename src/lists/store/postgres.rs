@@ -9,8 +9,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use serde_json::{Map, Value};
 
-use super::{order_clause, order_key};
 use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
+use super::{order_clause, order_key};
 use crate::lists::blocking;
 use crate::lists::query::{Cond, Op, Path, Query};
 
