@@ -8,6 +8,9 @@ use std::sync::Mutex;
 /// At most this many distinct counts are kept (scripts can build endless distinct filters);
 /// when full, all are forgotten and it fills again.
 const MAX_COUNTS: usize = 1024;
+/// A count whose key (its SQL and values) is longer is not kept: a filter on a megabyte of
+/// text must not make the memory held a thousand times that.
+const MAX_KEY_BYTES: usize = 4096;
 
 #[derive(Default)]
 pub(crate) struct Counts {
@@ -50,7 +53,7 @@ impl Counts {
     /// Keeps `count`, made after a lookup returned `generation`, unless a forget came since.
     pub(crate) fn keep(&self, key: String, generation: u64, count: u64) {
         let mut inner = self.inner();
-        if inner.generation != generation {
+        if inner.generation != generation || key.len() > MAX_KEY_BYTES {
             return;
         }
         if inner.known.len() >= MAX_COUNTS {
@@ -88,6 +91,15 @@ mod tests {
         counts.forget(); // a write commits while the count runs
         counts.keep("a".into(), g, 7);
         generation(&counts, "a");
+    }
+
+    #[test]
+    fn a_count_over_huge_values_is_not_kept() {
+        let counts = Counts::default();
+        let key = format!("SELECT count(*) … {}", "x".repeat(1 << 20));
+        let g = generation(&counts, &key);
+        counts.keep(key.clone(), g, 1);
+        generation(&counts, &key);
     }
 
     #[test]
