@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::lists::{Db, Find, ListError, value};
+use crate::lists::{Db, FieldType, Find, ListError, Model, value};
+
+pub mod guards;
+pub mod script_api;
 
 /// The internal session key holding the signed-in user's id.
 pub const SESSION_KEY: &str = "_user";
@@ -33,6 +36,10 @@ pub enum SignInError {
     #[error(transparent)]
     List(#[from] ListError),
 }
+
+/// Longest email a sign-in looks up: longer ones are refused before they reach the throttle's
+/// memory (RFC 5321 caps an address at 254 characters).
+pub const MAX_EMAIL: usize = 254;
 
 /// Failures allowed in [`WINDOW`] before a client or an account is held back.
 pub const MAX_FAILURES: u32 = 5;
@@ -100,6 +107,12 @@ pub fn sign_in(
     if let Some(retry_after) = throttle.wait(&client_key, now).or_else(|| throttle.wait(&account_key, now)) {
         return Err(SignInError::Throttled { retry_after });
     }
+    if email.len() > MAX_EMAIL {
+        // No account can have it: refused like an unknown email, without an account key.
+        let _ = value::verify_password(password, &DECOY_HASH);
+        throttle.fail(&client_key, now);
+        return Err(SignInError::Refused);
+    }
     db.model(user_list)?;
     let found = if email.is_empty() { None } else { find_by_email(db, user_list, &email)? };
     let id = found.as_ref().and_then(|u| u.get("id")).and_then(Value::as_str);
@@ -145,9 +158,46 @@ pub fn current(
     session: &Map<String, Value>,
 ) -> Result<Option<Map<String, Value>>, ListError> {
     match session.get(SESSION_KEY).and_then(Value::as_str) {
-        Some(id) if db.models().contains_key(user_list) => db.get(user_list, id, &[]),
-        _ => Ok(None),
+        Some(id) => current_by_id(db, user_list, id),
+        None => Ok(None),
     }
+}
+
+/// The user with this id, read fresh (`None` when it was removed or the list is gone).
+///
+/// # Errors
+/// The database being down.
+pub fn current_by_id(db: &Db, user_list: &str, id: &str) -> Result<Option<Map<String, Value>>, ListError> {
+    if !db.models().contains_key(user_list) || !value::valid_id(id) {
+        return Ok(None);
+    }
+    // By id only: `get` would also try the id as a slug.
+    let mut filter = Map::new();
+    filter.insert("id".into(), Value::String(id.to_string()));
+    Ok(db.find(user_list, &Find { filter, limit: Some(1), ..Find::default() })?.pop())
+}
+
+/// What keeps `model` from serving as the user list: a missing or mistyped `email`,
+/// `password` or `is_admin` field, or an email that is not unique. Empty when it is fine.
+pub fn user_list_problems(model: &Model) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wanted = [(EMAIL, FieldType::Email), (PASSWORD, FieldType::Password), (IS_ADMIN, FieldType::Boolean)];
+    for (name, kind) in wanted {
+        match model.field(name) {
+            None => problems.push(format!("user list `{}` has no `{name}` field (type {})", model.name, kind.name())),
+            Some(f) if f.kind != kind => problems.push(format!(
+                "user list `{}`: field `{name}` is {}, not {}",
+                model.name,
+                f.kind.name(),
+                kind.name()
+            )),
+            Some(f) if name == EMAIL && !f.unique => {
+                problems.push(format!("user list `{}`: field `email` is not unique", model.name));
+            }
+            Some(_) => {}
+        }
+    }
+    problems
 }
 
 /// Whether a user item may enter the Admin UI.
