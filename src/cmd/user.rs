@@ -52,7 +52,8 @@ fn open(root: &Path) -> anyhow::Result<(Arc<Db>, String)> {
     };
     let problems = crate::users::user_list_problems(model);
     if !problems.is_empty() {
-        bail!("{} cannot hold users: {}", model.file, problems.join("; "));
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        bail!("{} cannot hold users: {}", model.file, messages.join("; "));
     }
     let backend = match &*project.settings.database.url {
         Database::Sqlite => Backend::Sqlite,

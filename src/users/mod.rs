@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::lists::{Db, FieldType, Find, ListError, Model, value};
+use crate::lists::{Db, Field, FieldType, Find, ListError, Model, value};
 
 pub mod guards;
 pub mod script_api;
@@ -177,28 +177,37 @@ pub fn current_by_id(db: &Db, user_list: &str, id: &str) -> Result<Option<Map<St
     Ok(db.find(user_list, &Find { filter, limit: Some(1), ..Find::default() })?.pop())
 }
 
+/// Something that keeps a model from serving as the user list, at the field concerned
+/// (`None` when the field is missing).
+#[derive(Debug)]
+pub struct Problem<'m> {
+    pub field: Option<&'m Field>,
+    pub message: String,
+}
+
 /// What keeps `model` from serving as the user list: a missing or mistyped `email`,
 /// `password` or `is_admin` field, or an email that is not unique. Empty when it is fine.
-pub fn user_list_problems(model: &Model) -> Vec<String> {
+pub fn user_list_problems(model: &Model) -> Vec<Problem<'_>> {
     let mut problems = Vec::new();
     let wanted = [(EMAIL, FieldType::Email), (PASSWORD, FieldType::Password), (IS_ADMIN, FieldType::Boolean)];
     for (name, kind) in wanted {
-        match model.field(name) {
-            None => problems.push(format!("user list `{}` has no `{name}` field (type {})", model.name, kind.name())),
-            Some(f) if f.kind != kind => problems.push(format!(
-                "user list `{}`: field `{name}` is {}, not {}",
-                model.name,
-                f.kind.name(),
-                kind.name()
-            )),
-            Some(f) if name == EMAIL && !f.unique => {
-                problems.push(format!("user list `{}`: field `email` is not unique", model.name));
+        let field = model.field(name);
+        let message = match field {
+            None => format!("user list `{}` has no `{name}` field", model.name),
+            Some(f) if f.kind != kind => {
+                format!("user list `{}`: field `{name}` is of type {}, not {}", model.name, f.kind.name(), kind.name())
             }
-            Some(_) => {}
-        }
+            Some(f) if name == EMAIL && !f.unique => format!("user list `{}`: field `email` is not unique", model.name),
+            Some(_) => continue,
+        };
+        problems.push(Problem { field, message });
     }
     problems
 }
+
+/// The fields a user list needs, as a model file writes them (for help lines).
+pub const USER_FIELDS: &str = "name = { type = \"text\" }, email = { type = \"email\", required = true, unique = true }, \
+     password = { type = \"password\" }, is_admin = { type = \"boolean\" }";
 
 /// Whether a user item may enter the Admin UI.
 pub fn is_admin(user: &Map<String, Value>) -> bool {
