@@ -17,3 +17,4 @@ mod sessions;
 mod soak;
 mod suggestions;
 mod terminal;
+mod users;

@@ -67,7 +67,11 @@ fn signed_in(user: Map<String, Value>) {
     record(Effect::SignIn(user));
 }
 
-fn signin(email: &str, password: &str) -> Result<bool, Box<EvalAltResult>> {
+/// `signin(email, password)`: anything but text (a missing form field is `()`) is refused
+/// like a wrong password.
+fn signin(email: rhai::Dynamic, password: rhai::Dynamic) -> Result<bool, Box<EvalAltResult>> {
+    let text = |v: rhai::Dynamic| v.into_immutable_string().map(|s| s.to_string()).unwrap_or_default();
+    let (email, password) = (text(email), text(password));
     let visitor = CURRENT.with(|c| c.borrow().as_ref().map(|c| c.visitor.clone()));
     let Some(visitor) = visitor else { return Err(outside_a_request("signin()")) };
     let Some(db) = crate::lists::context::current() else {
@@ -76,7 +80,7 @@ fn signin(email: &str, password: &str) -> Result<bool, Box<EvalAltResult>> {
             visitor.user_list
         )));
     };
-    let outcome = super::sign_in(&db, &visitor.user_list, &visitor.throttle, &visitor.client, email, password);
+    let outcome = super::sign_in(&db, &visitor.user_list, &visitor.throttle, &visitor.client, &email, &password);
     let (ok, error) = match outcome {
         Ok(user) => {
             signed_in(user);
