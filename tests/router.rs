@@ -49,7 +49,7 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         // Like a browser: the last of several cookies wins (a logout clears, then sets one).
-        if let Some(set) = headers.get_all(header::SET_COOKIE).iter().last() {
+        if let Some(set) = headers.get_all(header::SET_COOKIE).iter().next_back() {
             self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
         }
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();

@@ -170,7 +170,11 @@ fn read_password() -> anyhow::Result<String> {
     } else {
         // One line, read with a bound: stdin could be anything.
         let mut line = String::new();
-        stdin.lock().take(value::MAX_PASSWORD as u64 + 2).read_line(&mut line).context("reading the password from stdin")?;
+        stdin
+            .lock()
+            .take(value::MAX_PASSWORD as u64 + 2)
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
     check_password(&password)?;

@@ -155,9 +155,12 @@ impl RequestScope {
     /// Reads the signed-in user fresh and binds `user` (a constant: `()` when signed out).
     fn bind_user(&mut self, visitor: &crate::users::script_api::Visitor) -> Result<(), ScriptError> {
         let user = match (&visitor.user_id, crate::lists::context::current()) {
-            (Some(id), Some(db)) => crate::users::current_by_id(&db, &visitor.user_list, id).map_err(|err| {
-                ScriptError { unavailable: err.is_unavailable(), ..ScriptError::internal(&format!("reading the signed-in user: {err}")) }
-            })?,
+            (Some(id), Some(db)) => {
+                crate::users::current_by_id(&db, &visitor.user_list, id).map_err(|err| ScriptError {
+                    unavailable: err.is_unavailable(),
+                    ..ScriptError::internal(&format!("reading the signed-in user: {err}"))
+                })?
+            }
             _ => None,
         };
         let bound = user.as_ref().map_or(Dynamic::UNIT, |u| Dynamic::from_map(super::map_to_rhai(u)));

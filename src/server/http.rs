@@ -86,14 +86,8 @@ async fn handle_route(
             String::new()
         },
     };
-    let (scope, outcome) = controller::run_chain(
-        steps,
-        scope,
-        *project.settings.scripts.timeout,
-        app.data.current(),
-        user_visitor,
-    )
-    .await;
+    let (scope, outcome) =
+        controller::run_chain(steps, scope, *project.settings.scripts.timeout, app.data.current(), user_visitor).await;
     let outcome = outcome.map_err(|err| {
         if err.unavailable {
             // The database is down: a 503 for this request, not a bug to show.
@@ -147,8 +141,15 @@ async fn handle_route(
         let locals = scope.locals();
         let session = public_part(&data);
         let req = req.clone();
-        let context =
-            ViewContext { locals, session, req, messages: flashes, csrf_token: token, user, converted: Mutex::default() };
+        let context = ViewContext {
+            locals,
+            session,
+            req,
+            messages: flashes,
+            csrf_token: token,
+            user,
+            converted: Mutex::default(),
+        };
         render(
             app,
             project,
@@ -426,9 +427,10 @@ impl minijinja::value::Object for ViewContext {
             "req" => minijinja::Value::from(minijinja::value::Serde(RhaiMap(&self.req))),
             "messages" => minijinja::Value::from(minijinja::value::Serde(&self.messages)),
             "csrf_token" => minijinja::Value::from(self.csrf_token.as_str()),
-            "user" if !self.locals.contains_key("user") => {
-                self.user.as_ref().map_or(minijinja::Value::from(()), |u| minijinja::Value::from(minijinja::value::Serde(u)))
-            }
+            "user" if !self.locals.contains_key("user") => self
+                .user
+                .as_ref()
+                .map_or(minijinja::Value::from(()), |u| minijinja::Value::from(minijinja::value::Serde(u))),
             local => minijinja::Value::from(minijinja::value::Serde(self.locals.get(local)?)),
         };
         self.converted.lock().unwrap().insert(key.to_string(), value.clone());

@@ -42,9 +42,11 @@ pub const SIGNIN_VIEW: &str = "signin";
 
 /// The path of the sign-in page: the app's `signin` view, else `{admin.path}/signin`.
 pub fn signin_path(project: &Project) -> String {
-    let own = project.routes.routes.iter().find(|r| {
-        r.view == SIGNIN_VIEW && r.methods.allows(&http::Method::GET) && !r.path.contains('{')
-    });
+    let own = project
+        .routes
+        .routes
+        .iter()
+        .find(|r| r.view == SIGNIN_VIEW && r.methods.allows(&http::Method::GET) && !r.path.contains('{'));
     match own {
         Some(route) => route.path.clone(),
         None => format!("{}/signin", project.settings.admin.path.trim_end_matches('/')),

@@ -126,3 +126,19 @@ pub(crate) fn guard_outcome(guard: super::guards::Builtin, user: Option<&Map<Str
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::script::{compile, engine};
+
+    #[test]
+    fn signin_and_signout_are_script_errors_outside_a_request() {
+        for call in ["signin(\"ada@example.com\", \"password\")", "signout()"] {
+            let script = compile("sockets/index.rhai", call).unwrap();
+            let err = engine().run_ast(&script.ast).unwrap_err().to_string();
+            assert!(err.contains("not in socket handlers"), "{call}: {err}");
+        }
+        let script = compile("sockets/index.rhai", "signin_error()").unwrap();
+        assert!(engine().eval_ast::<rhai::Dynamic>(&script.ast).unwrap().is_unit());
+    }
+}
