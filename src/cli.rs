@@ -192,6 +192,9 @@ pub enum Generate {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a user (the password is asked for, or read from stdin).
+    #[command(
+        after_help = "Examples:\n  keystone-rs user add me@example.com --admin\n  printf '%s\\n' \"$PASSWORD\" | keystone-rs user add ada@example.com --name Ada"
+    )]
     Add {
         /// The user's email (how they sign in).
         email: String,
@@ -203,11 +206,15 @@ pub enum UserCommand {
         name: Option<String>,
     },
     /// Change a user's password (asked for, or read from stdin).
+    #[command(
+        after_help = "Examples:\n  keystone-rs user passwd me@example.com\n  keystone-rs user passwd me@example.com --app myapp"
+    )]
     Passwd {
         /// The user's email.
         email: String,
     },
     /// List the users (email, name, admin).
+    #[command(after_help = "Examples:\n  keystone-rs user list\n  keystone-rs user list --app myapp")]
     List,
 }
 
