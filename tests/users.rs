@@ -218,6 +218,7 @@ fn the_throttle_holds_back_a_client_and_an_account_after_five_failures() {
     // Hostile input: a huge email is refused without being remembered as an account.
     let huge = format!("{}@example.com", "a".repeat(100_000));
     assert!(refused(attempt("10.0.0.8", &huge, "x")));
+    assert!(refused(attempt("10.0.0.8", ADA, &"x".repeat(1_000_000))), "a huge password is just wrong");
 }
 
 #[tokio::test]

@@ -77,7 +77,10 @@ async fn handle_route(
     let user_visitor = crate::users::script_api::Visitor {
         user_list: project.settings.admin.user_list.to_string(),
         throttle: app.throttle.clone(),
-        client: client_address(&parts),
+        client: crate::users::throttle_client(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        ),
         user_id: visitor.data.get(crate::users::SESSION_KEY).and_then(Value::as_str).map(str::to_string),
         signin_redirect: if steps.iter().any(|s| matches!(s, Step::Guard(_))) {
             let signin = crate::users::guards::signin_path(project);
@@ -495,13 +498,9 @@ fn request_map(parts: &Parts, params: &[(String, String)], body: &Bytes) -> Resu
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().into(), v.to_string().into())))
         .collect();
     req.insert("headers".into(), headers.into());
-    req.insert("ip".into(), client_address(parts).into());
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(String::new(), |c| c.0.ip().to_string());
+    req.insert("ip".into(), ip.into());
     Ok(req)
-}
-
-/// The client's IP address ("" when the connection is not a TCP one, as in tests).
-fn client_address(parts: &Parts) -> String {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(String::new(), |c| c.0.ip().to_string())
 }
 
 fn urlencoded_map(bytes: &[u8]) -> rhai::Map {

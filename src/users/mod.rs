@@ -83,6 +83,21 @@ impl Throttle {
     }
 }
 
+/// Who the throttle counts a sign-in against: the peer's address, except that behind a
+/// reverse proxy on the same host (a loopback peer) every visitor would share the proxy's
+/// address, and five failures of anyone would hold back everyone. There the address the
+/// proxy appended to `X-Forwarded-For` (its last entry) is used. A client that fakes the
+/// header only changes its own key; the per-account count holds regardless.
+pub fn throttle_client(peer: Option<std::net::IpAddr>, forwarded_for: Option<&str>) -> String {
+    let forwarded =
+        forwarded_for.and_then(|h| h.rsplit(',').next()).map(str::trim).filter(|a| !a.is_empty() && a.len() <= 64);
+    match (peer, forwarded) {
+        (Some(ip), Some(forwarded)) if ip.is_loopback() => forwarded.to_string(),
+        (Some(ip), _) => ip.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
 /// A hash to verify against when the email is unknown, so both refusals take as long.
 static DECOY_HASH: LazyLock<String> = LazyLock::new(|| value::hash_password("keystone-rs decoy password"));
 
@@ -217,6 +232,17 @@ pub fn is_admin(user: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_a_local_proxy_the_throttle_counts_the_forwarded_address() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(throttle_client(Some(local), Some("198.51.100.1, 192.0.2.7")), "192.0.2.7");
+        assert_eq!(throttle_client(Some(local), None), "127.0.0.1");
+        assert_eq!(throttle_client(Some(remote), Some("192.0.2.7")), "203.0.113.9", "only a local proxy is heard");
+        assert_eq!(throttle_client(Some(local), Some(&"x".repeat(100))), "127.0.0.1", "no huge keys");
+        assert_eq!(throttle_client(None, Some("192.0.2.7")), "");
+    }
 
     #[test]
     fn the_throttle_holds_back_after_five_failures_and_lets_go_after_the_window() {
