@@ -337,13 +337,14 @@ fn scenario(name: &str, server: &Server) -> Value {
 
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
-fn a_socket_connected_before_signin_sees_socket_user_after_its_renew_and_signout_disconnects_it() {
+fn a_socket_connected_before_signin_sees_socket_user_after_its_renew_fresh_and_signout_disconnects_it() {
     let app = users_app();
     let server = Server::start(&app.path);
     let seen = scenario("sockets", &server);
     assert_eq!(seen["before"], Value::Null, "{seen}");
     assert_eq!(seen["renewed"], true, "session:renew: {seen}");
     assert_eq!(seen["after"], ADA, "socket.user after the reconnect: {seen}");
+    assert_eq!(seen["names"], json!(["Ada", "Ada L."]), "socket.user is fresh at every event: {seen}");
     assert_eq!(seen["ended"], true, "session:end at sign-out: {seen}");
     assert_eq!(seen["disconnected"], "io server disconnect", "{seen}");
 }

@@ -80,12 +80,18 @@ const scenarios = {
     // What our client does on session:renew: reconnect, now with the new cookie.
     const renewed = await connect(signin.cookie);
     const after = await whoami(renewed);
+    // socket.user is read at each event: a rename over HTTP shows on the same socket at once.
+    const named = await renewed.timeout(WAIT).emitWithAck("my name", null);
+    const token = (await home(signin.cookie)).token;
+    const rename = await http("POST", "/rename", { cookie: signin.cookie, form: { csrf_token: token, name: "Ada L." } });
+    if (rename.status !== 200) fail(`rename: ${rename.status} ${rename.text}`);
+    const renamed = await renewed.timeout(WAIT).emitWithAck("my name", null);
     const page = await home(signin.cookie);
     const signout = await http("POST", "/signout", { cookie: signin.cookie, form: { csrf_token: page.token } });
     if (signout.status !== 302) fail(`sign-out: ${signout.status} ${signout.text}`);
     await waitFor(renewed, "session:end");
     const disconnected = (await waitFor(renewed, "disconnect:")).slice("disconnect:".length);
-    return { before, renewed: true, after, ended: true, disconnected };
+    return { before, renewed: true, after, names: [named, renamed], ended: true, disconnected };
   },
 
   async browser() {
