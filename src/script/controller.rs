@@ -297,6 +297,18 @@ mod tests {
     }
 
     #[test]
+    fn scripts_may_shadow_user_with_let_but_not_assign_it() {
+        let mut scope = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
+        scope.scope.push_constant("user", Dynamic::UNIT);
+        let shadow = crate::script::compile("a.rhai", "let user = 1; user += 1; locals.n = user;").unwrap();
+        let steps = [Step::Script(shadow)];
+        assert!(run_chain_here(&steps, &mut scope).is_ok(), "an app's own `let user` keeps working");
+        assert_eq!(scope.locals()["n"].as_int().unwrap(), 2);
+        let assign = crate::script::compile("b.rhai", "user = 1;").unwrap();
+        assert!(run_chain_here(&[Step::Script(assign)], &mut scope).is_err(), "`user` itself is read-only");
+    }
+
+    #[test]
     fn statuses_are_200_to_599() {
         assert_eq!(check_status(200), Ok(200));
         assert_eq!(check_status(404), Ok(404));
