@@ -221,6 +221,20 @@ fn the_throttle_holds_back_a_client_and_an_account_after_five_failures() {
     assert!(refused(attempt("10.0.0.8", ADA, &"x".repeat(1_000_000))), "a huge password is just wrong");
 }
 
+#[test]
+fn an_account_without_a_password_is_refused_like_any_other() {
+    use keystone::users::{SignInError, Throttle, sign_in};
+    let app = users_app();
+    let db = lists_of(&app);
+    let input: Map<String, Value> =
+        serde_json::from_value(json!({ "name": "Eve", "email": "eve@example.com" })).unwrap();
+    assert!(matches!(db.create(keystone::script::engine(), "User", &input).unwrap(), keystone::lists::Saved::Item(_)));
+    for password in ["", "anything at all"] {
+        let refused = sign_in(&db, "User", &Throttle::default(), "c", "eve@example.com", password);
+        assert!(matches!(refused, Err(SignInError::Refused)), "{password:?}: {refused:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_throttled_sign_in_says_so_through_signin_error() {
     let mut client = Client::for_app(users_app(), false);

@@ -182,6 +182,9 @@ pub fn build(
     // A project broken at start still serves in development; open pages show why.
     *app.broken.lock().unwrap() = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
     let expiry = *project.settings.session.expiry;
+    if project.lists.models.contains_key(project.settings.admin.user_list.as_str()) {
+        crate::users::warm_up();
+    }
     app.swap(project);
     sockets::spawn_expiry_sweep(app.clone(), expiry);
     (router, app)

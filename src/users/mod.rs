@@ -5,7 +5,7 @@
 //! (scripts and templates never see it); the user item itself is read fresh from the
 //! `[admin] user_list` list whenever it is asked for.
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -98,8 +98,11 @@ pub fn throttle_client(peer: Option<std::net::IpAddr>, forwarded_for: Option<&st
     }
 }
 
-/// A hash to verify against when the email is unknown, so both refusals take as long.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| value::hash_password("keystone-rs decoy password"));
+/// Computes the decoy hash in the background, so that the first sign-in with an unknown
+/// email does not take longer than a wrong password (it would otherwise hash it then).
+pub fn warm_up() {
+    std::thread::spawn(value::warm_decoy);
+}
 
 /// Signs `email` in with `password`: the user item (as scripts see it, no hash) or why not.
 /// `client` is the caller's address, throttled beside the account. Blocking (argon2 and the
@@ -124,7 +127,7 @@ pub fn sign_in(
     }
     if email.len() > MAX_EMAIL {
         // No account can have it: refused like an unknown email, without an account key.
-        let _ = value::verify_password(password, &DECOY_HASH);
+        value::verify_or_decoy(password, None);
         throttle.fail(&client_key, now);
         return Err(SignInError::Refused);
     }
@@ -133,10 +136,7 @@ pub fn sign_in(
     let id = found.as_ref().and_then(|u| u.get("id")).and_then(Value::as_str);
     let right = match id {
         Some(id) => db.verify_password(user_list, id, PASSWORD, password)?,
-        None => {
-            let _ = value::verify_password(password, &DECOY_HASH);
-            false
-        }
+        None => value::verify_or_decoy(password, None),
     };
     match found {
         Some(user) if right => {
