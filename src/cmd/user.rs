@@ -32,6 +32,8 @@ pub enum Action {
 /// password refused (exit 2).
 pub fn run(path: &Path, action: Action) -> anyhow::Result<ExitCode> {
     let root = path.canonicalize().with_context(|| format!("no app folder at {}", path.display()))?;
+    // The list's hooks see the environment `serve` would give them.
+    super::serve::load_dotenv(&root);
     let (db, list) = open(&root)?;
     match action {
         Action::Add { email, admin, name } => add(&db, &list, &email, admin, name),
