@@ -287,6 +287,9 @@ fn user_add_reads_stdin_and_refuses_a_taken_email_or_a_weak_password() {
         assert_eq!(out.status.code(), Some(2), "{password:?}");
         assert!(text(&out).contains(says), "{password:?}: {}", text(&out));
     }
+    let hooked = user_cmd(&app.path, &["add", "eve@blocked.example"], "long enough 3\n");
+    assert_eq!(hooked.status.code(), Some(2), "the list's before_save hook ran");
+    assert!(text(&hooked).contains("email: is from a blocked domain"), "{}", text(&hooked));
     let listed = user_cmd(&app.path, &["list"], "");
     assert_eq!(String::from_utf8_lossy(&listed.stdout), "ada@example.com  ada  admin\n");
 }
