@@ -90,7 +90,11 @@ fn foreign_origins_cannot_open_sockets_before_any_upgrade() {
         assert_eq!(seen["none"], "connected", "no Origin (non-browser clients) is allowed: {seen}");
         assert_eq!(seen["pollingStatus"], 403, "{seen}");
     }
-    assert!(server.output().contains("refused a socket handshake from origin http://evil.example"));
+    assert!(
+        server.wait_for_output("refused a socket handshake from origin http://evil.example", Duration::from_secs(10)),
+        "{}",
+        server.output()
+    );
 }
 
 #[test]
