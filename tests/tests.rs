@@ -18,3 +18,4 @@ mod sessions;
 mod soak;
 mod suggestions;
 mod terminal;
+mod users;
