@@ -10,6 +10,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderValue, StatusCode, header, request::Parts};
 use serde_json::{Map, Value, json};
 
+use super::template_value::ScriptMap;
+
 use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_public, public_part};
 use super::{App, pages, statics};
 use crate::project::Project;
@@ -145,9 +147,9 @@ async fn handle_route(
         let session = public_part(&data);
         let req = req.clone();
         let context = ViewContext {
-            locals,
+            locals: ScriptMap::new(locals),
             session,
-            req,
+            req: super::template_value::from_script_map(req),
             messages: flashes,
             csrf_token: token,
             user,
@@ -405,13 +407,13 @@ fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
 }
 
 /// The template context: `locals` at the top level, then `session`, `req`, `messages` and
-/// `csrf_token` (which win over locals of the same name). A value is converted for the
-/// template only when the template reads it, once.
+/// `csrf_token` (which win over locals of the same name). Script values (`locals`, `req`) are
+/// read in place; the session's JSON values are converted when the template reads them, once.
 #[derive(Debug)]
 struct ViewContext {
-    locals: rhai::Map,
+    locals: ScriptMap,
     session: Map<String, Value>,
-    req: rhai::Map,
+    req: minijinja::Value,
     messages: Map<String, Value>,
     csrf_token: String,
     /// The signed-in user; a local named `user` wins over it.
@@ -422,37 +424,28 @@ struct ViewContext {
 impl minijinja::value::Object for ViewContext {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
         let key = key.as_str()?;
-        if let Some(value) = self.converted.lock().unwrap().get(key) {
-            return Some(value.clone());
-        }
-        let value = match key {
-            "session" => minijinja::Value::from(minijinja::value::Serde(&self.session)),
-            "req" => minijinja::Value::from(minijinja::value::Serde(RhaiMap(&self.req))),
-            "messages" => minijinja::Value::from(minijinja::value::Serde(&self.messages)),
-            "csrf_token" => minijinja::Value::from(self.csrf_token.as_str()),
-            "user" if !self.locals.contains_key("user") => self
-                .user
-                .as_ref()
-                .map_or(minijinja::Value::from(()), |u| minijinja::Value::from(minijinja::value::Serde(u))),
-            local => minijinja::Value::from(minijinja::value::Serde(self.locals.get(local)?)),
+        let json = match key {
+            "session" => &self.session,
+            "messages" => &self.messages,
+            "req" => return Some(self.req.clone()),
+            "csrf_token" => return Some(minijinja::Value::from(self.csrf_token.as_str())),
+            "user" if !self.locals.contains_key("user") => match &self.user {
+                Some(user) => user,
+                None => return Some(minijinja::Value::from(())),
+            },
+            local => return self.locals.get(local),
         };
-        self.converted.lock().unwrap().insert(key.to_string(), value.clone());
-        Some(value)
+        let mut converted = self.converted.lock().unwrap();
+        let value = converted
+            .entry(key.to_string())
+            .or_insert_with(|| minijinja::Value::from(minijinja::value::Serde(json)));
+        Some(value.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
         let builtins = ["session", "req", "messages", "csrf_token", "user"];
-        let locals = self.locals.keys().map(|k| k.as_str()).filter(|k| !builtins.contains(k));
+        let locals = self.locals.keys().filter(|k| !builtins.contains(k));
         minijinja::value::Enumerator::Values(locals.chain(builtins).map(minijinja::Value::from).collect())
-    }
-}
-
-/// A Rhai map as a serde map (its keys are not `Serialize` themselves).
-struct RhaiMap<'a>(&'a rhai::Map);
-
-impl serde::Serialize for RhaiMap<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(k, v)| (k.as_str(), v)))
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod reload;
 pub mod session;
 pub(crate) mod sockets;
 pub(crate) mod statics;
+mod template_value;
 pub mod store;
 
 use std::collections::BTreeSet;
