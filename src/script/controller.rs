@@ -177,8 +177,16 @@ impl RequestScope {
         self.map("session")
     }
 
-    pub fn locals(&self) -> rhai::Map {
-        self.map("locals")
+    /// Which entry of the map `name` nests too deep to hand to the server, read in place.
+    fn too_deep(&self, name: &str) -> Option<String> {
+        let map = self.scope.get(name)?.as_map_ref().ok()?;
+        deep_entry(name, &map)
+    }
+
+    /// Moves `locals` out (the page needs it once, after the chain): no copy of the page's data.
+    pub fn take_locals(&mut self) -> rhai::Map {
+        let locals = self.scope.get_mut("locals").map(std::mem::take).unwrap_or_default();
+        locals.flatten().try_cast::<rhai::Map>().unwrap_or_default()
     }
 }
 
@@ -224,7 +232,7 @@ pub async fn run_chain(
             Err(err) => Err(err),
         };
         // Too deep to hand to the server: refused here, and dropped on this thread's stack.
-        let deep = deep_entry("session", &scope.session()).or_else(|| deep_entry("locals", &scope.locals()));
+        let deep = scope.too_deep("session").or_else(|| scope.too_deep("locals"));
         if let Some(message) = deep {
             let file = steps.last().map_or("(script)", Step::file);
             let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
@@ -303,7 +311,7 @@ mod tests {
         let shadow = crate::script::compile("a.rhai", "let user = 1; user += 1; locals.n = user;").unwrap();
         let steps = [Step::Script(shadow)];
         assert!(run_chain_here(&steps, &mut scope).is_ok(), "an app's own `let user` keeps working");
-        assert_eq!(scope.locals()["n"].as_int().unwrap(), 2);
+        assert_eq!(scope.take_locals()["n"].as_int().unwrap(), 2);
         let assign = crate::script::compile("b.rhai", "user = 1;").unwrap();
         assert!(run_chain_here(&[Step::Script(assign)], &mut scope).is_err(), "`user` itself is read-only");
     }

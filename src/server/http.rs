@@ -91,7 +91,7 @@ async fn handle_route(
             String::new()
         },
     };
-    let (scope, outcome) =
+    let (mut scope, outcome) =
         controller::run_chain(steps, scope, *project.settings.scripts.timeout, app.data.current(), user_visitor).await;
     let outcome = outcome.map_err(|err| {
         if err.unavailable {
@@ -143,13 +143,13 @@ async fn handle_route(
             data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_secret()[..64].to_string()));
         let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
-        let locals = scope.locals();
+        let locals = scope.take_locals();
         let session = public_part(&data);
         let req = req.clone();
         let context = ViewContext {
             locals: ScriptMap::new(locals),
             session,
-            req: super::template_value::from_script_map(req),
+            req: Mutex::new(req),
             messages: flashes,
             csrf_token: token,
             user,
@@ -413,7 +413,8 @@ fn not_found(app: &App, project: &Project, parts: &Parts) -> Response {
 struct ViewContext {
     locals: ScriptMap,
     session: Map<String, Value>,
-    req: minijinja::Value,
+    /// Handed to the template on its first read of `req` (most pages never read it).
+    req: Mutex<rhai::Map>,
     messages: Map<String, Value>,
     csrf_token: String,
     /// The signed-in user; a local named `user` wins over it.
@@ -424,22 +425,25 @@ struct ViewContext {
 impl minijinja::value::Object for ViewContext {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
         let key = key.as_str()?;
-        let json = match key {
-            "session" => &self.session,
-            "messages" => &self.messages,
-            "req" => return Some(self.req.clone()),
+        match key {
             "csrf_token" => return Some(minijinja::Value::from(self.csrf_token.as_str())),
-            "user" if !self.locals.contains_key("user") => match &self.user {
-                Some(user) => user,
-                None => return Some(minijinja::Value::from(())),
-            },
+            "session" | "messages" | "req" => {}
+            "user" if !self.locals.contains_key("user") => {}
             local => return self.locals.get(local),
-        };
+        }
         let mut converted = self.converted.lock().unwrap();
-        let value = converted
-            .entry(key.to_string())
-            .or_insert_with(|| minijinja::Value::from(minijinja::value::Serde(json)));
-        Some(value.clone())
+        if let Some(value) = converted.get(key) {
+            return Some(value.clone());
+        }
+        let json = |value| minijinja::Value::from(minijinja::value::Serde(value));
+        let value = match key {
+            "req" => super::template_value::from_script_map(std::mem::take(&mut *self.req.lock().unwrap())),
+            "session" => json(&self.session),
+            "messages" => json(&self.messages),
+            _ => self.user.as_ref().map_or(minijinja::Value::from(()), json),
+        };
+        converted.insert(key.to_string(), value.clone());
+        Some(value)
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
