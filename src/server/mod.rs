@@ -13,8 +13,8 @@ pub(crate) mod reload;
 pub mod session;
 pub(crate) mod sockets;
 pub(crate) mod statics;
-mod template_value;
 pub mod store;
+mod template_value;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
