@@ -224,6 +224,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
+    client::prepare();
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
         let app = app.clone();
