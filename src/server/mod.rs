@@ -2,6 +2,7 @@
 
 pub(crate) mod client;
 pub(crate) mod data;
+pub(crate) mod engine_request;
 pub(crate) mod error_page;
 pub(crate) mod guard;
 pub(crate) mod http;
@@ -189,7 +190,9 @@ pub fn build(
 
 /// Socket.IO on [`guard::ENGINE_PATH`], every incoming message capped at `max_payload` bytes:
 /// a polling body, one WebSocket message, and the binary attachments of one event together
-/// (a client announcing more attachments or sending a larger one is disconnected).
+/// (a client announcing more attachments or sending a larger one is disconnected). A WebSocket
+/// reads at most 1 KiB at a time into a buffer of that size (socketioxide's 4 KiB per socket
+/// is most of what a chat message needs four times over; larger messages take more reads).
 fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
     let parser = socketioxide::ParserConfig::common()
         .max_incoming_binary_buf_size(max_payload)
@@ -200,8 +203,12 @@ fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
         .max_payload(max_payload as u64)
         .ws_max_message_size(max_payload)
         .ws_max_frame_size(max_payload)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .with_parser(parser)
 }
+
+/// Bytes a WebSocket reads at a time (see [`socket_builder`]).
+const WS_READ_BUFFER: usize = 1024;
 
 /// Binary attachments one event may carry.
 const MAX_ATTACHMENTS: usize = 64;
@@ -221,6 +228,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     let pages = Router::new()
         .fallback(http::dispatch)
         .layer(layer)
+        .layer(middleware::from_fn(engine_request::detach))
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.

@@ -1,0 +1,61 @@
+//! Engine.IO requests with headers of their own: socketioxide keeps a socket's handshake
+//! request for the socket's whole life, and hyper's parsed headers and URI are slices of the
+//! connection's 8 KiB read buffer, which they would keep alive (issue 11: memory per socket).
+use axum::extract::{OriginalUri, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, Uri};
+
+use super::guard;
+
+/// Middleware: copies the URI and headers of every request on the engine's path.
+pub async fn detach(request: Request, next: Next) -> Response {
+    if guard::is_engine_path(request.uri().path()) {
+        return next.run(detached(request)).await;
+    }
+    next.run(request).await
+}
+
+/// `request` with its URI (both of them) and header values copied into allocations of their own.
+fn detached(request: Request) -> Request {
+    let (mut parts, body) = request.into_parts();
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    parts.headers = headers;
+    // axum's router keeps the URI as it came in, too
+    if let Ok(uri) = parts.uri.to_string().parse::<Uri>() {
+        if let Some(OriginalUri(original)) = parts.extensions.get_mut::<OriginalUri>() {
+            *original = uri.clone();
+        }
+        parts.uri = uri;
+    }
+    Request::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn headers_and_uri_survive_the_copy_byte_for_byte() {
+        let buffer = Bytes::from_static(b"keystone.sid=abc; theme=dark\xff");
+        let request = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket&sid=x")
+            .header("cookie", HeaderValue::from_maybe_shared(buffer.clone()).unwrap())
+            .header("x-twice", "1")
+            .header("x-twice", "2")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let copy = detached(request);
+        assert_eq!(copy.uri(), "/socket.io/?EIO=4&transport=websocket&sid=x");
+        assert_eq!(copy.headers()["cookie"].as_bytes(), &buffer[..]);
+        let twice: Vec<_> = copy.headers().get_all("x-twice").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(twice, ["1", "2"]);
+        assert!(copy.headers()["cookie"].as_bytes().as_ptr() != buffer.as_ptr(), "a copy, not a slice");
+    }
+}
