@@ -493,7 +493,11 @@ fn assert_client_features(seen: &Value, transport: &str) {
     assert_eq!(seen["connectedAtFirst"], false, "{seen}");
     assert_eq!(seen["early"], "sent before the connection opened", "an early emit is buffered, then answered: {seen}");
     assert_eq!(seen["binary"], json!([0, 1, 2, 255]), "bytes from the browser come back as bytes: {seen}");
-    assert_eq!(seen["nested"], json!({ "name": "file", "parts": [[7, 8], "text"] }), "attachments inside objects: {seen}");
+    assert_eq!(
+        seen["nested"],
+        json!({ "name": "file", "parts": [[7, 8], "text"] }),
+        "attachments inside objects: {seen}"
+    );
     assert_eq!(seen["withAck"], json!({ "list": [1, "two", null] }), "emitWithAck: {seen}");
     assert_eq!(seen["unanswered"], "operation has timed out", "timeout(ms) gives the callback an error: {seen}");
     assert_eq!(seen["welcome"], "chat", "a second namespace connects: {seen}");
