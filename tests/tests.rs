@@ -1,6 +1,7 @@
 //! The integration test binary: one for the whole suite.
 mod util;
 
+mod blog;
 mod browser;
 mod check;
 mod cli;
@@ -17,3 +18,4 @@ mod sessions;
 mod soak;
 mod suggestions;
 mod terminal;
+mod users;

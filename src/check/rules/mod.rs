@@ -20,10 +20,12 @@ mod socket_event_mismatch;
 mod socket_event_never_emitted;
 mod socket_event_unhandled;
 mod socket_namespace_unknown;
+mod template_filter_unknown;
 mod template_macro_missing;
 mod template_missing;
 mod template_variable_undefined;
 mod url_for_unknown_view;
+mod user_list_invalid;
 mod view_missing_template;
 
 /// Every rule, in the order of the README's table.
@@ -54,6 +56,7 @@ pub static ALL: &[&Rule] = &[
     &guard_missing::RULE,
     &template_missing::RULE,
     &template_macro_missing::RULE,
+    &template_filter_unknown::RULE,
     &template_variable_undefined::RULE,
     &link_broken::RULE,
     &url_for_unknown_view::RULE,
@@ -66,6 +69,7 @@ pub static ALL: &[&Rule] = &[
     &session_key_never_written::RULE,
     &list_unknown::RULE,
     &list_field_unknown::RULE,
+    &user_list_invalid::RULE,
     &orphan_controller::RULE,
     &orphan_view::RULE,
     &orphan_namespace::RULE,
