@@ -486,6 +486,13 @@ fn client_app() -> TempApp {
     app
 }
 
+/// [`client_app`] served in production: no live-reload socket on the page.
+fn serve_client_app() -> (TempApp, Server) {
+    let app = client_app();
+    let server = Server::start_with(&app.path, &["--production"]);
+    (app, server)
+}
+
 /// What every transport must give: see `clientFeatures` in browser.mjs.
 fn assert_client_features(seen: &Value, transport: &str) {
     use serde_json::json;
@@ -510,8 +517,7 @@ fn assert_client_features(seen: &Value, transport: &str) {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn our_client_over_websocket_buffers_early_emits_carries_binary_and_shares_one_websocket() {
-    let app = client_app();
-    let server = Server::start_with(&app.path, &["--production"]); // no live-reload socket on the page
+    let (_app, server) = serve_client_app();
     let seen = browse("client", &server, &["websocket"]);
     assert_client_features(&seen, "websocket");
     assert_eq!(seen["websockets"], serde_json::json!(["/socket.io/"]), "one WebSocket for both namespaces: {seen}");
@@ -521,8 +527,7 @@ fn our_client_over_websocket_buffers_early_emits_carries_binary_and_shares_one_w
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn our_client_over_long_polling_carries_binary_acks_and_namespaces_too() {
-    let app = client_app();
-    let server = Server::start_with(&app.path, &["--production"]); // no live-reload socket on the page
+    let (_app, server) = serve_client_app();
     let seen = browse("client", &server, &["polling"]);
     assert_client_features(&seen, "polling");
     assert_eq!(seen["websockets"], serde_json::json!([]), "{seen}");
@@ -532,8 +537,7 @@ fn our_client_over_long_polling_carries_binary_acks_and_namespaces_too() {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn our_client_falls_back_to_long_polling_when_the_websocket_is_refused_or_swallowed() {
-    let app = client_app();
-    let server = Server::start_with(&app.path, &["--production"]); // no live-reload socket on the page
+    let (_app, server) = serve_client_app();
     // refused: the WebSocket closes at once; swallowed: it opens and nothing comes (a proxy
     // eating the upgrade), so the client gives it half its timeout, at most 3 s.
     for mode in ["refused", "swallowed"] {
