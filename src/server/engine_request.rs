@@ -1,30 +1,19 @@
 //! Engine.IO requests with headers of their own: socketioxide keeps a socket's handshake
 //! request for the socket's whole life, and hyper's parsed headers and URI are slices of the
 //! connection's 8 KiB read buffer, which they would keep alive (issue 11: memory per socket).
-//! Only the headers read past this point are kept: the origin guard and the compression layer
-//! run before it; a socket needs its cookie (its session) and the engine reads
-//! `Sec-WebSocket-Key` (the upgrade) and `Content-Type` (a polling POST).
+//! Only the headers read later are kept: the origin guard (which calls [`detached`] once it has
+//! let a request through) and the compression layer have read theirs; a socket needs its
+//! cookie (its session) and the engine reads `Sec-WebSocket-Key` (the upgrade) and
+//! `Content-Type` (a polling POST).
 use axum::extract::{OriginalUri, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
-
-use super::guard;
 
 /// The headers an engine request keeps.
 const KEPT: [HeaderName; 3] = [header::COOKIE, header::SEC_WEBSOCKET_KEY, header::CONTENT_TYPE];
 
-/// Middleware: copies the URI and the [`KEPT`] headers of every request on the engine's path.
-pub async fn detach(request: Request, next: Next) -> Response {
-    if guard::is_engine_path(request.uri().path()) {
-        return next.run(detached(request)).await;
-    }
-    next.run(request).await
-}
-
 /// `request` with its URI (both of them) and [`KEPT`] header values copied into allocations
 /// of their own, without its other headers.
-fn detached(request: Request) -> Request {
+pub fn detached(request: Request) -> Request {
     let (mut parts, body) = request.into_parts();
     let mut headers = HeaderMap::with_capacity(KEPT.len());
     for (name, value) in parts.headers.iter().filter(|(name, _)| KEPT.contains(name)) {

@@ -231,7 +231,6 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     let pages = Router::new()
         .fallback(http::dispatch)
         .layer(layer)
-        .layer(middleware::from_fn(engine_request::detach))
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
