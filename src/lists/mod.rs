@@ -144,7 +144,20 @@ pub struct Db {
     store: Arc<dyn Store>,
     models: BTreeMap<String, Model>,
     hooks: BTreeMap<String, Hooks>,
+    /// Told of every write that landed (the Admin UI follows the data live).
+    changes: std::sync::OnceLock<ChangeSink>,
 }
+
+/// A write that landed: item `id` of `list` is now at `version`, or gone (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    pub list: String,
+    pub id: String,
+    pub version: Option<i64>,
+}
+
+/// Where a [`Db`] reports its [`Change`]s; called on the writing thread, so it must be quick.
+pub type ChangeSink = Arc<dyn Fn(Change) + Send + Sync>;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,7 +197,18 @@ impl Db {
                 diagnostics.push(d);
             }
         }
-        (Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks }), diagnostics)
+        (Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }), diagnostics)
+    }
+
+    /// Reports every write from now on to `sink` (once; later calls are ignored).
+    pub fn on_change(&self, sink: ChangeSink) {
+        let _ = self.changes.set(sink);
+    }
+
+    fn changed(&self, list: &str, id: &str, version: Option<i64>) {
+        if let Some(sink) = self.changes.get() {
+            sink(Change { list: list.to_string(), id: id.to_string(), version });
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -253,6 +277,16 @@ impl Db {
             return Ok(None);
         };
         Ok(self.present(model, vec![item], populate)?.pop())
+    }
+
+    /// The item with this id (or slug) as [`Db::get`] gives it, with its version (bumped by
+    /// every write: an edit form carries it to notice a newer save).
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn get_versioned(&self, list: &str, key: &str) -> Result<Option<(Map<String, Value>, i64)>, ListError> {
+        let model = self.model(list)?;
+        Ok(self.get_raw(model, key)?.map(|item| (public(model, &item), item.version)))
     }
 
     fn get_raw(&self, model: &Model, key: &str) -> Result<Option<Item>, ListError> {
@@ -359,6 +393,7 @@ impl Db {
         if !self.store.delete(list, &item.id)? {
             return Ok(false);
         }
+        self.changed(list, &item.id, None);
         let public = public(model, &item);
         self.hook(engine, model, "after_remove", public)?;
         Ok(true)
@@ -495,6 +530,7 @@ impl Db {
             }
             Err(e) => return Err(e.into()),
         }
+        self.changed(&model.name, &item.id, Some(item.version));
         let saved = public(model, &item);
         self.hook(engine, model, "after_save", saved.clone())?;
         Ok(Written::Done(Saved::Item(saved)))

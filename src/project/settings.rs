@@ -150,6 +150,26 @@ pub struct AdminSettings {
     pub path: Setting<String>,
     /// The list whose items sign in.
     pub user_list: Setting<String>,
+    /// `[admin] nav`: the admin's home groups lists under headings (`Content = ["Post"]`),
+    /// in file order; lists named nowhere follow under "Other".
+    pub nav: Setting<Nav>,
+}
+
+/// `[admin] nav`: heading → list names, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Nav(pub Vec<(String, Vec<String>)>);
+
+impl FromToml for Nav {
+    const EXPECTED: &'static str = "a table of headings to lists of list names (Content = [\"Post\"])";
+    fn from_toml(value: &DeValue<'_>) -> Result<Self, Problem> {
+        let table = value.as_table().ok_or(Problem::Type)?;
+        let mut groups = Vec::new();
+        for (heading, names) in table.iter() {
+            let names = Vec::<String>::from_toml(names.get_ref())?;
+            groups.push((heading.get_ref().to_string(), names));
+        }
+        Ok(Nav(groups))
+    }
 }
 
 impl Default for AdminSettings {
@@ -157,6 +177,7 @@ impl Default for AdminSettings {
         AdminSettings {
             path: Setting::default_value("/keystone".into()),
             user_list: Setting::default_value("User".into()),
+            nav: Setting::default_value(Nav::default()),
         }
     }
 }
@@ -579,7 +600,11 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
         database: top.table("database", |s| DatabaseSettings { url: s.get("url", DatabaseSettings::default().url) }),
         admin: top.table("admin", |s| {
             let d = AdminSettings::default();
-            AdminSettings { path: s.get("path", d.path), user_list: s.get("user_list", d.user_list) }
+            AdminSettings {
+                path: s.get("path", d.path),
+                user_list: s.get("user_list", d.user_list),
+                nav: s.get("nav", d.nav),
+            }
         }),
         name: name.clone(),
     };
@@ -683,6 +708,19 @@ mod tests {
         assert!(found[0].message.contains("must be an integer"), "{:?}", found[0].message);
         assert_eq!(found[0].help.as_deref(), Some("remove the quotes: port = 3000"));
         assert!(found[2].help.as_deref().unwrap().contains("did you mean `session`?"), "{:?}", found[2].help);
+    }
+
+    #[test]
+    fn admin_nav_groups_lists_in_file_order() {
+        let source = "name = \"a\"\n[admin.nav]\nPeople = [\"User\"]\nContent = [\"Post\", \"PostCategory\"]\n";
+        let (settings, found) = parse(source, "x");
+        assert!(found.is_empty(), "{found:#?}");
+        let groups = &settings.admin.nav.0;
+        assert_eq!(groups[0], ("People".to_string(), vec!["User".to_string()]));
+        assert_eq!(groups[1], ("Content".to_string(), vec!["Post".to_string(), "PostCategory".to_string()]));
+        let found = parse("name = \"a\"\n[admin]\nnav = [\"Post\"]\n", "x").1;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].message.contains("`admin.nav` must be a table"), "{:?}", found[0].message);
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl App {
                 with_io!(io, io => sockets::register_namespace(io, namespace));
             }
         }
-        let permanent = ["/", live::NAMESPACE];
+        let permanent = ["/", live::NAMESPACE, crate::admin::live::NAMESPACE];
         let gone: Vec<String> = known
             .iter()
             .filter(|n| !permanent.contains(&n.as_str()) && !project.sockets.contains_key(*n))
@@ -167,6 +167,7 @@ pub fn build(
         data: data::Data::default(),
         throttle: crate::users::Throttle::default(),
     });
+    crate::admin::live::announce_changes(&app);
     let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {
         SocketBackend::Local => {
@@ -217,9 +218,12 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         live::register(&io);
         app.namespaces.lock().unwrap().insert(live::NAMESPACE.to_string());
     }
+    crate::admin::live::register(&io);
+    app.namespaces.lock().unwrap().insert(crate::admin::live::NAMESPACE.to_string());
     let _ = app.io.set(wrap(io));
     let pages = Router::new()
         .fallback(http::dispatch)
+        .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
         .layer(layer)
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
