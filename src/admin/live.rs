@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Data, SocketRef, State};
+use socketioxide::extract::{AckSender, Data, SocketRef, State};
 use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::lists::Change;
@@ -72,19 +72,23 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     socket.on("watch", on_watch::<A>);
 }
 
-/// A page asks to hear about a list or an item (a malformed ask is ignored).
-async fn on_watch<A: Adapter>(socket: SocketRef<A>, Data(watch): Data<Watch>) {
-    if !crate::lists::model::valid_list_name(&watch.list) {
-        return;
-    }
+/// A page asks to hear about a list or an item; the acknowledgement says whether it will
+/// (a malformed ask, or one room too many, is refused).
+async fn on_watch<A: Adapter>(socket: SocketRef<A>, Data(watch): Data<Watch>, ack: AckSender<A>) {
     let room = match &watch.id {
-        Some(id) if crate::lists::value::valid_id(id) => item_room(&watch.list, id),
-        Some(_) => return,
-        None => list_room(&watch.list),
+        _ if !crate::lists::model::valid_list_name(&watch.list) => None,
+        Some(id) if crate::lists::value::valid_id(id) => Some(item_room(&watch.list, id)),
+        Some(_) => None,
+        None => Some(list_room(&watch.list)),
     };
-    if socket.rooms().len() < MAX_ROOMS {
-        socket.join(room);
-    }
+    let joined = match room {
+        Some(room) if socket.rooms().len() < MAX_ROOMS => {
+            socket.join(room);
+            true
+        }
+        _ => false,
+    };
+    let _ = ack.send(&joined);
 }
 
 fn list_room(list: &str) -> String {
