@@ -135,7 +135,7 @@
       clearTimeout(timer);
       timer = setTimeout(lookup, 150);
     });
-    search.addEventListener("focus", lookup);
+    search.addEventListener("click", lookup);
     search.addEventListener("blur", () => setTimeout(close, 100));
     search.addEventListener("keydown", (e) => {
       if (e.key === "ArrowDown") { e.preventDefault(); options.hidden ? lookup() : highlight(active + 1); }
