@@ -320,6 +320,32 @@ fn create_edit_and_delete_with_validation_beside_the_fields() {
 }
 
 #[test]
+fn hostile_requests_meet_limits_not_errors() {
+    let (_app, server) = start();
+    let mut admin = Visitor::new(&server);
+    admin.sign_in("admin@example.com", "admin-password");
+    let token = admin.token("/keystone/Post/new");
+    let mut many: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+    many.extend(std::iter::repeat_n(("categories", "x"), 6000));
+    assert_eq!(admin.post("/keystone/Post/new", &many).status, 400, "too many values");
+    let huge = "x".repeat(2 * 1024 * 1024);
+    assert_eq!(admin.post("/keystone/Post/new", &[("csrf_token", &token), ("title", &huge)]).status, 413);
+    let long = format!("/keystone/Post?q={}&f.views=abc&sort=-password&page=-5", "%25".repeat(5000));
+    let page = admin.get(&long);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("must be a number"), "a filter that cannot match says why");
+    for path in ["/keystone/Post/..%2F..%2Fetc", "/keystone/Nope", "/keystone/Post/zzz/delete", "/keystone/api/search/Nope"] {
+        assert_eq!(admin.get(path).status, 404, "{path}");
+    }
+    let bad_relation = admin.post(
+        "/keystone/Post/new",
+        &[("csrf_token", &token), ("title", "Dangling"), ("author", "ffffffffffffffffffffffff")],
+    );
+    assert_eq!(bad_relation.status, 422);
+    assert!(bad_relation.body.contains("refers to a User that does not exist"), "{}", bad_relation.body);
+}
+
+#[test]
 fn an_app_without_a_user_list_is_told_what_to_add() {
     let app = TempApp::fixture("admin_app");
     std::fs::remove_dir_all(app.path.join("updates")).unwrap();

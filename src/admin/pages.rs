@@ -304,6 +304,7 @@ async fn list_page(visit: &mut Visit, admin: &Admin, list: &str) -> Result<Respo
     context.insert("page".into(), page_info);
     context.insert("error".into(), json!(error));
     context.insert("filtered".into(), json!(params.iter().any(|(k, _)| k == "q" || k.starts_with("f."))));
+    context.insert("filters_active".into(), json!(params.iter().any(|(k, _)| k.starts_with("f."))));
     Ok(render("list.html", &Value::Object(context), StatusCode::OK))
 }
 
