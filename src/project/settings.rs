@@ -166,9 +166,11 @@ impl FromToml for Nav {
         let mut groups = Vec::new();
         for (heading, names) in table.iter() {
             let names = Vec::<String>::from_toml(names.get_ref())?;
-            groups.push((heading.get_ref().to_string(), names));
+            groups.push((heading.span().start, heading.get_ref().to_string(), names));
         }
-        Ok(Nav(groups))
+        // The table is sorted by key; the admin shows the headings as the file orders them.
+        groups.sort_by_key(|(at, _, _)| *at);
+        Ok(Nav(groups.into_iter().map(|(_, heading, names)| (heading, names)).collect()))
     }
 }
 
