@@ -97,7 +97,8 @@ fn only_admins_enter_and_sign_in_answers_alike_for_unknown_and_wrong() {
     let wrong = visitor.sign_in("admin@example.com", "not-the-password");
     let unknown = visitor.sign_in("nobody@example.com", "not-the-password");
     assert_eq!((wrong.status, unknown.status), (401, 401));
-    let message = |body: &str| body.split("id=\"signin-error\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let message =
+        |body: &str| body.split("id=\"signin-error\">").nth(1).unwrap().split('<').next().unwrap().to_string();
     assert_eq!(message(&wrong.body), message(&unknown.body), "one answer for both");
     assert!(!wrong.body.contains("not-the-password"), "the password is never echoed");
 
@@ -119,7 +120,12 @@ fn only_admins_enter_and_sign_in_answers_alike_for_unknown_and_wrong() {
     let token = other.token("/keystone/signin");
     let signed = other.post(
         "/keystone/signin",
-        &[("csrf_token", &token), ("email", "grace@example.com"), ("password", "grace-password"), ("from", "//evil.example/")],
+        &[
+            ("csrf_token", &token),
+            ("email", "grace@example.com"),
+            ("password", "grace-password"),
+            ("from", "//evil.example/"),
+        ],
     );
     assert_eq!(signed.location.as_deref(), Some("/keystone/"));
 
@@ -155,7 +161,8 @@ fn writes_need_the_token_and_this_sites_origin() {
     let token = admin.token("/keystone/PostCategory/new");
     let refused = admin.post("/keystone/PostCategory/new", &[("name", "No token")]);
     assert_eq!(refused.status, 403);
-    let forged = admin.post("/keystone/PostCategory/new", &[("csrf_token", "0".repeat(64).as_str()), ("name", "Forged")]);
+    let forged =
+        admin.post("/keystone/PostCategory/new", &[("csrf_token", "0".repeat(64).as_str()), ("name", "Forged")]);
     assert_eq!(forged.status, 403);
     let foreign = admin.post_with(
         "/keystone/PostCategory/new",
@@ -281,7 +288,8 @@ fn create_edit_and_delete_with_validation_beside_the_fields() {
         &[("csrf_token", &token), ("_version", "1"), ("views", "many"), ("link", "ftp://x"), ("state", "gone")],
     );
     assert_eq!(bad.status, 422);
-    for (field, text) in [("views", "must be a number"), ("link", "must be a web address"), ("state", "must be one of")] {
+    for (field, text) in [("views", "must be a number"), ("link", "must be a web address"), ("state", "must be one of")]
+    {
         let marker = format!("id=\"field-{field}-error\">");
         let error = bad.body.split(&marker).nth(1).unwrap_or_else(|| panic!("no error beside {field}"));
         assert!(error.split('<').next().unwrap().contains(text), "{field}: {error:.80}");
@@ -334,7 +342,9 @@ fn hostile_requests_meet_limits_not_errors() {
     let page = admin.get(&long);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("must be a number"), "a filter that cannot match says why");
-    for path in ["/keystone/Post/..%2F..%2Fetc", "/keystone/Nope", "/keystone/Post/zzz/delete", "/keystone/api/search/Nope"] {
+    for path in
+        ["/keystone/Post/..%2F..%2Fetc", "/keystone/Nope", "/keystone/Post/zzz/delete", "/keystone/api/search/Nope"]
+    {
         assert_eq!(admin.get(path).status, 404, "{path}");
     }
     let bad_relation = admin.post(

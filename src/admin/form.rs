@@ -260,8 +260,10 @@ internal = { type = "text", hidden = true }
         assert_eq!(patch.get("secret"), Some(&json!("")), "an empty password leaves it as it was (Db::update)");
         assert!(!patch.contains_key("internal"), "a hidden field cannot be written through the form");
 
-        let unticked: Vec<(String, String)> =
-            [("published", "false"), ("tags", ""), ("data", "{oops")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let unticked: Vec<(String, String)> = [("published", "false"), ("tags", ""), ("data", "{oops")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (patch, errors) = super::patch(&fields, &unticked);
         assert_eq!(patch.get("published"), Some(&json!(false)));
         assert_eq!(patch.get("tags"), Some(&Value::Null), "no tag chosen clears them");
@@ -274,7 +276,8 @@ internal = { type = "text", hidden = true }
         let model = model();
         let item: Map<String, Value> = serde_json::from_value(json!({ "id": "abc", "title": "" })).unwrap();
         assert_eq!(title_of(&model, &item), "abc");
-        let long: Map<String, Value> = serde_json::from_value(json!({ "id": "abc", "title": "x".repeat(500) })).unwrap();
+        let long: Map<String, Value> =
+            serde_json::from_value(json!({ "id": "abc", "title": "x".repeat(500) })).unwrap();
         assert_eq!(title_of(&model, &long).chars().count(), MAX_TITLE);
     }
 }

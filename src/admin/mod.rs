@@ -156,7 +156,12 @@ impl Visit {
         let origin_ok = match self.headers.get(header::ORIGIN) {
             None => true,
             Some(origin) => origin.to_str().is_ok_and(|o| {
-                crate::server::guard::origin_allowed(o, host, *settings.server.secure, &settings.sockets.allowed_origins)
+                crate::server::guard::origin_allowed(
+                    o,
+                    host,
+                    *settings.server.secure,
+                    &settings.sockets.allowed_origins,
+                )
             }),
         };
         let fetch_site_ok = self.headers.get("sec-fetch-site").is_none_or(|v| v.as_bytes() != b"cross-site");
@@ -193,8 +198,10 @@ async fn serve(
         Err(_) => return Err(AdminError::BodyTooSlow),
     };
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().take(MAX_FORM_VALUES + 1).collect();
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().take(MAX_FORM_VALUES + 1).collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .take(MAX_FORM_VALUES + 1)
+        .collect();
     if form.len() > MAX_FORM_VALUES || query.len() > MAX_FORM_VALUES {
         return Err(AdminError::TooManyValues);
     }
@@ -310,10 +317,8 @@ async fn signin(visit: &mut Visit) -> Result<Response, AdminError> {
     let password = visit.field("password").unwrap_or_default().to_string();
     let (app, client) = (visit.app.clone(), visit.client.clone());
     let (list, mail) = (user_list.clone(), email.clone());
-    let outcome = tokio::task::spawn_blocking(move || {
-        users::sign_in(&db, &list, &app.throttle, &client, &mail, &password)
-    })
-    .await;
+    let outcome =
+        tokio::task::spawn_blocking(move || users::sign_in(&db, &list, &app.throttle, &client, &mail, &password)).await;
     let refused = |visit: &mut Visit, message: String, status: StatusCode| {
         let csrf = visit.csrf();
         view::signin(&visit.base, &csrf, &email, &from, Some(&message), json!([]), status)

@@ -208,11 +208,8 @@ async fn list_page(visit: &mut Visit, admin: &Admin, list: &str) -> Result<Respo
     let sortable = model.field(sort_key).is_some_and(|f| !f.many && !f.hidden && f.kind != FieldType::Password);
     let sort_by = sortable.then(|| sort.clone());
     let column_names: Vec<String> = columns(&model).iter().map(|f| f.name.clone()).collect();
-    let populate: Vec<String> = columns(&model)
-        .iter()
-        .filter(|f| f.kind == FieldType::Relationship)
-        .map(|f| f.name.clone())
-        .collect();
+    let populate: Vec<String> =
+        columns(&model).iter().filter(|f| f.kind == FieldType::Relationship).map(|f| f.name.clone()).collect();
     let searched: Vec<String> =
         model.fields.iter().filter(|f| !f.hidden && f.kind.is_textual()).map(|f| f.name.clone()).collect();
     let relationship_filters: Vec<(String, String)> = model
@@ -248,10 +245,8 @@ async fn list_page(visit: &mut Visit, admin: &Admin, list: &str) -> Result<Respo
         for (field, target) in &relationship_filters {
             let Ok(target_model) = db.model(target) else { continue };
             let items = db.find(target, &Find { limit: Some(MAX_CHOICES), ..Find::default() })?;
-            let choices: Vec<Value> = items
-                .iter()
-                .map(|i| json!({ "id": i.get("id"), "label": form::title_of(target_model, i) }))
-                .collect();
+            let choices: Vec<Value> =
+                items.iter().map(|i| json!({ "id": i.get("id"), "label": form::title_of(target_model, i) })).collect();
             options.insert(field.clone(), choices);
         }
         let total = db.count(&name, &Map::new())?;
@@ -332,7 +327,9 @@ fn row(db: &Db, model: &Model, columns: &[String], item: &Map<String, Value>) ->
                     let target = field.and_then(|f| f.target.as_deref()).and_then(|t| db.model(t).ok());
                     items
                         .iter()
-                        .filter_map(|i| i.as_object().map(|i| target.map_or_else(String::new, |t| form::title_of(t, i))))
+                        .filter_map(|i| {
+                            i.as_object().map(|i| target.map_or_else(String::new, |t| form::title_of(t, i)))
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 }
@@ -482,7 +479,8 @@ async fn item(visit: &mut Visit, admin: &Admin, list: &str, id: &str) -> Result<
     let model = admin.db.model(list).map_err(|_| AdminError::Unavailable)?.clone();
     let fields = form::editable(&model);
     let (name, key) = (list.to_string(), id.to_string());
-    let Some((current, version)) = read(&admin.db, move |db| db.get_versioned(&name, &key)).await?.ok().flatten()
+    let Some(crate::lists::Versioned { item: current, version }) =
+        read(&admin.db, move |db| db.get_versioned(&name, &key)).await?.ok().flatten()
     else {
         return Ok(not_found(visit, admin));
     };

@@ -48,7 +48,10 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 fn render_plain(status: StatusCode, context: &Value) -> Response {
-    match ENV.get_template("message.html").and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context)))) {
+    match ENV
+        .get_template("message.html")
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
+    {
         Ok(html) => super::html(status, html),
         Err(_) => super::html(status, crate::server::pages::escape(&context.to_string())),
     }
@@ -120,7 +123,8 @@ mod tests {
 
     #[test]
     fn the_sign_in_page_escapes_what_it_echoes() {
-        let response = signin("/keystone", "tok", "\"><script>alert(1)</script>", "/keystone/", None, json!([]), StatusCode::OK);
+        let response =
+            signin("/keystone", "tok", "\"><script>alert(1)</script>", "/keystone/", None, json!([]), StatusCode::OK);
         assert_eq!(response.status(), StatusCode::OK);
         let html = ENV
             .get_template("signin.html")

@@ -156,6 +156,13 @@ pub struct Change {
     pub version: Option<i64>,
 }
 
+/// An item as scripts see it, with the version its last write gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub item: Map<String, Value>,
+    pub version: i64,
+}
+
 /// Where a [`Db`] reports its [`Change`]s; called on the writing thread, so it must be quick.
 pub type ChangeSink = Arc<dyn Fn(Change) + Send + Sync>;
 
@@ -197,7 +204,10 @@ impl Db {
                 diagnostics.push(d);
             }
         }
-        (Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }), diagnostics)
+        (
+            Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }),
+            diagnostics,
+        )
     }
 
     /// Reports every write from now on to `sink` (once; later calls are ignored).
@@ -284,9 +294,9 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::find`].
-    pub fn get_versioned(&self, list: &str, key: &str) -> Result<Option<(Map<String, Value>, i64)>, ListError> {
+    pub fn get_versioned(&self, list: &str, key: &str) -> Result<Option<Versioned>, ListError> {
         let model = self.model(list)?;
-        Ok(self.get_raw(model, key)?.map(|item| (public(model, &item), item.version)))
+        Ok(self.get_raw(model, key)?.map(|item| Versioned { item: public(model, &item), version: item.version }))
     }
 
     fn get_raw(&self, model: &Model, key: &str) -> Result<Option<Item>, ListError> {
