@@ -119,7 +119,8 @@ impl Harness {
             .iter()
             .map(|(list, source)| {
                 let ast = self.engine.compile(source).unwrap();
-                (list.to_string(), Hooks { file: format!("models/{list}.rhai"), ast: Arc::new(ast) })
+                let (file, source) = (format!("models/{list}.rhai"), Arc::from(*source));
+                (list.to_string(), Hooks { file, source, ast: Arc::new(ast) })
             })
             .collect();
         let (db, diagnostics) = Db::new(self.store().clone(), models(sources), hooks);

@@ -80,6 +80,7 @@ impl<'p> Facts<'p> {
             .chain(project.controllers.values())
             .chain(project.sockets.values())
             .map(|script| (script.file.clone(), scan::strip_comments(&script.source)))
+            .chain(project.lists.hooks.values().map(|hooks| (hooks.file.clone(), scan::strip_comments(&hooks.source))))
             .collect();
         scripts
             .extend(project.broken_scripts.iter().map(|(file, source)| (file.clone(), scan::strip_comments(source))));
@@ -139,6 +140,7 @@ impl<'p> Facts<'p> {
             .chain(p.sockets.values())
             .find(|s| s.file == file)
             .map(|s| &*s.source)
+            .or_else(|| p.lists.hooks.values().find(|h| h.file == file).map(|h| &*h.source))
             .or_else(|| p.broken_scripts.get(file).map(|s| &**s))
     }
 

@@ -93,6 +93,8 @@ impl ListError {
 #[derive(Clone)]
 pub struct Hooks {
     pub file: String,
+    /// The source, for the check rules' scanners (hooks are scripts like any other).
+    pub source: Arc<str>,
     pub ast: Arc<AST>,
 }
 

@@ -3,7 +3,6 @@
 //! server joins these models to its store, `check` only reports their diagnostics.
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::lists::{Hooks, Model, model};
@@ -42,7 +41,7 @@ pub fn load(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Lists {
         let name = file_name.trim_end_matches(".rhai").to_string();
         match crate::script::compile(&file, &source) {
             Ok(script) => {
-                lists.hooks.insert(name, Hooks { file, ast: Arc::clone(&script.ast) });
+                lists.hooks.insert(name, Hooks { file, source: script.source, ast: script.ast });
             }
             Err(d) => diagnostics.push(*d),
         }

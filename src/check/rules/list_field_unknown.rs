@@ -24,7 +24,7 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
                 if key != "id" && key != "csrf_token" && model.field(&key).is_none() {
                     out.push(
                         RULE.at(file.as_str(), format!("list `{}` has no field `{key}`", model.name))
-                            .at_span(super::list_unknown::script_source(facts, file, code), span)
+                            .at_span(facts.script_source(file).unwrap_or(code), span)
                             .with_help(field_help(model, &key)),
                     );
                 }

@@ -24,21 +24,9 @@ fn check(facts: &Facts, out: &mut Vec<Diagnostic>) {
             };
             out.push(
                 RULE.at(file.as_str(), format!("list `{name}` has no model models/{name}.toml"))
-                    .at_span(script_source(facts, file, code), call.span.clone())
+                    .at_span(facts.script_source(file).unwrap_or(code), call.span.clone())
                     .with_help(help),
             );
         }
     }
-}
-
-/// The source of a script file (its comments intact), for the diagnostic's snippet.
-pub(super) fn script_source<'a>(facts: &'a Facts, file: &str, code: &'a str) -> &'a str {
-    let project = facts.project;
-    let compiled = project.middleware.iter().chain(project.guards.values()).chain(project.controllers.values());
-    compiled
-        .chain(project.sockets.values())
-        .find(|s| s.file == file)
-        .map(|s| &*s.source)
-        .or_else(|| project.broken_scripts.get(file).map(|s| &**s))
-        .unwrap_or(code)
 }
