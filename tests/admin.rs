@@ -86,6 +86,14 @@ fn start() -> (TempApp, Server) {
     (app, server)
 }
 
+/// The fixture served, and Ada (an admin) signed in.
+fn signed_in_admin() -> (TempApp, Server, Visitor) {
+    let (app, server) = start();
+    let mut admin = Visitor::new(&server);
+    assert_eq!(admin.sign_in("admin@example.com", "admin-password").status, 303);
+    (app, server, admin)
+}
+
 #[test]
 fn only_admins_enter_and_sign_in_answers_alike_for_unknown_and_wrong() {
     let (_app, server) = start();
@@ -155,9 +163,7 @@ fn the_throttle_holds_back_a_guessing_client() {
 
 #[test]
 fn writes_need_the_token_and_this_sites_origin() {
-    let (_app, server) = start();
-    let mut admin = Visitor::new(&server);
-    assert_eq!(admin.sign_in("admin@example.com", "admin-password").status, 303);
+    let (_app, server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/PostCategory/new");
     let refused = admin.post("/keystone/PostCategory/new", &[("name", "No token")]);
     assert_eq!(refused.status, 403);
@@ -196,9 +202,7 @@ fn writes_need_the_token_and_this_sites_origin() {
 
 #[test]
 fn every_value_is_escaped_and_passwords_and_hidden_fields_never_show() {
-    let (_app, server) = start();
-    let mut admin = Visitor::new(&server);
-    admin.sign_in("admin@example.com", "admin-password");
+    let (_app, server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let script = "<script>alert(1)</script>";
     let breakout = "\" onmouseover=\"alert(2)\" x=\"";
@@ -267,9 +271,7 @@ fn saving_over_a_newer_version_warns_then_overwrites_if_asked() {
 
 #[test]
 fn create_edit_and_delete_with_validation_beside_the_fields() {
-    let (_app, server) = start();
-    let mut admin = Visitor::new(&server);
-    admin.sign_in("admin@example.com", "admin-password");
+    let (_app, server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let create = admin.get("/keystone/Post/new").body;
     assert!(create.contains("name=\"title\"") && create.contains("name=\"author\""), "required and initial fields");
@@ -329,9 +331,7 @@ fn create_edit_and_delete_with_validation_beside_the_fields() {
 
 #[test]
 fn hostile_requests_meet_limits_not_errors() {
-    let (_app, server) = start();
-    let mut admin = Visitor::new(&server);
-    admin.sign_in("admin@example.com", "admin-password");
+    let (_app, server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let mut many: Vec<(&str, &str)> = vec![("csrf_token", &token)];
     many.extend(std::iter::repeat_n(("categories", "x"), 6000));
@@ -371,11 +371,9 @@ fn an_app_without_a_user_list_is_told_what_to_add() {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node (the official socket.io-client): cargo test --features e2e")]
 fn the_admin_namespace_is_for_admin_sessions_only() {
-    let (_app, server) = start();
+    let (_app, server, mut admin) = signed_in_admin();
     let mut editor = Visitor::new(&server);
     editor.sign_in("editor@example.com", "editor-password");
-    let mut admin = Visitor::new(&server);
-    admin.sign_in("admin@example.com", "admin-password");
     let cookie = |v: &Visitor| v.cookie.clone().unwrap();
     let probe = |cookie: &str, origin: &str| node("admin-socket.mjs", &[&server.url, cookie, origin]);
     let own = server.url.clone();

@@ -424,60 +424,20 @@ fn form_page(visit: &mut Visit, admin: &Admin, page: FormPage, status: StatusCod
 }
 
 async fn create(visit: &mut Visit, admin: &Admin, list: &str) -> Result<Response, AdminError> {
-    let model = admin.db.model(list).map_err(|_| AdminError::Unavailable)?.clone();
-    let fields = form::initial(&model);
-    let singular = singular(&model);
-    if visit.method != Method::POST {
-        let empty = Map::new();
-        let views = form::views(&admin.db, &fields, &Source::Stored(&empty), &BTreeMap::new())
-            .map_err(|_| AdminError::Unavailable)?;
-        let page = FormPage {
-            list,
-            id: None,
-            title: format!("New {singular}"),
-            version: 0,
-            fields: views,
-            error: None,
-            conflict: false,
-        };
-        return Ok(form_page(visit, admin, page, StatusCode::OK));
+    if visit.method == Method::POST {
+        return submit(visit, admin, list, None).await;
     }
-    let (patch, mut errors) = form::patch(&fields, &visit.form);
-    let name = list.to_string();
-    let saved = if errors.is_empty() {
-        write(visit, &admin.db, move |db, engine| db.create(engine, &name, &patch)).await?
-    } else {
-        Ok(Saved::Invalid(BTreeMap::new()))
-    };
-    let error = match saved {
-        Ok(Saved::Item(item)) => {
-            let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-            visit.flash("success", &format!("Created {singular} “{}”.", form::title_of(&model, &item)));
-            return Ok(visit.redirect(&format!("{}/{list}/{id}", visit.base)));
-        }
-        Ok(Saved::Invalid(invalid)) => {
-            errors.extend(invalid);
-            None
-        }
-        Err(err) => Some(err.to_string()),
-    };
-    let views = form::views(&admin.db, &fields, &Source::Submitted(&visit.form), &errors)
+    let model = admin.db.model(list).map_err(|_| AdminError::Unavailable)?.clone();
+    let empty = Map::new();
+    let views = form::views(&admin.db, &form::initial(&model), &Source::Stored(&empty), &BTreeMap::new())
         .map_err(|_| AdminError::Unavailable)?;
-    let page = FormPage {
-        list,
-        id: None,
-        title: format!("New {singular}"),
-        version: 0,
-        fields: views,
-        error: error.or_else(|| (!errors.is_empty()).then(|| "Please fix the fields marked below.".to_string())),
-        conflict: false,
-    };
-    Ok(form_page(visit, admin, page, StatusCode::UNPROCESSABLE_ENTITY))
+    let title = format!("New {}", singular(&model));
+    let page = FormPage { list, id: None, title, version: 0, fields: views, error: None, conflict: false };
+    Ok(form_page(visit, admin, page, StatusCode::OK))
 }
 
 async fn item(visit: &mut Visit, admin: &Admin, list: &str, id: &str) -> Result<Response, AdminError> {
     let model = admin.db.model(list).map_err(|_| AdminError::Unavailable)?.clone();
-    let fields = form::editable(&model);
     let (name, key) = (list.to_string(), id.to_string());
     let Some(crate::lists::Versioned { item: current, version }) =
         read(&admin.db, move |db| db.get_versioned(&name, &key)).await?.ok().flatten()
@@ -486,29 +446,59 @@ async fn item(visit: &mut Visit, admin: &Admin, list: &str, id: &str) -> Result<
     };
     let id = current.get("id").and_then(Value::as_str).unwrap_or(id).to_string();
     let title = form::title_of(&model, &current);
-    if visit.method != Method::POST {
-        let views = form::views(&admin.db, &fields, &Source::Stored(&current), &BTreeMap::new())
-            .map_err(|_| AdminError::Unavailable)?;
-        let page = FormPage { list, id: Some(&id), title, version, fields: views, error: None, conflict: false };
-        return Ok(form_page(visit, admin, page, StatusCode::OK));
+    if visit.method == Method::POST {
+        return submit(visit, admin, list, Some(Existing { id: &id, version, title })).await;
     }
+    let views = form::views(&admin.db, &form::editable(&model), &Source::Stored(&current), &BTreeMap::new())
+        .map_err(|_| AdminError::Unavailable)?;
+    let page = FormPage { list, id: Some(&id), title, version, fields: views, error: None, conflict: false };
+    Ok(form_page(visit, admin, page, StatusCode::OK))
+}
+
+/// The item an edit form saves over, as it is now.
+struct Existing<'a> {
+    id: &'a str,
+    version: i64,
+    title: String,
+}
+
+/// Saves a create (`existing` is `None`) or edit form: to the item's page with a flash, or
+/// the form again with what was typed and why it was not saved — field errors, a hook's
+/// refusal, or (editing) a newer version saved since the form was opened, unless the admin
+/// chose to save over it.
+async fn submit(
+    visit: &mut Visit,
+    admin: &Admin,
+    list: &str,
+    existing: Option<Existing<'_>>,
+) -> Result<Response, AdminError> {
+    let model = admin.db.model(list).map_err(|_| AdminError::Unavailable)?.clone();
+    let fields = if existing.is_some() { form::editable(&model) } else { form::initial(&model) };
+    let (patch, mut errors) = form::patch(&fields, &visit.form);
     let sent_version: i64 = visit.field("_version").and_then(|v| v.parse().ok()).unwrap_or(0);
     let overwrite = visit.field("_overwrite") == Some("1");
-    let (patch, mut errors) = form::patch(&fields, &visit.form);
-    let (saved, conflict) = if sent_version != version && !overwrite {
-        (Ok(Saved::Invalid(BTreeMap::new())), true)
-    } else if !errors.is_empty() {
-        (Ok(Saved::Invalid(BTreeMap::new())), false)
-    } else {
-        let (name, key) = (list.to_string(), id.clone());
-        (write(visit, &admin.db, move |db, engine| db.update(engine, &name, &key, &patch)).await?, false)
+    let conflict = existing.as_ref().is_some_and(|e| e.version != sent_version && !overwrite);
+    let name = list.to_string();
+    let saved = match &existing {
+        _ if conflict || !errors.is_empty() => Ok(Saved::Invalid(BTreeMap::new())),
+        None => write(visit, &admin.db, move |db, engine| db.create(engine, &name, &patch)).await?,
+        Some(e) => {
+            let key = e.id.to_string();
+            write(visit, &admin.db, move |db, engine| db.update(engine, &name, &key, &patch)).await?
+        }
     };
     let error = match saved {
         Ok(Saved::Item(item)) => {
-            visit.flash("success", &format!("Saved “{}”.", form::title_of(&model, &item)));
+            let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let title = form::title_of(&model, &item);
+            let done = match existing {
+                None => format!("Created {} “{title}”.", singular(&model)),
+                Some(_) => format!("Saved “{title}”."),
+            };
+            visit.flash("success", &done);
             return Ok(visit.redirect(&format!("{}/{list}/{id}", visit.base)));
         }
-        Ok(Saved::Invalid(invalid)) if invalid.contains_key("id") => {
+        Ok(Saved::Invalid(invalid)) if existing.is_some() && invalid.contains_key("id") => {
             visit.flash("error", "That item was deleted meanwhile; your changes were not saved.");
             return Ok(visit.redirect(&format!("{}/{list}", visit.base)));
         }
@@ -521,18 +511,33 @@ async fn item(visit: &mut Visit, admin: &Admin, list: &str, id: &str) -> Result<
     let views = form::views(&admin.db, &fields, &Source::Submitted(&visit.form), &errors)
         .map_err(|_| AdminError::Unavailable)?;
     let (error, status) = if conflict {
-        (
-            Some("Someone saved this item after you opened it. Your changes are below, not saved yet.".to_string()),
-            StatusCode::CONFLICT,
-        )
+        let warning = "Someone saved this item after you opened it. Your changes are below, not saved yet.";
+        (Some(warning.to_string()), StatusCode::CONFLICT)
     } else {
-        (
-            error.or_else(|| (!errors.is_empty()).then(|| "Please fix the fields marked below.".to_string())),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
+        let fix = (!errors.is_empty()).then(|| "Please fix the fields marked below.".to_string());
+        (error.or(fix), StatusCode::UNPROCESSABLE_ENTITY)
     };
-    // The form now carries the newest version: "Save anyway" overwrites what is there now.
-    let page = FormPage { list, id: Some(&id), title, version, fields: views, error, conflict };
+    // An edit form now carries the newest version: "Save mine anyway" overwrites what is there.
+    let page = match &existing {
+        None => FormPage {
+            list,
+            id: None,
+            title: format!("New {}", singular(&model)),
+            version: 0,
+            fields: views,
+            error,
+            conflict,
+        },
+        Some(e) => FormPage {
+            list,
+            id: Some(e.id),
+            title: e.title.clone(),
+            version: e.version,
+            fields: views,
+            error,
+            conflict,
+        },
+    };
     Ok(form_page(visit, admin, page, status))
 }
 
