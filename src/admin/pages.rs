@@ -477,14 +477,24 @@ async fn submit(
     let (patch, mut errors) = form::patch(&fields, &visit.form);
     let sent_version: i64 = visit.field("_version").and_then(|v| v.parse().ok()).unwrap_or(0);
     let overwrite = visit.field("_overwrite") == Some("1");
-    let conflict = existing.as_ref().is_some_and(|e| e.version != sent_version && !overwrite);
+    let mut conflict = existing.as_ref().is_some_and(|e| e.version != sent_version && !overwrite);
     let name = list.to_string();
     let saved = match &existing {
         _ if conflict || !errors.is_empty() => Ok(Saved::Invalid(BTreeMap::new())),
         None => write(visit, &admin.db, move |db, engine| db.create(engine, &name, &patch)).await?,
         Some(e) => {
-            let key = e.id.to_string();
-            write(visit, &admin.db, move |db, engine| db.update(engine, &name, &key, &patch)).await?
+            // Saved only over the version the form showed (or the one the admin chose to
+            // overwrite): a save that lands in between is a conflict, never lost.
+            let (key, version) = (e.id.to_string(), e.version);
+            let saved =
+                write(visit, &admin.db, move |db, engine| db.update_if_version(engine, &name, &key, &patch, version))
+                    .await?;
+            saved.map(|saved| {
+                saved.unwrap_or_else(|| {
+                    conflict = true;
+                    Saved::Invalid(BTreeMap::new())
+                })
+            })
         }
     };
     let error = match saved {

@@ -372,25 +372,57 @@ impl Db {
         key: &str,
         patch: &Map<String, Value>,
     ) -> Result<Saved, ListError> {
+        // Without an expected version the write always lands: `None` never comes back.
+        let saved = self.update_at(engine, list, key, patch, None)?;
+        saved.ok_or_else(|| ListError::Input(format!("`{list}` item `{key}` changes too often to update")))
+    }
+
+    /// [`Db::update`] only if the item is still at `version` (an edit form opened then):
+    /// `None` when a newer version was saved meanwhile, and nothing was written.
+    ///
+    /// # Errors
+    /// As [`Db::create`].
+    pub fn update_if_version(
+        &self,
+        engine: &Engine,
+        list: &str,
+        key: &str,
+        patch: &Map<String, Value>,
+        version: i64,
+    ) -> Result<Option<Saved>, ListError> {
+        self.update_at(engine, list, key, patch, Some(version))
+    }
+
+    fn update_at(
+        &self,
+        engine: &Engine,
+        list: &str,
+        key: &str,
+        patch: &Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<Option<Saved>, ListError> {
         let model = self.model(list)?;
         // Optimistic: read, change, write if nobody wrote in between; else read again.
         for _ in 0..20 {
             let Some(current) = self.get_raw(model, key)? else {
-                return Ok(Saved::Invalid(BTreeMap::from([(
+                return Ok(Some(Saved::Invalid(BTreeMap::from([(
                     "id".to_string(),
                     format!("no {} has id `{key}`", model.name),
-                )])));
+                )]))));
             };
+            if expected.is_some_and(|v| v != current.version) {
+                return Ok(None);
+            }
             let mut errors = BTreeMap::new();
             let mut data = current.data.clone();
             self.apply_input(model, patch, &mut data, &mut errors)?;
             let next = Item { id: current.id.clone(), version: current.version + 1, data };
             match self.save(engine, model, next, Some(current.version), errors)? {
                 Written::Moved => continue,
-                Written::Done(saved) => return Ok(saved),
+                Written::Done(saved) => return Ok(Some(saved)),
             }
         }
-        Err(ListError::Input(format!("`{list}` item `{key}` changes too often to update")))
+        Ok(None)
     }
 
     /// Removes an item; `false` when there was none.
