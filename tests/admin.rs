@@ -400,6 +400,31 @@ fn the_admin_namespace_is_for_admin_sessions_only() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
+fn a_change_saved_on_one_node_reaches_admin_pages_on_another() {
+    let app = TempApp::fixture("admin_app");
+    let name = format!("admin_{}", std::process::id());
+    let toml = app.read("keystone.toml").replace("name = \"admin_app\"", &format!("name = \"{name}\""));
+    app.write("keystone.toml", &format!("{toml}\n[sockets]\nadapter = \"redis://127.0.0.1:6379\"\n"));
+    let (a, b) = (Server::start(&app.path), Server::start(&app.path));
+    let mut on_a = Visitor::new(&a);
+    on_a.sign_in("admin@example.com", "admin-password");
+    let mut on_b = Visitor::new(&b);
+    on_b.sign_in("grace@example.com", "grace-password");
+    let watcher = NodeProcess::spawn("admin-socket.mjs", &[&a.url, &on_a.cookie.clone().unwrap(), &a.url, "watch"]);
+    eventually("the admin socket on A to watch", Duration::from_secs(10), || {
+        watcher.lines().iter().any(|l| l["event"] == "watching").then_some(())
+    });
+    let token = on_b.token("/keystone/PostCategory/new");
+    let made = on_b.post("/keystone/PostCategory/new", &[("csrf_token", &token), ("name", "From B")]);
+    assert_eq!(made.status, 303, "{}", made.body);
+    let change = eventually("B's change to reach A's admin socket", Duration::from_secs(10), || {
+        watcher.lines().into_iter().find(|l| l["event"] == "changed")
+    });
+    assert_eq!(change["data"]["id"], made.location.unwrap().rsplit('/').next().unwrap());
+}
+
+#[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium: cargo test --features e2e")]
 fn in_chromium_two_admins_create_edit_delete_and_see_each_other_live() {
     let (_app, server) = start();
