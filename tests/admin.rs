@@ -380,6 +380,13 @@ fn the_admin_namespace_is_for_admin_sessions_only() {
     assert!(probe("", &own).contains("\"refused\""), "nobody signed in");
     assert!(probe(&cookie(&editor), &own).contains("\"refused\""), "a user who is not an admin");
     assert!(probe(&cookie(&admin), "http://evil.example").contains("\"refused\""), "a foreign origin");
+    let hostile = node("admin-socket.mjs", &[&server.url, &cookie(&admin), &own, "hostile"]);
+    let line = hostile.lines().find(|l| l.contains("\"hostile\"")).unwrap_or_else(|| panic!("{hostile}"));
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(report["bad"], serde_json::json!([false, false, false, "no answer", "no answer"]), "{report}");
+    let joined = report["joined"].as_u64().unwrap();
+    assert!((1..=16).contains(&joined), "rooms per socket are capped: {report}");
+    assert_eq!(report["connected"], true, "a hostile ask does not take the socket (or the server) down");
 
     // An admin's socket hears of a change made elsewhere, and is let go at sign-out.
     let watcher = NodeProcess::spawn("admin-socket.mjs", &[&server.url, &cookie(&admin), &own, "watch"]);

@@ -1,8 +1,9 @@
 // Probes the Admin UI's socket namespace with the official socket.io-client:
-//   node admin-socket.mjs <baseUrl> <cookie or ""> <origin> [watch]
+//   node admin-socket.mjs <baseUrl> <cookie or ""> <origin> [watch|hostile]
 // Prints JSON lines: {"event":"refused"|"connected"}; with `watch`, it watches PostCategory
 // and then prints {"event":"watching"}, each {"event":"changed","data":…} and
-// {"event":"disconnect"}. Exits 0 when refused or, without `watch`, once connected.
+// {"event":"disconnect"}; with `hostile`, malformed and too many watches, then
+// {"event":"hostile","bad":[…],"joined":n,"connected":…}. Exits 0 when refused or, without `watch`, once connected.
 import { io } from "socket.io-client";
 
 const [base, cookie, origin, mode] = process.argv.slice(2);
@@ -27,7 +28,19 @@ socket.on("connect_error", (err) => {
 });
 socket.on("connect", async () => {
   print({ event: "connected" });
-  if (mode !== "watch") {
+  if (!mode) {
+    socket.close();
+    process.exit(0);
+  }
+  if (mode === "hostile") {
+    const ask = (payload) => socket.timeout(2000).emitWithAck("watch", payload).catch(() => "no answer");
+    const bad = [];
+    for (const payload of [{ list: "../etc" }, { list: "Post", id: "<script>" }, { list: "x".repeat(10000) }, 5, null]) {
+      bad.push(await ask(payload));
+    }
+    let joined = 0;
+    for (let i = 0; i < 40; i++) if ((await ask({ list: "Post", id: String(i).padStart(24, "0") })) === true) joined++;
+    print({ event: "hostile", bad, joined, connected: socket.connected });
     socket.close();
     process.exit(0);
   }

@@ -24,6 +24,10 @@
     });
   }
 
+  // After a refused save, the first field marked invalid has the focus.
+  const invalid = document.querySelector(".field.invalid input:not([type=hidden]), .field.invalid textarea, .field.invalid select");
+  if (invalid) invalid.focus();
+
   // Markdown: write / preview (rendered and sanitised by the server).
   for (const box of document.querySelectorAll("[data-markdown]")) {
     const area = box.querySelector("textarea");
