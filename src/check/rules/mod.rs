@@ -2,6 +2,7 @@
 //! table of codes and the test that every code has a fixture both come from [`ALL`].
 use super::Rule;
 
+mod admin_nav_unknown_list;
 mod asset_missing;
 mod deployment_insecure_cookies;
 mod deployment_shares_nothing;
@@ -66,6 +67,7 @@ pub static ALL: &[&Rule] = &[
     &session_key_never_written::RULE,
     &list_unknown::RULE,
     &list_field_unknown::RULE,
+    &admin_nav_unknown_list::RULE,
     &orphan_controller::RULE,
     &orphan_view::RULE,
     &orphan_namespace::RULE,
