@@ -27,12 +27,13 @@ pub struct Cli {
 pub enum Command {
     /// Create a new app in a new folder (and a git repository, when git is installed).
     #[command(
-        after_help = "Examples:\n  keystone-rs new myapp\n  keystone-rs new chatroom --template chat\n  keystone-rs new . --force --no-git"
+        after_help = "Examples:\n  keystone-rs new myapp\n  keystone-rs new chatroom --template chat\n  keystone-rs new site --template blog\n  keystone-rs new . --force --no-git"
     )]
     New {
         /// Folder to create; its last component is the app's name.
         path: PathBuf,
-        /// Scaffold to start from.
+        /// Scaffold to start from: `default` (the session story), `chat` (rooms and history)
+        /// or `blog` (KeystoneJS's generator site: posts, categories, a contact form).
         #[arg(long, short, default_value = "default", value_parser = clap::builder::PossibleValuesParser::new(crate::scaffold::names()))]
         template: String,
         /// Write into a folder that is not empty, overwriting scaffold files.

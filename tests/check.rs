@@ -235,8 +235,8 @@ fn colour_only_on_a_terminal_without_no_color() {
 }
 
 #[test]
-fn both_scaffolds_check_clean_with_deny_warnings() {
-    for template in ["default", "chat"] {
+fn every_scaffold_checks_clean_with_deny_warnings() {
+    for template in ["default", "chat", "blog"] {
         let app = TempApp::scaffold(template);
         let out = check(&app.path, &["--deny-warnings"]);
         assert_eq!(out.status.code(), Some(0), "{template}:\n{}", stdout(&out));
@@ -304,6 +304,30 @@ fn route_conflicts_point_at_the_later_route() {
 }
 
 /// The false-positive fixes must not hide real problems in partials and layouts.
+#[test]
+fn list_hooks_are_checked_like_other_scripts() {
+    let app = TempApp::scaffold("default");
+    app.write("models/Note.toml", "[fields]\ntext = { type = \"text\" }\n");
+    // Its `io.emit` answers the page's listener; its `list("Nope")` is a mistake.
+    app.write(
+        "models/Note.rhai",
+        "fn after_save(note) {\n    io.emit(\"note:saved\", note);\n    list(\"Nope\").count();\n}\n",
+    );
+    app.write(
+        "templates/views/index.html",
+        &app.read("templates/views/index.html")
+            .replace("socket.on(\"msg\",", "socket.on(\"note:saved\", function () {});\n  socket.on(\"msg\","),
+    );
+    let report = json(&check(&app.path, &["--format", "json"]));
+    let found: Vec<(&str, &str, u64)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["file"].as_str().unwrap(), d["line"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(found, [("list-unknown", "models/Note.rhai", 3)], "no socket-event-never-emitted for note:saved");
+}
+
 #[test]
 fn variables_nothing_binds_still_warn_in_partials_and_layouts() {
     let app = TempApp::scaffold("default");

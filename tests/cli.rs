@@ -214,7 +214,7 @@ fn bash_completion_works_past_the_first_word() {
     }
     let view = bash_complete(&script, "keystone-rs generate view --");
     assert!(view.contains(&"--controller".to_string()), "generate view flags: {view:?}");
-    assert_eq!(bash_complete(&script, "keystone-rs new app --template "), ["chat", "default"]);
+    assert_eq!(bash_complete(&script, "keystone-rs new app --template "), ["blog", "chat", "default"]);
     assert_eq!(bash_complete(&script, "keystone-rs serve --log-format "), ["text", "json"]);
 }
 

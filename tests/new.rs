@@ -46,8 +46,14 @@ fn new_writes_the_chat_app_tree() {
 }
 
 #[test]
+fn new_writes_the_blog_app_tree() {
+    let app = TempApp::scaffold("blog");
+    insta::assert_snapshot!("blog_scaffold", tree_snapshot(&app));
+}
+
+#[test]
 fn generated_apps_load_without_any_diagnostic() {
-    for template in ["default", "chat"] {
+    for template in ["default", "chat", "blog"] {
         let app = TempApp::scaffold(template);
         let project = keystone::project::load(&app.path);
         assert!(project.diagnostics.is_empty(), "{template}: {:#?}", project.diagnostics);

@@ -2,6 +2,7 @@
 mod util;
 
 mod admin;
+mod blog;
 mod browser;
 mod check;
 mod cli;

@@ -126,23 +126,34 @@ pub fn bound_names(source: &str) -> BTreeSet<String> {
     names
 }
 
+/// The spans of every `{{ … }}` and `{% … %}` (delimiters included), outside `{# comments #}`.
+pub fn expressions(source: &str) -> Vec<std::ops::Range<usize>> {
+    let mut found = Vec::new();
+    let mut start = 0;
+    while let Some(open) = source[start..].find('{').map(|i| i + start) {
+        let closer = match source.as_bytes().get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            Some(b'#') => "#}",
+            _ => {
+                start = open + 1;
+                continue;
+            }
+        };
+        let close = source[open + 2..].find(closer).map_or(source.len(), |i| open + 2 + i + 2);
+        if closer != "#}" {
+            found.push(open..close);
+        }
+        start = close;
+    }
+    found
+}
+
 /// The first match of `word` inside `{{ … }}` or `{% … %}`.
 pub fn first_in_expressions(source: &str, word: &regex::Regex) -> Option<std::ops::Range<usize>> {
-    let mut start = 0;
-    while let Some(open) = source[start..].find(['{']).map(|i| i + start) {
-        let next = source.as_bytes().get(open + 1).copied();
-        if matches!(next, Some(b'{' | b'%')) {
-            let close =
-                source[open..].find(if next == Some(b'{') { "}}" } else { "%}" }).map_or(source.len(), |i| open + i);
-            if let Some(m) = word.find(&source[open..close]) {
-                return Some(open + m.start()..open + m.end());
-            }
-            start = close;
-        } else {
-            start = open + 1;
-        }
-    }
-    None
+    expressions(source)
+        .into_iter()
+        .find_map(|span| word.find(&source[span.clone()]).map(|m| span.start + m.start()..span.start + m.end()))
 }
 
 /// Which template reaches which: edges of existing targets, and the layout each extends.

@@ -21,6 +21,7 @@ mod socket_event_mismatch;
 mod socket_event_never_emitted;
 mod socket_event_unhandled;
 mod socket_namespace_unknown;
+mod template_filter_unknown;
 mod template_macro_missing;
 mod template_missing;
 mod template_variable_undefined;
@@ -55,6 +56,7 @@ pub static ALL: &[&Rule] = &[
     &guard_missing::RULE,
     &template_missing::RULE,
     &template_macro_missing::RULE,
+    &template_filter_unknown::RULE,
     &template_variable_undefined::RULE,
     &link_broken::RULE,
     &url_for_unknown_view::RULE,

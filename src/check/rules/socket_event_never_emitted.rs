@@ -5,7 +5,7 @@ use crate::diagnostic::{Diagnostic, Severity};
 pub static RULE: Rule = Rule {
     code: "socket-event-never-emitted",
     severity: Severity::Warning,
-    summary: "client `socket.on(\"x\")` for an event no server handler or controller emits",
+    summary: "client `socket.on(\"x\")` for an event no server handler, controller or list hook emits",
     when: When::Always,
     check: Some(check),
 };
