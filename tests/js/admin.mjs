@@ -56,7 +56,7 @@ try {
   await a.waitForSelector("[data-markdown] .preview strong >> text=bold", { timeout: WAIT });
   await a.getByRole("tab", { name: "Write" }).click();
   await a.selectOption("#field-state", "published");
-  await a.getByRole("button", { name: "Save" }).click();
+  await a.locator(".form-actions button[type=submit]").click();
   await a.waitForSelector(".flash-success >> text=Saved", { timeout: WAIT });
   await a.waitForSelector("[data-name=categories] .chip >> text=News", { timeout: WAIT });
   await grace.page.waitForSelector("#results td >> text=published", { timeout: WAIT });
@@ -67,11 +67,11 @@ try {
   await g.waitForSelector("body[data-live=connected]", { timeout: WAIT });
   await a.reload();
   await a.getByLabel("Title").fill("Ada's title");
-  await a.getByRole("button", { name: "Save" }).click();
+  await a.locator(".form-actions button[type=submit]").click();
   await a.waitForSelector(".flash-success >> text=Saved", { timeout: WAIT });
   await g.waitForSelector("#changed-banner:not([hidden])", { timeout: WAIT });
   await g.getByLabel("Title").fill("Grace's title");
-  await g.getByRole("button", { name: "Save" }).click();
+  await g.locator(".form-actions button[type=submit]").click();
   await g.waitForSelector("#form-error >> text=Someone saved this item after you opened it", { timeout: WAIT });
   if ((await g.getByLabel("Title").inputValue()) !== "Grace's title") throw new Error("Grace's changes were lost");
   await g.getByRole("button", { name: "Save mine anyway" }).click();
