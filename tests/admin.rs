@@ -432,6 +432,34 @@ fn a_change_saved_on_one_node_reaches_admin_pages_on_another() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node (the official socket.io-client): cargo test --features e2e")]
+fn a_post_published_in_the_admin_reaches_open_blog_pages() {
+    let app = TempApp::scaffold("blog");
+    app.write(
+        "updates/000-admin.toml",
+        "[[User]]\nname = \"Ada\"\nemail = \"admin@example.com\"\npassword = \"admin-password\"\nis_admin = true\n",
+    );
+    let server = Server::start(&app.path);
+    let mut admin = Visitor::new(&server);
+    assert_eq!(admin.sign_in("admin@example.com", "admin-password").status, 303);
+    let page = NodeProcess::spawn("listen.mjs", &[&format!("{}/", server.url), "post:published"]);
+    eventually("the blog page's socket", Duration::from_secs(10), || {
+        page.lines().iter().any(|l| l["event"] == "connected").then_some(())
+    });
+    let token = admin.token("/keystone/Post/new");
+    let made = admin.post("/keystone/Post/new", &[("csrf_token", &token), ("title", "Hello from the admin")]);
+    let path = made.location.unwrap_or_else(|| panic!("{}", made.body));
+    let published =
+        admin.post(&path, &[("csrf_token", &token), ("_version", "1"), ("state", "published"), ("brief", "*Live*")]);
+    assert_eq!(published.status, 303, "{}", published.body);
+    let card = eventually("the published post to reach the page", Duration::from_secs(10), || {
+        page.lines().into_iter().find(|l| l["event"] == "post:published")
+    });
+    assert_eq!(card["data"]["title"], "Hello from the admin");
+    assert_eq!(card["data"]["brief"], "<p><em>Live</em></p>\n");
+}
+
+#[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium: cargo test --features e2e")]
 fn in_chromium_two_admins_create_edit_delete_and_see_each_other_live() {
     let (_app, server) = start();
