@@ -202,7 +202,7 @@ fn writes_need_the_token_and_this_sites_origin() {
 
 #[test]
 fn every_value_is_escaped_and_passwords_and_hidden_fields_never_show() {
-    let (_app, server, mut admin) = signed_in_admin();
+    let (_app, _server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let script = "<script>alert(1)</script>";
     let breakout = "\" onmouseover=\"alert(2)\" x=\"";
@@ -271,7 +271,7 @@ fn saving_over_a_newer_version_warns_then_overwrites_if_asked() {
 
 #[test]
 fn create_edit_and_delete_with_validation_beside_the_fields() {
-    let (_app, server, mut admin) = signed_in_admin();
+    let (_app, _server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let create = admin.get("/keystone/Post/new").body;
     assert!(create.contains("name=\"title\"") && create.contains("name=\"author\""), "required and initial fields");
@@ -331,7 +331,7 @@ fn create_edit_and_delete_with_validation_beside_the_fields() {
 
 #[test]
 fn hostile_requests_meet_limits_not_errors() {
-    let (_app, server, mut admin) = signed_in_admin();
+    let (_app, _server, mut admin) = signed_in_admin();
     let token = admin.token("/keystone/Post/new");
     let mut many: Vec<(&str, &str)> = vec![("csrf_token", &token)];
     many.extend(std::iter::repeat_n(("categories", "x"), 6000));
