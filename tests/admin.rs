@@ -407,6 +407,25 @@ fn the_admin_namespace_is_for_admin_sessions_only() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node (the official socket.io-client): cargo test --features e2e")]
+fn an_expired_admin_session_ends_its_sockets() {
+    let app = TempApp::fixture("admin_app");
+    let toml = app.read("keystone.toml").replace("store = \"memory\"", "store = \"memory\"\nexpiry = \"2s\"");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+    let mut admin = Visitor::new(&server);
+    admin.sign_in("admin@example.com", "admin-password");
+    let watcher =
+        NodeProcess::spawn("admin-socket.mjs", &[&server.url, &admin.cookie.clone().unwrap(), &server.url, "watch"]);
+    eventually("the admin socket to watch", Duration::from_secs(10), || {
+        watcher.lines().iter().any(|l| l["event"] == "watching").then_some(())
+    });
+    eventually("the expiry sweep to end the admin socket", Duration::from_secs(15), || {
+        watcher.lines().iter().any(|l| l["event"] == "disconnect").then_some(())
+    });
+}
+
+#[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn a_change_saved_on_one_node_reaches_admin_pages_on_another() {
     let app = TempApp::fixture("admin_app");

@@ -10,6 +10,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
 use socketioxide_core::adapter::DefinedAdapter;
 
+use tower_sessions::session::Id;
+
 use crate::lists::Change;
 use crate::server::App;
 use crate::server::sockets::session_room;
@@ -58,7 +60,17 @@ async fn authorize<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>
         return Err(Refused::NotAdmin);
     }
     socket.join(session_room(&id));
+    socket.extensions.insert(AdminSession(id));
     Ok(())
+}
+
+/// The session an admin socket was admitted with (the expiry sweep ends it with the session).
+#[derive(Clone, Copy)]
+struct AdminSession(Id);
+
+/// The session of an admin socket, `None` for any other.
+pub fn session_of<A: Adapter>(socket: &SocketRef<A>) -> Option<Id> {
+    socket.extensions.get::<AdminSession>().map(|AdminSession(id)| id)
 }
 
 /// What a page watches: a whole list, or one item of it.
