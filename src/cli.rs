@@ -1,4 +1,4 @@
-//! The command line: `new`, `serve`, `check`, `routes`, `lists`, `generate`, `completions`.
+//! The command line: `new`, `serve`, `check`, `routes`, `lists`, `generate`, `user`, `completions`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -123,6 +123,17 @@ pub enum Command {
         #[command(subcommand)]
         what: Generate,
     },
+    /// Add users who sign in, change their passwords, list them (the `[admin] user_list` list).
+    #[command(
+        after_help = "The password is asked twice without echo on a terminal, else read as one line of stdin;\nit is never an argument.\n\nExamples:\n  keystone-rs user add me@example.com --admin\n  printf '%s\\n' \"$PASSWORD\" | keystone-rs user add ada@example.com --name Ada\n  keystone-rs user passwd me@example.com\n  keystone-rs user list"
+    )]
+    User {
+        /// The app's folder.
+        #[arg(long, short, default_value = ".", global = true)]
+        app: PathBuf,
+        #[command(subcommand)]
+        what: UserCommand,
+    },
     /// Print a shell completion script (to install it, see the examples).
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -178,6 +189,36 @@ pub enum Generate {
     },
 }
 
+/// What `user` does.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (the password is asked for, or read from stdin).
+    #[command(
+        after_help = "Examples:\n  keystone-rs user add me@example.com --admin\n  printf '%s\\n' \"$PASSWORD\" | keystone-rs user add ada@example.com --name Ada"
+    )]
+    Add {
+        /// The user's email (how they sign in).
+        email: String,
+        /// Let the user into the Admin UI.
+        #[arg(long)]
+        admin: bool,
+        /// The user's name [default: the part of the email before the @].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Change a user's password (asked for, or read from stdin).
+    #[command(
+        after_help = "Examples:\n  keystone-rs user passwd me@example.com\n  keystone-rs user passwd me@example.com --app myapp"
+    )]
+    Passwd {
+        /// The user's email.
+        email: String,
+    },
+    /// List the users (email, name, admin).
+    #[command(after_help = "Examples:\n  keystone-rs user list\n  keystone-rs user list --app myapp")]
+    List,
+}
+
 const COMPLETIONS_HELP: &str = "Install:
   bash  keystone-rs completions bash > ~/.local/share/bash-completion/completions/keystone-rs
   zsh   keystone-rs completions zsh > ~/.zfunc/_keystone-rs   # with fpath+=~/.zfunc before compinit
@@ -222,6 +263,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Generate::List { name, fields } => Item::List { name, fields },
             };
             crate::cmd::generate::run(&app, item)
+        }
+        Command::User { app, what } => {
+            use crate::cmd::user::Action;
+            let action = match what {
+                UserCommand::Add { email, admin, name } => Action::Add { email, admin, name },
+                UserCommand::Passwd { email } => Action::Passwd { email },
+                UserCommand::List => Action::List,
+            };
+            crate::cmd::user::run(&app, action)
         }
         Command::Completions { shell } => {
             crate::cmd::completions::run(shell, &mut Cli::command());

@@ -82,7 +82,11 @@ fn the_blog_scaffold_has_four_lists_and_seeds_no_user() {
 fn the_blog_index_paginates_ten_a_page_and_filters_by_category() {
     let app = blog_app();
     let server = Server::start(&app.path);
-    assert!(server.output().contains("applied update updates/900-test-posts.toml"), "{}", server.output());
+    assert!(
+        server.wait_for_output("applied update updates/900-test-posts.toml", std::time::Duration::from_secs(10)),
+        "{}",
+        server.output()
+    );
 
     let (status, first) = http_get(&format!("{}/blog", server.url));
     assert_eq!(status, 200, "{first}");

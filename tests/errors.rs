@@ -47,11 +47,13 @@ fn a_failing_controller_shows_plain_words_the_code_frame_the_request_and_the_ses
     assert!(page.contains("/__keystone/live.js"), "the page heals by itself after the fix");
 
     assert!(
-        server.wait_for_output("GET /boom/42: error[script-error]", Duration::from_secs(10)),
+        // The report's last line: the terminal writes the whole report, but not in one read.
+        server.wait_for_output("session: {\"message\":\"Hello World\"}", Duration::from_secs(10)),
         "{}",
         server.output()
     );
     let output = server.output();
+    assert!(output.contains("GET /boom/42: error[script-error]"), "{output}");
     assert!(output.contains("2 | let name = session.user.name;"), "the terminal shows the frame too:\n{output}");
     assert!(output.contains("session: {\"message\":\"Hello World\"}"), "{output}");
 }

@@ -631,7 +631,11 @@ json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note"
             "[fields]\ntext = { type = \"txt\", required = true }\npinned = { type = \"boolean\" }\n",
         );
         assert!(server.wait_for_output("model-unknown-type", WAIT), "{}", server.output());
-        assert!(server.output().contains("models/Note.toml:2:"), "{}", server.output());
+        assert!(
+            server.wait_for_output("models/Note.toml:2:", std::time::Duration::from_secs(10)),
+            "{}",
+            server.output()
+        );
         let still = get_json(&server, "/notes?text=three&pinned=off", 200);
         assert_eq!(
             (still["ok"].clone(), still["item"]["pinned"].clone(), still["count"].clone()),

@@ -267,7 +267,11 @@ fn serve_starts_on_a_broken_project_in_development_and_heals_on_the_fix() {
     assert!(String::from_utf8_lossy(&production.stderr).contains("template-syntax"));
 
     let server = Server::start(&app.path);
-    assert!(server.output().contains("template-syntax"), "the diagnostic is printed: {}", server.output());
+    assert!(
+        server.wait_for_output("template-syntax", std::time::Duration::from_secs(10)),
+        "the diagnostic is printed: {}",
+        server.output()
+    );
     let (status, page) = http_get(&format!("{}/", server.url));
     assert_eq!(status, 500, "{page}");
     assert!(page.contains("templates/views/index.html:"), "the page names the file and line: {page}");

@@ -8,17 +8,17 @@ use tower::ServiceExt as _;
 
 use crate::util::{SECRET, TempApp};
 
-/// A browser-like client: keeps the session cookie between requests.
-struct Client {
+/// A browser-like client: keeps the session cookie between requests (tests/users.rs uses it too).
+pub(crate) struct Client {
     router: Router,
-    cookie: Option<String>,
+    pub(crate) cookie: Option<String>,
     _app: TempApp,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Client {
@@ -26,7 +26,7 @@ impl Client {
         Self::for_app(TempApp::fixture("session_app"), false)
     }
 
-    fn for_app(app: TempApp, production: bool) -> Client {
+    pub(crate) fn for_app(app: TempApp, production: bool) -> Client {
         let project = keystone::project::load(&app.path);
         assert!(!project.has_errors(), "{:#?}", project.diagnostics);
         let settings = project.settings.clone();
@@ -37,7 +37,7 @@ impl Client {
         Client { router, cookie: None, _app: app }
     }
 
-    async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    pub(crate) async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
@@ -48,19 +48,20 @@ impl Client {
         let response = self.router.clone().oneshot(request.body(Body::from(body.to_string())).unwrap()).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        if let Some(set) = headers.get(header::SET_COOKIE) {
+        // Like a browser: the last of several cookies wins (a logout clears, then sets one).
+        if let Some(set) = headers.get_all(header::SET_COOKIE).iter().next_back() {
             self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
         }
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
         self.send(Method::GET, path, &[], "").await
     }
 
     /// The CSRF token of the form on page `path`.
-    async fn csrf_token(&mut self, path: &str) -> String {
+    pub(crate) async fn csrf_token(&mut self, path: &str) -> String {
         let page = self.get(path).await.body;
         let marker = "name=\"csrf_token\" value=\"";
         let start = page.find(marker).expect("the form carries the token") + marker.len();
@@ -68,7 +69,7 @@ impl Client {
     }
 
     /// A form POST carrying the session's CSRF token.
-    async fn post_form(&mut self, path: &str, fields: &str) -> Reply {
+    pub(crate) async fn post_form(&mut self, path: &str, fields: &str) -> Reply {
         let token = self.csrf_token(path).await;
         let body = format!("csrf_token={token}&{fields}");
         self.send(Method::POST, path, &[("content-type", "application/x-www-form-urlencoded")], &body).await

@@ -90,7 +90,11 @@ fn foreign_origins_cannot_open_sockets_before_any_upgrade() {
         assert_eq!(seen["none"], "connected", "no Origin (non-browser clients) is allowed: {seen}");
         assert_eq!(seen["pollingStatus"], 403, "{seen}");
     }
-    assert!(server.output().contains("refused a socket handshake from origin http://evil.example"));
+    assert!(
+        server.wait_for_output("refused a socket handshake from origin http://evil.example", Duration::from_secs(10)),
+        "{}",
+        server.output()
+    );
 }
 
 #[test]
@@ -113,7 +117,10 @@ fn scripts_cannot_import_files_or_exhaust_memory_or_the_stack() {
     }
     let fine = http_request("GET", &format!("{}/sandbox/none", server.url), &[], "");
     assert_eq!(fine.body, r#"{"survived":"none"}"#);
-    assert!(server.output().contains("routes/views/sandbox.rhai"), "errors are logged with the file");
+    assert!(
+        server.wait_for_output("routes/views/sandbox.rhai", std::time::Duration::from_secs(10)),
+        "errors are logged with the file"
+    );
 }
 
 #[test]
@@ -323,7 +330,10 @@ fn cross_origin_handshakes_are_refused_on_every_path_the_engine_answers() {
             );
         }
     }
-    assert!(server.output().contains("refused a socket handshake from origin http://evil.example"));
+    assert!(server.wait_for_output(
+        "refused a socket handshake from origin http://evil.example",
+        std::time::Duration::from_secs(10)
+    ));
 }
 
 /// A `GET path` naming `host`; the status.
@@ -352,7 +362,11 @@ fn development_answers_only_loopback_names_ip_addresses_and_allowed_hosts() {
             assert_eq!(get_with_host(&server, path, &host), 403, "{host}{path}");
         }
     }
-    assert!(server.output().contains("refused a request for host evil.example"), "{}", server.output());
+    assert!(
+        server.wait_for_output("refused a request for host evil.example", std::time::Duration::from_secs(10)),
+        "{}",
+        server.output()
+    );
 
     // Production sits behind a proxy that chose the host: no host check there.
     drop(server);

@@ -237,7 +237,8 @@ fn a_session_value_too_deep_to_load_back_is_refused_and_the_visitor_keeps_browsi
     let (status, body, _) = get(&format!("{}/deep", server.url), &cookie);
     assert_eq!(status, 500, "{body}\n{}", server.output());
     assert!(body.contains("nested deeper than 64 levels"), "{body}");
-    assert!(server.output().contains("session value `deep` is nested deeper than 64 levels"), "{}", server.output());
+    let logged = "session value `deep` is nested deeper than 64 levels";
+    assert!(server.wait_for_output(logged, std::time::Duration::from_secs(10)), "{}", server.output());
 
     for _ in 0..2 {
         let (status, body, _) = get(&format!("{}/whoami", server.url), &cookie);

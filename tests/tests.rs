@@ -19,3 +19,4 @@ mod sessions;
 mod soak;
 mod suggestions;
 mod terminal;
+mod users;

@@ -10,6 +10,7 @@ pub const GLOBALS: &[&str] = &[
     "req",
     "messages",
     "csrf_token",
+    "user",
     "url_for",
     "asset",
     "range",

@@ -101,12 +101,16 @@ fn plan(root: &Path, item: Item) -> anyhow::Result<Plan> {
         }
         Item::Guard { name } => {
             check_name("guard", &name)?;
+            let mut next = vec![format!(
+                "Use it on a route in routes/index.toml: \"GET /admin\" = {{ view = \"admin\", before = [\"{name}\"] }}"
+            )];
+            if crate::users::guards::Builtin::named(&name).is_some() {
+                next.insert(0, format!("`{name}` is built in; this script replaces the built-in guard."));
+            }
             Ok(Plan {
                 create: vec![NewFile { path: format!("routes/middleware/{name}.rhai"), contents: guard_script(&name) }],
                 route: None,
-                next: vec![format!(
-                    "Use it on a route in routes/index.toml: \"GET /admin\" = {{ view = \"admin\", before = [\"{name}\"] }}"
-                )],
+                next,
             })
         }
         Item::List { name, fields } => {

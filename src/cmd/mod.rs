@@ -6,6 +6,7 @@ pub mod lists;
 pub mod new;
 pub mod routes;
 pub mod serve;
+pub mod user;
 
 /// Writes a command's report to stdout; a closed pipe (`… | head`) is not an error.
 ///

@@ -206,7 +206,8 @@ fn secret(production: bool) -> anyhow::Result<String> {
 }
 
 /// Reads `KEY=value` lines from the project's `.env` without overriding the environment.
-fn load_dotenv(root: &Path) {
+/// Call it before any thread starts (`serve`, and `user`, whose hooks may read `env()`).
+pub(crate) fn load_dotenv(root: &Path) {
     let Ok(text) = std::fs::read_to_string(root.join(".env")) else {
         return;
     };
@@ -220,7 +221,7 @@ fn load_dotenv(root: &Path) {
             let key = key.trim();
             let value = value.trim().trim_matches('"').trim_matches('\'');
             if std::env::var_os(key).is_none() {
-                // SAFETY: called before the runtime starts any thread.
+                // SAFETY: called before any other thread starts.
                 unsafe { std::env::set_var(key, value) };
             }
         }

@@ -327,7 +327,7 @@ impl Db {
         let Some(item) = self.get_raw(model, id)? else {
             return Ok(false);
         };
-        Ok(item.data.get(field).and_then(Value::as_str).is_some_and(|h| value::verify_password(plain, h)))
+        Ok(value::verify_or_decoy(plain, item.data.get(field).and_then(Value::as_str)))
     }
 
     /// Validates and saves a new item; hooks run with `engine`.

@@ -36,7 +36,7 @@ pub struct FindHandle {
     find: Find,
 }
 
-fn fail(err: ListError) -> Box<EvalAltResult> {
+pub(crate) fn fail(err: ListError) -> Box<EvalAltResult> {
     let message = if err.is_unavailable() { format!("{UNAVAILABLE} ({err})") } else { err.to_string() };
     EvalAltResult::ErrorRuntime(message.into(), Position::NONE).into()
 }

@@ -271,6 +271,29 @@ pub fn verify_password(plain: &str, stored: &str) -> bool {
     plain.len() <= MAX_PASSWORD && argon2::Argon2::default().verify_password(plain.as_bytes(), stored).is_ok()
 }
 
+/// A hash to verify against when there is none to check (an unknown email, an account
+/// without a password), so that every refusal costs one argon2 verification.
+static DECOY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("keystone-rs decoy password"));
+
+/// [`verify_password`] against `stored`, or against a decoy when there is none: `false`
+/// then, in about the time a real check takes.
+pub fn verify_or_decoy(plain: &str, stored: Option<&str>) -> bool {
+    match stored {
+        Some(hash) => verify_password(plain, hash),
+        None => {
+            let _ = verify_password(plain, &DECOY_HASH);
+            false
+        }
+    }
+}
+
+/// Computes the decoy hash now (in the background at server start), so that the first
+/// refusal is not slower than the others.
+pub fn warm_decoy() {
+    std::sync::LazyLock::force(&DECOY_HASH);
+}
+
 /// Markdown to HTML, sanitised: markdown may carry raw HTML, which must not carry scripts.
 pub fn render_markdown(source: &str) -> String {
     let parser = pulldown_cmark::Parser::new_ext(source, pulldown_cmark::Options::all());

@@ -22,6 +22,10 @@ pub struct Response {
     pub regenerate: bool,
     /// `destroy_session()`: the session ends (at logout) and its sockets are disconnected.
     pub destroy: bool,
+    /// `signin()` succeeded: the user now signed in (the session is regenerated too).
+    pub sign_in: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The built-in `require_admin` guard refused the visitor.
+    pub forbidden: bool,
     /// Effects for every socket (`io.emit` and friends), applied after the response is decided.
     pub io: Vec<Effect>,
 }
@@ -40,6 +44,11 @@ impl Response {
                 Effect::EmitToSession { event, data } => response.session_emits.push((event, data)),
                 Effect::RegenerateSession => response.regenerate = true,
                 Effect::DestroySession => response.destroy = true,
+                Effect::SignIn(user) => {
+                    response.sign_in = Some(user);
+                    response.regenerate = true;
+                }
+                Effect::Forbidden => response.forbidden = true,
                 io @ Effect::Io { .. } => response.io.push(io),
                 // Socket methods need a socket; a controller has none to call them on.
                 _ => {}
@@ -121,9 +130,12 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn("destroy_session", || record(Effect::DestroySession));
 }
 
-/// The request's scope: `req`, `session` and `locals`, shared by every script in the chain.
+/// The request's scope: `req`, `session`, `locals` and `user`, shared by every script in the
+/// chain.
 pub struct RequestScope {
     scope: Scope<'static>,
+    /// The signed-in user, read when the chain starts.
+    user: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl RequestScope {
@@ -132,7 +144,29 @@ impl RequestScope {
         scope.push("req", req);
         scope.push("session", session);
         scope.push("locals", locals);
-        RequestScope { scope }
+        RequestScope { scope, user: None }
+    }
+
+    /// The signed-in user as the chain's scripts saw it (`None` when signed out).
+    pub fn user(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.user.as_ref()
+    }
+
+    /// Reads the signed-in user fresh and binds `user` (a constant: `()` when signed out).
+    fn bind_user(&mut self, visitor: &crate::users::script_api::Visitor) -> Result<(), ScriptError> {
+        let user = match (&visitor.user_id, crate::lists::context::current()) {
+            (Some(id), Some(db)) => {
+                crate::users::current_by_id(&db, &visitor.user_list, id).map_err(|err| ScriptError {
+                    unavailable: err.is_unavailable(),
+                    ..ScriptError::internal(&format!("reading the signed-in user: {err}"))
+                })?
+            }
+            _ => None,
+        };
+        let bound = user.as_ref().map_or(Dynamic::UNIT, |u| Dynamic::from_map(super::map_to_rhai(u)));
+        self.scope.push_constant("user", bound);
+        self.user = user;
+        Ok(())
     }
 
     fn map(&self, name: &str) -> rhai::Map {
@@ -148,27 +182,51 @@ impl RequestScope {
     }
 }
 
+/// One step of a request's chain: a script, or a guard keystone-rs provides.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Script(Script),
+    Guard(crate::users::guards::Builtin),
+}
+
+impl Step {
+    fn file(&self) -> &str {
+        match self {
+            Step::Script(s) => &s.file,
+            Step::Guard(g) => g.name(),
+        }
+    }
+}
+
 /// Runs middleware, guards and controller in order in one scope, on the script pool within
-/// `budget`. A script before the last that decides the response (redirect, status, json,
+/// `budget`. A step before the last that decides the response (redirect, status, json,
 /// render) ends the chain. Gives the scope back with what the scripts left in it. `lists`
-/// is what `list("…")` reads and writes.
+/// is what `list("…")` reads and writes; `visitor` is who `signin()` signs in and whose
+/// `user` the scripts see.
 ///
 /// # Errors
 /// The first script error (including a runaway script hitting a limit or its budget).
 pub async fn run_chain(
-    scripts: Vec<Script>,
+    steps: Vec<Step>,
     scope: RequestScope,
     budget: std::time::Duration,
     lists: Option<std::sync::Arc<crate::lists::Db>>,
+    visitor: crate::users::script_api::Visitor,
 ) -> (RequestScope, Result<Response, ScriptError>) {
     let (result, effects) = effects::run(budget, move || {
         let _lists = crate::lists::context::enter(lists);
         let mut scope = scope;
-        let outcome = run_chain_here(&scripts, &mut scope);
+        let outcome = match scope.bind_user(&visitor) {
+            Ok(()) => {
+                let _visitor = crate::users::script_api::enter(visitor);
+                run_chain_here(&steps, &mut scope)
+            }
+            Err(err) => Err(err),
+        };
         // Too deep to hand to the server: refused here, and dropped on this thread's stack.
         let deep = deep_entry("session", &scope.session()).or_else(|| deep_entry("locals", &scope.locals()));
         if let Some(message) = deep {
-            let file = scripts.last().map_or("(script)", |s| s.file.as_str());
+            let file = steps.last().map_or("(script)", Step::file);
             let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
             return Ok((
                 empty,
@@ -185,16 +243,25 @@ pub async fn run_chain(
     }
 }
 
-fn run_chain_here(scripts: &[Script], scope: &mut RequestScope) -> Result<(), ScriptError> {
+fn run_chain_here(steps: &[Step], scope: &mut RequestScope) -> Result<(), ScriptError> {
     let base = scope.scope.len();
-    for (i, script) in scripts.iter().enumerate() {
-        let result = engine().run_ast_with_scope(&mut scope.scope, &script.ast);
-        // Variables a script declares stay its own; req, session and locals carry on.
-        scope.scope.rewind(base);
-        if let Err(err) = result {
-            return Err(ScriptError::new(&script.file, &err));
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Step::Script(script) => {
+                let result = engine().run_ast_with_scope(&mut scope.scope, &script.ast);
+                // Variables a script declares stay its own; req, session, locals and user carry on.
+                scope.scope.rewind(base);
+                if let Err(err) = result {
+                    return Err(ScriptError::new(&script.file, &err));
+                }
+            }
+            Step::Guard(guard) => {
+                if let Some(effect) = crate::users::script_api::guard_outcome(*guard, scope.user.as_ref()) {
+                    record(effect);
+                }
+            }
         }
-        if effects::decided() && i + 1 < scripts.len() {
+        if effects::decided() && i + 1 < steps.len() {
             break;
         }
     }
@@ -227,6 +294,18 @@ mod tests {
             let err = check_redirect(broken, true).unwrap_err();
             assert!(err.contains("control character"), "{err}");
         }
+    }
+
+    #[test]
+    fn scripts_may_shadow_user_with_let_but_not_assign_it() {
+        let mut scope = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
+        scope.scope.push_constant("user", Dynamic::UNIT);
+        let shadow = crate::script::compile("a.rhai", "let user = 1; user += 1; locals.n = user;").unwrap();
+        let steps = [Step::Script(shadow)];
+        assert!(run_chain_here(&steps, &mut scope).is_ok(), "an app's own `let user` keeps working");
+        assert_eq!(scope.locals()["n"].as_int().unwrap(), 2);
+        let assign = crate::script::compile("b.rhai", "user = 1;").unwrap();
+        assert!(run_chain_here(&[Step::Script(assign)], &mut scope).is_err(), "`user` itself is read-only");
     }
 
     #[test]

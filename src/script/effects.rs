@@ -27,8 +27,12 @@ pub enum Effect {
     EmitToSession { event: String, data: serde_json::Value },
     /// `regenerate_session()`.
     RegenerateSession,
-    /// `destroy_session()`.
+    /// `destroy_session()`, `signout()`.
     DestroySession,
+    /// `signin(…)` succeeded: this user (as scripts see it) is signed in, in a regenerated session.
+    SignIn(serde_json::Map<String, serde_json::Value>),
+    /// The built-in `require_admin` guard refused a signed-in visitor who is not an admin.
+    Forbidden,
     /// `socket.on(event, handler)`.
     On { event: String, handler: FnPtr },
     /// `socket.emit(event, data)`.
@@ -52,7 +56,10 @@ pub enum Effect {
 impl Effect {
     /// Effects that decide an HTTP response: a middleware or guard recording one ends the chain.
     pub fn decides_response(&self) -> bool {
-        matches!(self, Effect::Render(_) | Effect::Redirect(_) | Effect::Status(_) | Effect::Json(_))
+        matches!(
+            self,
+            Effect::Render(_) | Effect::Redirect(_) | Effect::Status(_) | Effect::Json(_) | Effect::Forbidden
+        )
     }
 }
 

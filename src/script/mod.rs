@@ -71,6 +71,7 @@ fn build_engine() -> Engine {
     socket_api::register(&mut engine);
     io_api::register(&mut engine);
     crate::lists::rhai_api::register(&mut engine);
+    crate::users::script_api::register(&mut engine);
     engine
 }
 

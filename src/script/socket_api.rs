@@ -1,5 +1,5 @@
 //! The `socket` object socket scripts see: `on`, `emit`, `broadcast`, `to(room).emit`,
-//! `join`, `leave`, `disconnect`, `id` and `session`. Calls are recorded as [`Effect`]s of
+//! `join`, `leave`, `disconnect`, `id`, `session` and `user`. Calls are recorded as [`Effect`]s of
 //! the running script.
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +13,33 @@ use super::{Script, ScriptError, engine};
 struct Call {
     id: String,
     session: Mutex<rhai::Map>,
+    user: SignedIn,
+}
+
+/// `socket.user`: read from the user list the first time a call asks (fresh per event),
+/// never when nobody is signed in.
+#[derive(Debug)]
+struct SignedIn {
+    user_list: String,
+    id: Option<String>,
+    read: Mutex<Option<Dynamic>>,
+}
+
+impl SignedIn {
+    fn get(&self) -> Result<Dynamic, Box<EvalAltResult>> {
+        let Some(id) = &self.id else { return Ok(Dynamic::UNIT) };
+        let mut read = self.read.lock().unwrap();
+        if let Some(user) = &*read {
+            return Ok(user.clone());
+        }
+        let user = match crate::lists::context::current() {
+            Some(db) => crate::users::current_by_id(&db, &self.user_list, id).map_err(crate::lists::rhai_api::fail)?,
+            None => None,
+        };
+        let user = user.map_or(Dynamic::UNIT, |u| Dynamic::from_map(super::map_to_rhai(&u)));
+        *read = Some(user.clone());
+        Ok(user)
+    }
 }
 
 /// `socket` in scripts. Cloning shares the call, so session writes made inside handlers are
@@ -27,8 +54,10 @@ pub struct RoomTarget {
 }
 
 impl SocketHandle {
-    pub fn new(id: String, session: rhai::Map) -> Self {
-        SocketHandle(Arc::new(Call { id, session: Mutex::new(session) }))
+    /// A handle whose `socket.user` is user `user_id` of list `user_list` (none when `None`).
+    pub fn new(id: String, session: rhai::Map, user_list: String, user_id: Option<String>) -> Self {
+        let user = SignedIn { user_list, id: user_id, read: Mutex::default() };
+        SocketHandle(Arc::new(Call { id, session: Mutex::new(session), user }))
     }
 
     /// The session as the script left it.
@@ -63,6 +92,7 @@ pub(super) fn register(engine: &mut Engine) {
         |s: &mut SocketHandle| s.0.session.lock().unwrap().clone(),
         |s: &mut SocketHandle, map: rhai::Map| *s.0.session.lock().unwrap() = map,
     );
+    engine.register_get("user", |s: &mut SocketHandle| s.0.user.get());
     engine.register_fn("on", |_: &mut SocketHandle, event: &str, handler: FnPtr| {
         record(Effect::On { event: event.to_string(), handler })
     });

@@ -14,8 +14,8 @@ use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_pu
 use super::{App, pages, statics};
 use crate::project::Project;
 use crate::project::routes::{Match, Route};
-use crate::script::controller::{self, RequestScope};
-use crate::script::{Script, map_to_json, map_to_rhai, to_dynamic};
+use crate::script::controller::{self, RequestScope, Step};
+use crate::script::{map_to_json, map_to_rhai, to_dynamic};
 use tower_sessions::session::Id;
 
 /// The one handler behind every path that is not the socket.io client or a socket.
@@ -61,16 +61,36 @@ async fn handle_route(
         return Err(HttpError::Csrf);
     }
 
-    let scripts: Vec<Script> = project
+    let guards = route.before.iter().filter_map(|g| match crate::users::guards::runs_builtin(project, g) {
+        Some(builtin) => Some(Step::Guard(builtin)),
+        None => project.guards.get(g).cloned().map(Step::Script),
+    });
+    let steps: Vec<Step> = project
         .middleware
         .iter()
-        .chain(route.before.iter().filter_map(|g| project.guards.get(g)))
-        .chain(project.controllers.get(&route.view))
         .cloned()
+        .map(Step::Script)
+        .chain(guards)
+        .chain(project.controllers.get(&route.view).cloned().map(Step::Script))
         .collect();
     let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
+    let user_visitor = crate::users::script_api::Visitor {
+        user_list: project.settings.admin.user_list.to_string(),
+        throttle: app.throttle.clone(),
+        client: crate::users::throttle_client(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+            parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        ),
+        user_id: visitor.data.get(crate::users::SESSION_KEY).and_then(Value::as_str).map(str::to_string),
+        signin_redirect: if steps.iter().any(|s| matches!(s, Step::Guard(_))) {
+            let signin = crate::users::guards::signin_path(project);
+            crate::users::guards::signin_redirect(&signin, parts.uri.path(), parts.uri.query())
+        } else {
+            String::new()
+        },
+    };
     let (scope, outcome) =
-        controller::run_chain(scripts, scope, *project.settings.scripts.timeout, app.data.current()).await;
+        controller::run_chain(steps, scope, *project.settings.scripts.timeout, app.data.current(), user_visitor).await;
     let outcome = outcome.map_err(|err| {
         if err.unavailable {
             // The database is down: a 503 for this request, not a bug to show.
@@ -84,6 +104,11 @@ async fn handle_route(
     })?;
 
     let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
+    // Who the page shows: the user signed in by this request, none after a sign-out.
+    let user = if outcome.destroy { None } else { outcome.sign_in.as_ref().or(scope.user()).cloned() };
+    if let Some(id) = outcome.sign_in.as_ref().and_then(|u| u.get("id")) {
+        data.insert(crate::users::SESSION_KEY.into(), id.clone());
+    }
     if outcome.regenerate {
         // A new session gets a new CSRF token (a page rendered now carries the new one).
         data.remove(CSRF_KEY);
@@ -96,7 +121,14 @@ async fn handle_route(
     }
 
     let status = outcome.status.and_then(|s| StatusCode::from_u16(s).ok());
-    let mut response = if let Some(url) = &outcome.redirect {
+    let mut response = if outcome.forbidden {
+        keep_flashes(&mut data, flashes);
+        pages::forbidden(
+            "this page is for administrators",
+            "You are signed in, but your account is not an administrator's (is_admin).",
+            app.production,
+        )
+    } else if let Some(url) = &outcome.redirect {
         keep_flashes(&mut data, flashes);
         let mut r = Redirect::to(url).into_response();
         *r.status_mut() = status.filter(StatusCode::is_redirection).unwrap_or(StatusCode::FOUND);
@@ -112,8 +144,15 @@ async fn handle_route(
         let locals = scope.locals();
         let session = public_part(&data);
         let req = req.clone();
-        let context =
-            ViewContext { locals, session, req, messages: flashes, csrf_token: token, converted: Mutex::default() };
+        let context = ViewContext {
+            locals,
+            session,
+            req,
+            messages: flashes,
+            csrf_token: token,
+            user,
+            converted: Mutex::default(),
+        };
         render(
             app,
             project,
@@ -375,6 +414,8 @@ struct ViewContext {
     req: rhai::Map,
     messages: Map<String, Value>,
     csrf_token: String,
+    /// The signed-in user; a local named `user` wins over it.
+    user: Option<Map<String, Value>>,
     converted: Mutex<HashMap<String, minijinja::Value>>,
 }
 
@@ -389,6 +430,10 @@ impl minijinja::value::Object for ViewContext {
             "req" => minijinja::Value::from(minijinja::value::Serde(RhaiMap(&self.req))),
             "messages" => minijinja::Value::from(minijinja::value::Serde(&self.messages)),
             "csrf_token" => minijinja::Value::from(self.csrf_token.as_str()),
+            "user" if !self.locals.contains_key("user") => self
+                .user
+                .as_ref()
+                .map_or(minijinja::Value::from(()), |u| minijinja::Value::from(minijinja::value::Serde(u))),
             local => minijinja::Value::from(minijinja::value::Serde(self.locals.get(local)?)),
         };
         self.converted.lock().unwrap().insert(key.to_string(), value.clone());
@@ -396,7 +441,7 @@ impl minijinja::value::Object for ViewContext {
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        let builtins = ["session", "req", "messages", "csrf_token"];
+        let builtins = ["session", "req", "messages", "csrf_token", "user"];
         let locals = self.locals.keys().map(|k| k.as_str()).filter(|k| !builtins.contains(k));
         minijinja::value::Enumerator::Values(locals.chain(builtins).map(minijinja::Value::from).collect())
     }

@@ -76,7 +76,7 @@ pub struct App {
     /// The lists (DESIGN §10) of the published project, on their store.
     pub(crate) data: data::Data,
     /// Failed sign-ins per client and per account (DESIGN §11), for `signin()` and the admin.
-    pub throttle: crate::users::Throttle,
+    pub throttle: Arc<crate::users::Throttle>,
 }
 
 impl App {
@@ -165,7 +165,7 @@ pub fn build(
         namespaces: Mutex::default(),
         broken: Mutex::default(),
         data: data::Data::default(),
-        throttle: crate::users::Throttle::default(),
+        throttle: Arc::default(),
     });
     crate::admin::live::announce_changes(&app);
     let max_payload = project.settings.sockets.max_payload.0;
@@ -183,6 +183,9 @@ pub fn build(
     // A project broken at start still serves in development; open pages show why.
     *app.broken.lock().unwrap() = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
     let expiry = *project.settings.session.expiry;
+    if project.lists.models.contains_key(project.settings.admin.user_list.as_str()) {
+        crate::users::warm_up();
+    }
     app.swap(project);
     sockets::spawn_expiry_sweep(app.clone(), expiry);
     (router, app)

@@ -229,7 +229,9 @@ async fn run<A: Adapter>(
         },
         None => VisitorSession { data: link.own_session.lock().unwrap().clone(), ..VisitorSession::default() },
     };
-    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)));
+    let user_id = session.data.get(crate::users::SESSION_KEY).and_then(Value::as_str).map(str::to_string);
+    let user_list = app.project().settings.admin.user_list.to_string();
+    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)), user_list, user_id);
     let script_handle = handle.clone();
     let budget = *app.project().settings.scripts.timeout;
     let lists = app.data.current();

@@ -5,12 +5,15 @@
 //! (scripts and templates never see it); the user item itself is read fresh from the
 //! `[admin] user_list` list whenever it is asked for.
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::lists::{Db, Find, ListError, value};
+use crate::lists::{Db, Field, FieldType, Find, ListError, Model, value};
+
+pub mod guards;
+pub mod script_api;
 
 /// The internal session key holding the signed-in user's id.
 pub const SESSION_KEY: &str = "_user";
@@ -33,6 +36,10 @@ pub enum SignInError {
     #[error(transparent)]
     List(#[from] ListError),
 }
+
+/// Longest email a sign-in looks up: longer ones are refused before they reach the throttle's
+/// memory (RFC 5321 caps an address at 254 characters).
+pub const MAX_EMAIL: usize = 254;
 
 /// Failures allowed in [`WINDOW`] before a client or an account is held back.
 pub const MAX_FAILURES: u32 = 5;
@@ -76,8 +83,26 @@ impl Throttle {
     }
 }
 
-/// A hash to verify against when the email is unknown, so both refusals take as long.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| value::hash_password("keystone-rs decoy password"));
+/// Who the throttle counts a sign-in against: the peer's address, except that behind a
+/// reverse proxy on the same host (a loopback peer) every visitor would share the proxy's
+/// address, and five failures of anyone would hold back everyone. There the address the
+/// proxy appended to `X-Forwarded-For` (its last entry) is used. A client that fakes the
+/// header only changes its own key; the per-account count holds regardless.
+pub fn throttle_client(peer: Option<std::net::IpAddr>, forwarded_for: Option<&str>) -> String {
+    let forwarded =
+        forwarded_for.and_then(|h| h.rsplit(',').next()).map(str::trim).filter(|a| !a.is_empty() && a.len() <= 64);
+    match (peer, forwarded) {
+        (Some(ip), Some(forwarded)) if ip.is_loopback() => forwarded.to_string(),
+        (Some(ip), _) => ip.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
+/// Computes the decoy hash in the background, so that the first sign-in with an unknown
+/// email does not take longer than a wrong password (it would otherwise hash it then).
+pub fn warm_up() {
+    std::thread::spawn(value::warm_decoy);
+}
 
 /// Signs `email` in with `password`: the user item (as scripts see it, no hash) or why not.
 /// `client` is the caller's address, throttled beside the account. Blocking (argon2 and the
@@ -100,15 +125,18 @@ pub fn sign_in(
     if let Some(retry_after) = throttle.wait(&client_key, now).or_else(|| throttle.wait(&account_key, now)) {
         return Err(SignInError::Throttled { retry_after });
     }
+    if email.len() > MAX_EMAIL {
+        // No account can have it: refused like an unknown email, without an account key.
+        value::verify_or_decoy(password, None);
+        throttle.fail(&client_key, now);
+        return Err(SignInError::Refused);
+    }
     db.model(user_list)?;
     let found = if email.is_empty() { None } else { find_by_email(db, user_list, &email)? };
     let id = found.as_ref().and_then(|u| u.get("id")).and_then(Value::as_str);
     let right = match id {
         Some(id) => db.verify_password(user_list, id, PASSWORD, password)?,
-        None => {
-            let _ = value::verify_password(password, &DECOY_HASH);
-            false
-        }
+        None => value::verify_or_decoy(password, None),
     };
     match found {
         Some(user) if right => {
@@ -145,10 +173,56 @@ pub fn current(
     session: &Map<String, Value>,
 ) -> Result<Option<Map<String, Value>>, ListError> {
     match session.get(SESSION_KEY).and_then(Value::as_str) {
-        Some(id) if db.models().contains_key(user_list) => db.get(user_list, id, &[]),
-        _ => Ok(None),
+        Some(id) => current_by_id(db, user_list, id),
+        None => Ok(None),
     }
 }
+
+/// The user with this id, read fresh (`None` when it was removed or the list is gone).
+///
+/// # Errors
+/// The database being down.
+pub fn current_by_id(db: &Db, user_list: &str, id: &str) -> Result<Option<Map<String, Value>>, ListError> {
+    if !db.models().contains_key(user_list) || !value::valid_id(id) {
+        return Ok(None);
+    }
+    // By id only: `get` would also try the id as a slug.
+    let mut filter = Map::new();
+    filter.insert("id".into(), Value::String(id.to_string()));
+    Ok(db.find(user_list, &Find { filter, limit: Some(1), ..Find::default() })?.pop())
+}
+
+/// Something that keeps a model from serving as the user list, at the field concerned
+/// (`None` when the field is missing).
+#[derive(Debug)]
+pub struct Problem<'m> {
+    pub field: Option<&'m Field>,
+    pub message: String,
+}
+
+/// What keeps `model` from serving as the user list: a missing or mistyped `email`,
+/// `password` or `is_admin` field, or an email that is not unique. Empty when it is fine.
+pub fn user_list_problems(model: &Model) -> Vec<Problem<'_>> {
+    let mut problems = Vec::new();
+    let wanted = [(EMAIL, FieldType::Email), (PASSWORD, FieldType::Password), (IS_ADMIN, FieldType::Boolean)];
+    for (name, kind) in wanted {
+        let field = model.field(name);
+        let message = match field {
+            None => format!("user list `{}` has no `{name}` field", model.name),
+            Some(f) if f.kind != kind => {
+                format!("user list `{}`: field `{name}` is of type {}, not {}", model.name, f.kind.name(), kind.name())
+            }
+            Some(f) if name == EMAIL && !f.unique => format!("user list `{}`: field `email` is not unique", model.name),
+            Some(_) => continue,
+        };
+        problems.push(Problem { field, message });
+    }
+    problems
+}
+
+/// The fields a user list needs, as a model file writes them (for help lines).
+pub const USER_FIELDS: &str = "name = { type = \"text\" }, email = { type = \"email\", required = true, unique = true }, \
+     password = { type = \"password\" }, is_admin = { type = \"boolean\" }";
 
 /// Whether a user item may enter the Admin UI.
 pub fn is_admin(user: &Map<String, Value>) -> bool {
@@ -158,6 +232,17 @@ pub fn is_admin(user: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_a_local_proxy_the_throttle_counts_the_forwarded_address() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(throttle_client(Some(local), Some("198.51.100.1, 192.0.2.7")), "192.0.2.7");
+        assert_eq!(throttle_client(Some(local), None), "127.0.0.1");
+        assert_eq!(throttle_client(Some(remote), Some("192.0.2.7")), "203.0.113.9", "only a local proxy is heard");
+        assert_eq!(throttle_client(Some(local), Some(&"x".repeat(100))), "127.0.0.1", "no huge keys");
+        assert_eq!(throttle_client(None, Some("192.0.2.7")), "");
+    }
 
     #[test]
     fn the_throttle_holds_back_after_five_failures_and_lets_go_after_the_window() {

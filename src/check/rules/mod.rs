@@ -26,6 +26,7 @@ mod template_macro_missing;
 mod template_missing;
 mod template_variable_undefined;
 mod url_for_unknown_view;
+mod user_list_invalid;
 mod view_missing_template;
 
 /// Every rule, in the order of the README's table.
@@ -69,6 +70,7 @@ pub static ALL: &[&Rule] = &[
     &session_key_never_written::RULE,
     &list_unknown::RULE,
     &list_field_unknown::RULE,
+    &user_list_invalid::RULE,
     &admin_nav_unknown_list::RULE,
     &orphan_controller::RULE,
     &orphan_view::RULE,
