@@ -30,7 +30,7 @@ try {
   const ada = await signIn("admin@example.com", "admin-password");
   const grace = await signIn("grace@example.com", "grace-password");
   await grace.page.goto(base + "/keystone/Post");
-  await grace.page.waitForSelector("body[data-live=connected]", { timeout: WAIT });
+  await grace.page.waitForSelector("body[data-live=watching]", { timeout: WAIT });
 
   step("create with an author chosen by keyboard");
   const a = ada.page;
@@ -64,7 +64,7 @@ try {
   step("conflict warning");
   const g = grace.page;
   await g.goto(itemUrl);
-  await g.waitForSelector("body[data-live=connected]", { timeout: WAIT });
+  await g.waitForSelector("body[data-live=watching]", { timeout: WAIT });
   await a.reload();
   await a.getByLabel("Title").fill("Ada's title");
   await a.locator(".form-actions button[type=submit]").click();
@@ -85,7 +85,7 @@ try {
 
   step("sign-out in another tab lets the open page's socket go");
   await g.goto(base + "/keystone/Post");
-  await g.waitForSelector("body[data-live=connected]", { timeout: WAIT });
+  await g.waitForSelector("body[data-live=watching]", { timeout: WAIT });
   const other = await grace.context.newPage();
   await other.goto(base + "/keystone/");
   await other.getByRole("button", { name: "Sign out" }).click();

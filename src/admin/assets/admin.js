@@ -163,9 +163,14 @@
   const version = Number(body.dataset.version || 0);
   const socket = io("/__keystone_admin");
   window.keystoneAdmin = { socket, refreshed: 0 };
+  // Once the server watches for this page, a list page reloads its rows: whatever changed
+  // before (between rendering and watching, or while disconnected) shows too.
   socket.on("connect", () => {
     body.dataset.live = "connected";
-    socket.emit("watch", id ? { list, id } : { list });
+    socket.emit("watch", id ? { list, id } : { list }, (joined) => {
+      body.dataset.live = joined ? "watching" : "refused";
+      if (joined && !id) refresh().catch(() => {});
+    });
   });
   socket.on("disconnect", () => (body.dataset.live = "disconnected"));
   socket.on("connect_error", () => (body.dataset.live = "refused"));
