@@ -86,6 +86,19 @@ fn start() -> (TempApp, Server) {
     (app, server)
 }
 
+/// An admin socket of `visitor` on `url` watching PostCategory, once the server confirmed it.
+fn watching(url: &str, visitor: &Visitor) -> NodeProcess {
+    let cookie = visitor.cookie.clone().expect("signed in");
+    let watcher = NodeProcess::spawn("admin-socket.mjs", &[url, &cookie, url, "watch"]);
+    heard(&watcher, "watching", "the admin socket to watch");
+    watcher
+}
+
+/// Waits (15 s at most) until the watcher printed `event`; what it printed.
+fn heard(watcher: &NodeProcess, event: &str, what: &str) -> serde_json::Value {
+    eventually(what, Duration::from_secs(15), || watcher.lines().into_iter().find(|l| l["event"] == event))
+}
+
 /// The fixture served, and Ada (an admin) signed in.
 fn signed_in_admin() -> (TempApp, Server, Visitor) {
     let (app, server) = start();
@@ -389,21 +402,14 @@ fn the_admin_namespace_is_for_admin_sessions_only() {
     assert_eq!(report["connected"], true, "a hostile ask does not take the socket (or the server) down");
 
     // An admin's socket hears of a change made elsewhere, and is let go at sign-out.
-    let watcher = NodeProcess::spawn("admin-socket.mjs", &[&server.url, &cookie(&admin), &own, "watch"]);
-    eventually("the admin socket to watch", Duration::from_secs(10), || {
-        watcher.lines().iter().any(|l| l["event"] == "watching").then_some(())
-    });
+    let watcher = watching(&server.url, &admin);
     let token = admin.token("/keystone/PostCategory/new");
     admin.post("/keystone/PostCategory/new", &[("csrf_token", &token), ("name", "Live")]);
-    let change = eventually("the change to arrive", Duration::from_secs(10), || {
-        watcher.lines().into_iter().find(|l| l["event"] == "changed")
-    });
+    let change = heard(&watcher, "changed", "the change to arrive");
     assert_eq!(change["data"]["list"], "PostCategory");
     assert_eq!(change["data"]["version"], 1);
     admin.post("/keystone/signout", &[("csrf_token", &token)]);
-    eventually("sign-out to disconnect the admin socket", Duration::from_secs(10), || {
-        watcher.lines().iter().any(|l| l["event"] == "disconnect").then_some(())
-    });
+    heard(&watcher, "disconnect", "sign-out to disconnect the admin socket");
 }
 
 #[test]
@@ -415,14 +421,8 @@ fn an_expired_admin_session_ends_its_sockets() {
     let server = Server::start(&app.path);
     let mut admin = Visitor::new(&server);
     admin.sign_in("admin@example.com", "admin-password");
-    let watcher =
-        NodeProcess::spawn("admin-socket.mjs", &[&server.url, &admin.cookie.clone().unwrap(), &server.url, "watch"]);
-    eventually("the admin socket to watch", Duration::from_secs(10), || {
-        watcher.lines().iter().any(|l| l["event"] == "watching").then_some(())
-    });
-    eventually("the expiry sweep to end the admin socket", Duration::from_secs(15), || {
-        watcher.lines().iter().any(|l| l["event"] == "disconnect").then_some(())
-    });
+    let watcher = watching(&server.url, &admin);
+    heard(&watcher, "disconnect", "the expiry sweep to end the admin socket");
 }
 
 #[test]
@@ -437,16 +437,11 @@ fn a_change_saved_on_one_node_reaches_admin_pages_on_another() {
     on_a.sign_in("admin@example.com", "admin-password");
     let mut on_b = Visitor::new(&b);
     on_b.sign_in("grace@example.com", "grace-password");
-    let watcher = NodeProcess::spawn("admin-socket.mjs", &[&a.url, &on_a.cookie.clone().unwrap(), &a.url, "watch"]);
-    eventually("the admin socket on A to watch", Duration::from_secs(10), || {
-        watcher.lines().iter().any(|l| l["event"] == "watching").then_some(())
-    });
+    let watcher = watching(&a.url, &on_a);
     let token = on_b.token("/keystone/PostCategory/new");
     let made = on_b.post("/keystone/PostCategory/new", &[("csrf_token", &token), ("name", "From B")]);
     assert_eq!(made.status, 303, "{}", made.body);
-    let change = eventually("B's change to reach A's admin socket", Duration::from_secs(10), || {
-        watcher.lines().into_iter().find(|l| l["event"] == "changed")
-    });
+    let change = heard(&watcher, "changed", "B's change to reach A's admin socket");
     assert_eq!(change["data"]["id"], made.location.unwrap().rsplit('/').next().unwrap());
 }
 
