@@ -190,7 +190,7 @@ impl Db {
     ) -> (Arc<Db>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
         for m in models.values() {
-            if let Err(e) = store.prepare(&m.name, &m.indexes()) {
+            if let Err(e) = store.prepare(&m.name, &query::indexes(m)) {
                 if matches!(e, StoreError::Unavailable(_)) {
                     // Prepared when the database comes back (see `open_store_lazily`).
                     continue;
@@ -644,7 +644,7 @@ impl Db {
         items: Vec<Item>,
         populate: &[String],
     ) -> Result<Vec<Map<String, Value>>, ListError> {
-        let mut out: Vec<Map<String, Value>> = items.iter().map(|i| public(model, i)).collect();
+        let mut out: Vec<Map<String, Value>> = items.into_iter().map(|i| into_public(model, i)).collect();
         for name in populate {
             let Some(field) = model.field(name) else { continue };
             let Some(target) = field.target.as_ref().and_then(|t| self.models.get(t)) else { continue };
@@ -668,8 +668,8 @@ impl Db {
             let found: BTreeMap<String, Value> = self
                 .store
                 .find(&target.name, &q)?
-                .iter()
-                .map(|i| (i.id.clone(), Value::Object(public(target, i))))
+                .into_iter()
+                .map(|i| (i.id.clone(), Value::Object(into_public(target, i))))
                 .collect();
             for item in &mut out {
                 let resolved = match item.get(name) {
@@ -711,6 +711,14 @@ pub fn public(model: &Model, item: &Item) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("id".into(), Value::String(item.id.clone()));
     out.extend(public_raw(model, &item.data));
+    out
+}
+
+/// [`public`], taking the item (nothing is copied).
+fn into_public(model: &Model, item: Item) -> Map<String, Value> {
+    let mut out = item.data;
+    out.retain(|k, _| model.field(k).is_none_or(|f| f.kind != FieldType::Password));
+    out.entry("id").or_insert(Value::String(item.id));
     out
 }
 
