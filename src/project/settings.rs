@@ -623,20 +623,32 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
         }
         settings.name = Setting::default_value(default_name.to_string());
     }
-    if !settings.admin.path.starts_with('/') {
+    if let Err(why) = valid_admin_path(&settings.admin.path) {
         let span = settings.admin.path.span.clone().unwrap_or(0..0);
         diagnostics.push(
-            Diagnostic::error(
-                "config-value",
-                FILE,
-                format!("admin path `{}` must start with `/`", settings.admin.path.value),
-            )
-            .at_span(source, span)
-            .with_help("write path = \"/keystone\""),
+            Diagnostic::error("config-value", FILE, format!("admin path `{}` {why}", settings.admin.path.value))
+                .at_span(source, span)
+                .with_help("write path = \"/keystone\""),
         );
         settings.admin.path = AdminSettings::default().path;
     }
     (settings, diagnostics)
+}
+
+/// Where the Admin UI may live: an absolute path of plain segments, not the site's root
+/// (the admin answers everything under its path, so `/` would hide every page of the app).
+fn valid_admin_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("must start with `/`");
+    }
+    if path == "/" || path.ends_with('/') {
+        return Err("must name a folder such as `/keystone` (not `/`, no trailing `/`)");
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.');
+    if !path.chars().all(plain) || path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+        return Err("may hold only letters, digits, `-`, `_`, `.` and single `/` between segments");
+    }
+    Ok(())
 }
 
 impl Default for Settings {
@@ -710,6 +722,16 @@ mod tests {
         assert!(found[0].message.contains("must be an integer"), "{:?}", found[0].message);
         assert_eq!(found[0].help.as_deref(), Some("remove the quotes: port = 3000"));
         assert!(found[2].help.as_deref().unwrap().contains("did you mean `session`?"), "{:?}", found[2].help);
+    }
+
+    #[test]
+    fn admin_paths_that_would_hide_the_site_or_break_urls_are_refused() {
+        for good in ["/keystone", "/admin/v2", "/my-admin_1"] {
+            assert!(valid_admin_path(good).is_ok(), "{good}");
+        }
+        for bad in ["keystone", "/", "/keystone/", "/a b", "/a?b", "//x", "/a/../b", "/{x}"] {
+            assert!(valid_admin_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
