@@ -91,12 +91,17 @@ impl App {
     /// Publishes a new project: requests in flight finish on the old one; new socket
     /// namespaces are registered (sockets connected before keep their handlers).
     pub fn swap(&self, project: Project) {
+        self.publish(Arc::new(project));
+    }
+
+    /// Publishes a project already shared: [`App::swap`], or putting back one that served before.
+    pub fn publish(&self, project: Arc<Project>) {
         let found = crate::lists::blocking(|| self.data.publish(&project));
         if !found.is_empty() {
             eprint!("{}", crate::diagnostic::render_all(&found, false));
         }
         self.register_namespaces(&project);
-        self.project.store(Arc::new(project));
+        self.project.store(project);
     }
 
     /// Waits (up to `limit`) until every registered namespace accepts connections: with a
