@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use super::ListError;
-use super::model::{FieldType, Model, did_you_mean};
+use super::model::{Field, FieldType, Model, did_you_mean};
+use super::store::{Index, order_keys};
 use super::value;
 
 /// The most items one query returns (a script cannot ask a page of a million).
@@ -65,7 +66,7 @@ pub struct Cond {
     pub value: Value,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort {
     pub path: Path,
     pub descending: bool,
@@ -85,9 +86,13 @@ fn path(model: &Model, name: &str) -> Result<Path, ListError> {
         return Ok(Path::Id);
     }
     match model.field(name) {
-        Some(f) => Ok(Path::Field { name: f.name.clone(), many: f.many, markdown: f.kind == FieldType::Markdown }),
+        Some(f) => Ok(path_of(f)),
         None => Err(ListError::unknown_field(model, name)),
     }
+}
+
+fn path_of(field: &Field) -> Path {
+    Path::Field { name: field.name.clone(), many: field.many, markdown: field.kind == FieldType::Markdown }
 }
 
 /// Turns a filter map into conditions, converting each value as the field stores it.
@@ -205,6 +210,28 @@ pub fn default_sort(model: &Model) -> Vec<Sort> {
         .iter()
         .filter_map(|k| path(model, &k.field).ok().map(|path| Sort { path, descending: k.descending }))
         .collect()
+}
+
+/// The indexes a list's queries need: one per `index`/`unique` field and sort key (filters
+/// and range conditions), one in the default order (a page of the list reads the first
+/// items of the index instead of sorting every item), and for each `index = true` field one
+/// on that field then the default order (a filtered page, and its count, read one range).
+pub fn indexes(model: &Model) -> Vec<Index> {
+    let mut out: Vec<Index> = model.indexes().iter().map(|(field, unique)| Index::field(field, *unique)).collect();
+    let order = order_keys(&default_sort(model));
+    if order.len() > 1 {
+        out.push(Index { keys: order.clone(), unique: false });
+    }
+    for f in model.fields.iter().filter(|f| f.index && !f.unique && !f.many) {
+        let first = Sort { path: path_of(f), descending: false };
+        if order.first().is_some_and(|k| k.path == first.path) {
+            continue; // the default order's index starts with it already
+        }
+        let mut keys = vec![first];
+        keys.extend(order.iter().cloned());
+        out.push(Index { keys, unique: false });
+    }
+    out
 }
 
 /// One page of a paginated find, as scripts and templates see it.

@@ -203,7 +203,20 @@ pub fn json_out(value: &Dynamic) -> Result<serde_json::Value, Box<EvalAltResult>
 
 /// JSON value to a Rhai value (objects become maps, integers stay integers).
 pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
-    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+    // What `rhai::serde::to_dynamic` makes, built directly (pages of items go through here).
+    use serde_json::Value;
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Dynamic::from_int(i),
+            (None, Some(u)) => Dynamic::from_float(u as rhai::FLOAT),
+            (None, None) => Dynamic::from_float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Dynamic::from(rhai::ImmutableString::from(s.as_str())),
+        Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic).collect()),
+        Value::Object(m) => Dynamic::from_map(map_to_rhai(m)),
+    }
 }
 
 /// Rhai value to JSON; values JSON cannot hold (function pointers…) become null.
@@ -228,6 +241,21 @@ mod tests {
     fn run(source: &str) -> Result<(), String> {
         let script = compile("test.rhai", source).map_err(|d| d.message)?;
         engine().run_ast(&script.ast).map_err(|e| ScriptError::new("test.rhai", &e).message)
+    }
+
+    #[test]
+    fn json_becomes_what_rhai_serde_makes_of_it() {
+        let value = serde_json::json!({
+            "null": null, "yes": true, "int": -3, "big": u64::MAX, "float": 2.5, "text": "é\0",
+            "list": [1, "two", [null], { "k": false }], "empty": {}
+        });
+        let ours = to_dynamic(&value);
+        let theirs = rhai::serde::to_dynamic(&value).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        assert_eq!(ours.type_name(), theirs.type_name());
+        let big = to_dynamic(&value["big"]);
+        assert!(big.is_float(), "{big:?}");
+        assert!(to_dynamic(&value["int"]).is_int());
     }
 
     #[test]

@@ -92,12 +92,17 @@ impl App {
     /// Publishes a new project: requests in flight finish on the old one; new socket
     /// namespaces are registered (sockets connected before keep their handlers).
     pub fn swap(&self, project: Project) {
+        self.publish(Arc::new(project));
+    }
+
+    /// Publishes a project already shared: [`App::swap`], or putting back one that served before.
+    pub fn publish(&self, project: Arc<Project>) {
         let found = crate::lists::blocking(|| self.data.publish(&project));
         if !found.is_empty() {
             eprint!("{}", crate::diagnostic::render_all(&found, false));
         }
         self.register_namespaces(&project);
-        self.project.store(Arc::new(project));
+        self.project.store(project);
     }
 
     /// Waits (up to `limit`) until every registered namespace accepts connections: with a
@@ -129,7 +134,7 @@ impl App {
                 with_io!(io, io => sockets::register_namespace(io, namespace));
             }
         }
-        let permanent = ["/", live::NAMESPACE];
+        let permanent = ["/", live::NAMESPACE, crate::admin::live::NAMESPACE];
         let gone: Vec<String> = known
             .iter()
             .filter(|n| !permanent.contains(&n.as_str()) && !project.sockets.contains_key(*n))
@@ -168,6 +173,7 @@ pub fn build(
         data: data::Data::default(),
         throttle: Arc::default(),
     });
+    crate::admin::live::announce_changes(&app);
     let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {
         SocketBackend::Local => {
@@ -227,9 +233,12 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         live::register(&io);
         app.namespaces.lock().unwrap().insert(live::NAMESPACE.to_string());
     }
+    crate::admin::live::register(&io);
+    app.namespaces.lock().unwrap().insert(crate::admin::live::NAMESPACE.to_string());
     let _ = app.io.set(wrap(io));
     let pages = Router::new()
         .fallback(http::dispatch)
+        .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
         .layer(layer)
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());

@@ -9,12 +9,13 @@
 //! (U+10FFFF, a noncharacter, as the escape character), so what a script writes is what it
 //! reads back and finds by equality.
 
+mod counts;
 pub mod postgres;
 pub mod sqlite;
 
 use serde_json::{Map, Value};
 
-use super::query::{Cond, Path, Query};
+use super::query::{Cond, Path, Query, Sort};
 
 /// A stored item: its id, a version bumped by each write, and the document.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +37,61 @@ pub enum StoreError {
     Other(String),
 }
 
-/// One list's wanted indexes: field name and whether it is unique.
-pub type Indexes = [(String, bool)];
+/// An index a list wants: its keys in order (a field or the id, each ascending or
+/// descending) and whether it is unique. A backend turns each key into the very expression
+/// its queries use, so filters and `ORDER BY … LIMIT` are answered from the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub keys: Vec<Sort>,
+    pub unique: bool,
+}
+
+impl Index {
+    /// An index on one field (what `index = true` and `unique = true` ask for).
+    pub fn field(name: &str, unique: bool) -> Index {
+        let path = Path::Field { name: name.to_string(), many: false, markdown: false };
+        Index { keys: vec![Sort { path, descending: false }], unique }
+    }
+
+    /// The field a one-field index is on.
+    fn single_field(&self) -> Option<&str> {
+        match self.keys.as_slice() {
+            [Sort { path: Path::Field { name, markdown: false, .. }, descending: false }] => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Its name in the database: `ks_Post__u__slug` for one field; for an ordered index, its
+    /// first field and a digest of all its keys, so a changed sort makes a new index.
+    pub(crate) fn name(&self, list: &str) -> String {
+        if let Some(field) = self.single_field() {
+            return index_name(list, field, self.unique);
+        }
+        let spec: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let path = match &k.path {
+                    Path::Id => "id".to_string(),
+                    Path::Field { name, markdown: true, .. } => format!("{name}.md"),
+                    Path::Field { name, .. } => name.clone(),
+                };
+                format!("{}{path}", if k.descending { "-" } else { "+" })
+            })
+            .collect();
+        use sha2::Digest;
+        let digest = hex::encode(&sha2::Sha256::digest(format!("{} {}", self.unique, spec.join(",")).as_bytes())[..4]);
+        let first = match &self.keys.first().map(|k| &k.path) {
+            Some(Path::Field { name, .. }) => name.as_str(),
+            _ => "id",
+        };
+        let name = format!("ks_{list}__o__{first}_{digest}");
+        if name.len() <= 63 { name } else { format!("ks_{list:.20}__o__{first:.20}_{digest}") }
+    }
+}
+
+/// One list's wanted indexes.
+pub type Indexes = [Index];
 
 /// A storage backend. Every method is blocking: scripts are synchronous.
 pub trait Store: Send + Sync {
@@ -83,7 +137,7 @@ pub trait Store: Send + Sync {
 pub struct Reconnecting {
     open: Opener,
     inner: std::sync::Mutex<Option<std::sync::Arc<dyn Store>>>,
-    prepared: std::sync::Mutex<std::collections::BTreeMap<String, Vec<(String, bool)>>>,
+    prepared: std::sync::Mutex<std::collections::BTreeMap<String, Vec<Index>>>,
 }
 
 type Opener = Box<dyn Fn() -> Result<std::sync::Arc<dyn Store>, StoreError> + Send + Sync>;
@@ -141,21 +195,33 @@ impl Store for Reconnecting {
     }
 }
 
-/// `ks_Post`: the table of a list (list names are PascalCase identifiers).
-/// The `ORDER BY` both stores use: the query's sort keys (missing values last when
-/// descending), then the id so pages never overlap; `expr` is the backend's field expression.
-pub(crate) fn order_clause(query: &Query, expr: fn(&Path) -> String) -> String {
-    let mut keys: Vec<String> = query
-        .sort
-        .iter()
-        .map(|s| format!("{} {}", expr(&s.path), if s.descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }))
-        .collect();
-    if !query.sort.iter().any(|s| s.path == Path::Id) {
-        keys.push("id ASC".into());
+/// The keys both stores order by: the sort's keys, then the id so pages never overlap.
+pub fn order_keys(sort: &[Sort]) -> Vec<Sort> {
+    let mut keys = sort.to_vec();
+    if !sort.iter().any(|s| s.path == Path::Id) {
+        keys.push(Sort { path: Path::Id, descending: false });
     }
+    keys
+}
+
+/// One key of an `ORDER BY` (missing values last when descending, first when ascending,
+/// which is SQLite's own order); `expr` is the backend's field expression.
+pub(crate) fn order_key(key: &Sort, expr: fn(&Path) -> String) -> String {
+    match (&key.path, key.descending) {
+        (Path::Id, false) => "id ASC".into(),
+        (Path::Id, true) => "id DESC".into(),
+        (path, false) => format!("{} ASC NULLS FIRST", expr(path)),
+        (path, true) => format!("{} DESC NULLS LAST", expr(path)),
+    }
+}
+
+/// The `ORDER BY` both stores use (see [`order_keys`]).
+pub(crate) fn order_clause(query: &Query, expr: fn(&Path) -> String) -> String {
+    let keys: Vec<String> = order_keys(&query.sort).iter().map(|k| order_key(k, expr)).collect();
     format!(" ORDER BY {}", keys.join(", "))
 }
 
+/// `ks_Post`: the table of a list (list names are PascalCase identifiers).
 pub(crate) fn table(list: &str) -> String {
     format!("ks_{list}")
 }
@@ -172,9 +238,14 @@ pub(crate) fn index_name(list: &str, field: &str, unique: bool) -> String {
     format!("ks_{list:.20}__{kind}__{}", hex::encode(&digest[..8]))
 }
 
-/// Finds which field an index belongs to, from its name.
+/// Finds which field a unique index belongs to, from its name.
 pub(crate) fn field_of_index(list: &str, indexes: &Indexes, name: &str) -> Option<String> {
-    indexes.iter().find(|(f, u)| index_name(list, f, *u) == name).map(|(f, _)| f.clone())
+    indexes
+        .iter()
+        .filter(|ix| ix.unique)
+        .find(|ix| ix.name(list) == name)
+        .and_then(|ix| ix.single_field())
+        .map(str::to_string)
 }
 
 const ESCAPE: char = '\u{10FFFF}';
@@ -235,14 +306,39 @@ pub(crate) fn encode(value: &Value) -> Value {
     map_strings(value, &escape_str)
 }
 
-/// A stored value as written.
-pub(crate) fn decode(value: &Value) -> Value {
-    map_strings(value, &unescape_str)
+/// A stored value as written. Only strings holding the escape are rebuilt: most documents
+/// have none and come back as they are.
+pub(crate) fn decode(mut value: Value) -> Value {
+    decode_in_place(&mut value);
+    value
+}
+
+fn decode_in_place(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains(ESCAPE) => *s = unescape_str(s),
+        Value::Array(a) => a.iter_mut().for_each(decode_in_place),
+        Value::Object(m) if m.keys().any(|k| k.contains(ESCAPE)) => {
+            *m = std::mem::take(m).into_iter().map(|(k, v)| (unescape_str(&k), decode(v))).collect();
+        }
+        Value::Object(m) => m.values_mut().for_each(decode_in_place),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_decode_to_what_was_encoded() {
+        let written = serde_json::json!({
+            "plain": "text", "nul": "a\0b", "escape": "\u{10FFFF}", "n": 1.5, "none": null,
+            "list": ["x\0", ["\0\u{10FFFF}"], 2], "json": { "key\0": { "deep\u{10FFFF}": "v\0" }, "k": "v" }
+        });
+        let stored = encode(&written);
+        assert!(!stored.to_string().contains("\\u0000"), "{stored}");
+        assert_eq!(decode(stored), written);
+    }
 
     #[test]
     fn the_nul_escape_round_trips() {

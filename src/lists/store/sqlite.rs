@@ -1,5 +1,7 @@
 //! The default store: one SQLite file (`.keystone/data.sqlite3`, owner-only, WAL), a table
-//! per list holding JSON text, `json_extract` expression indexes.
+//! per list holding JSON text, `json_extract` expression indexes. Counts are remembered until
+//! the file changes (this store's writes, and any other connection's through
+//! `PRAGMA data_version`).
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Mutex;
@@ -8,8 +10,9 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use serde_json::Value;
 
+use super::counts::{Counts, Lookup};
 use super::order_clause;
-use super::{Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, index_name, table};
+use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
@@ -17,9 +20,17 @@ const POOL: usize = 8;
 
 pub struct SqliteStore {
     file: PathBuf,
-    pool: Mutex<Vec<Connection>>,
+    pool: Mutex<Vec<Pooled>>,
     /// Each prepared list's indexes, to name the field a unique violation is about.
-    indexes: Mutex<HashMap<String, Vec<(String, bool)>>>,
+    indexes: Mutex<HashMap<String, Vec<Index>>>,
+    counts: Counts,
+}
+
+/// A pooled connection and the `PRAGMA data_version` it last saw (which moves when another
+/// connection, of this process or another, commits).
+struct Pooled {
+    conn: Connection,
+    data_version: Option<i64>,
 }
 
 impl SqliteStore {
@@ -47,7 +58,12 @@ impl SqliteStore {
                 .open(file)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", file.display())))?;
         }
-        let store = SqliteStore { file: file.to_path_buf(), pool: Mutex::new(Vec::new()), indexes: Mutex::default() };
+        let store = SqliteStore {
+            file: file.to_path_buf(),
+            pool: Mutex::new(Vec::new()),
+            indexes: Mutex::default(),
+            counts: Counts::default(),
+        };
         store.with(|c| {
             c.execute_batch("CREATE TABLE IF NOT EXISTS ks_updates (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         })?;
@@ -61,30 +77,30 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Runs `f` on a pooled connection.
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    /// Runs `f` on a pooled connection (a new one when none is free).
+    fn pooled<T>(&self, f: impl FnOnce(&mut Pooled) -> rusqlite::Result<T>) -> Result<rusqlite::Result<T>, StoreError> {
         let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
+        let mut conn = match conn {
             Some(c) => c,
-            None => self.connect()?,
+            None => Pooled { conn: self.connect()?, data_version: None },
         };
-        let result = f(&conn);
+        let result = f(&mut conn);
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < POOL {
             pool.push(conn);
         }
-        result.map_err(|e| StoreError::Other(e.to_string()))
+        Ok(result)
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        self.pooled(|p| f(&p.conn))?.map_err(|e| StoreError::Other(e.to_string()))
     }
 
     /// A write, with a unique violation turned into the field it is about.
     fn write<T>(&self, list: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let result = f(&conn);
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        let result = self.pooled(|p| f(&p.conn))?;
+        self.counts.forget();
         result.map_err(|e| match &e {
             rusqlite::Error::SqliteFailure(code, Some(message)) if code.code == ErrorCode::ConstraintViolation => {
                 let index = message.rsplit('\'').nth(1).unwrap_or_default();
@@ -177,11 +193,30 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
     format!(" WHERE {}", parts.join(" AND "))
 }
 
+/// The query of a find, pushing its parameters.
+fn select(list: &str, query: &Query, params: &mut Vec<Sql>) -> String {
+    let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
+    sql.push_str(&where_clause(&query.conds, params));
+    sql.push_str(&order_clause(query, expr));
+    sql.push_str(" LIMIT ? OFFSET ?");
+    params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
+    params.push(Sql::Integer(query.skip as i64));
+    sql
+}
+
+/// The query of a count, pushing its parameters.
+fn count(list: &str, conds: &[Cond], params: &mut Vec<Sql>) -> String {
+    format!("SELECT count(*) FROM \"{}\"{}", table(list), where_clause(conds, params))
+}
+
 fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
-    let text: String = row.get(2)?;
-    let data = match serde_json::from_str(&text).map(|v| decode(&v)) {
+    let text = match row.get_ref(2)? {
+        rusqlite::types::ValueRef::Text(text) => text,
+        _ => b"",
+    };
+    let data = match serde_json::from_slice(text).map(decode) {
         Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
@@ -200,7 +235,7 @@ impl Store for SqliteStore {
             c.execute_batch(&format!(
                 "CREATE TABLE IF NOT EXISTS \"{table}\" (id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)"
             ))?;
-            let wanted: Vec<String> = indexes.iter().map(|(f, u)| index_name(list, f, *u)).collect();
+            let wanted: Vec<String> = indexes.iter().map(|ix| ix.name(list)).collect();
             let existing: Vec<String> = c
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE 'ks\\_%' ESCAPE '\\'")?
                 .query_map([&table], |r| r.get(0))?
@@ -208,11 +243,18 @@ impl Store for SqliteStore {
             for old in existing.iter().filter(|e| !wanted.contains(e)) {
                 c.execute_batch(&format!("DROP INDEX IF EXISTS \"{old}\""))?;
             }
-            for (field, unique) in indexes {
-                let name = index_name(list, field, *unique);
-                let unique = if *unique { "UNIQUE " } else { "" };
+            for (index, name) in indexes.iter().zip(&wanted) {
+                let unique = if index.unique { "UNIQUE " } else { "" };
+                // SQLite's own order puts missing values first ascending, last descending:
+                // the order of `order_key`, which an index definition cannot spell out.
+                let keys: Vec<String> = index
+                    .keys
+                    .iter()
+                    .map(|k| format!("{}{}", expr(&k.path), if k.descending { " DESC" } else { "" }))
+                    .collect();
                 c.execute_batch(&format!(
-                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (json_extract(data, '$.{field}'))"
+                    "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" ({})",
+                    keys.join(", ")
                 ))?;
             }
             Ok(())
@@ -248,21 +290,30 @@ impl Store for SqliteStore {
 
     fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
         let mut params = Vec::new();
-        let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
-        sql.push_str(&where_clause(&query.conds, &mut params));
-        sql.push_str(&order_clause(query, expr));
-        sql.push_str(" LIMIT ? OFFSET ?");
-        params.push(Sql::Integer(query.limit.map_or(-1, |l| l as i64)));
-        params.push(Sql::Integer(query.skip as i64));
+        let sql = select(list, query, &mut params);
         self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), item)?.collect())
     }
 
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
         let mut params = Vec::new();
-        let mut sql = format!("SELECT count(*) FROM \"{}\"", table(list));
-        sql.push_str(&where_clause(conds, &mut params));
-        self.with(|c| c.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0)))
-            .map(|n| n as u64)
+        let sql = count(list, conds, &mut params);
+        let key = format!("{sql}\n{params:?}");
+        self.pooled(|p| {
+            let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+            if p.data_version != Some(version) {
+                // Another connection committed since this one last looked (or it is new).
+                self.counts.forget();
+                p.data_version = Some(version);
+            }
+            let generation = match self.counts.lookup(&key) {
+                Lookup::Known(n) => return Ok(n),
+                Lookup::Unknown(generation) => generation,
+            };
+            let n = p.conn.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0))? as u64;
+            self.counts.keep(key, generation, n);
+            Ok(n)
+        })?
+        .map_err(|e| StoreError::Other(e.to_string()))
     }
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
@@ -277,5 +328,133 @@ impl Store for SqliteStore {
 
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = ?1", [name]).map(|_| ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lists::{model, query};
+
+    const POST: &str = r#"
+sort = "-published_at"
+[fields]
+title        = { type = "text" }
+state        = { type = "select", options = ["draft", "published"], index = true }
+published_at = { type = "datetime" }
+"#;
+
+    fn post() -> model::Model {
+        model::parse("Post", "models/Post.toml", POST).unwrap()
+    }
+
+    /// How SQLite runs `sql` (its EXPLAIN QUERY PLAN lines, joined).
+    fn plan(store: &SqliteStore, sql: &str, params: Vec<Sql>) -> String {
+        store
+            .with(|c| {
+                c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                    .query_map(params_from_iter(params), |r| r.get::<_, String>(3))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap()
+            .join("; ")
+    }
+
+    fn published_page(model: &model::Model) -> Query {
+        let filter = serde_json::json!({ "state": "published" });
+        let conds = query::parse_filter(model, filter.as_object().unwrap()).unwrap();
+        Query { conds, sort: query::default_sort(model), skip: 20, limit: Some(10) }
+    }
+
+    #[test]
+    fn a_filtered_sorted_page_reads_one_index_range_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("data.sqlite3")).unwrap();
+        let model = post();
+        store.prepare("Post", &query::indexes(&model)).unwrap();
+
+        let mut params = Vec::new();
+        let sql = select("Post", &published_page(&model), &mut params);
+        let page = plan(&store, &sql, params);
+        assert!(page.contains("USING INDEX ks_Post__o__state_"), "{page}");
+        assert!(!page.contains("TEMP B-TREE"), "no sort of every match: {page}");
+
+        let unfiltered = Query { conds: Vec::new(), ..published_page(&model) };
+        let mut params = Vec::new();
+        let sql = select("Post", &unfiltered, &mut params);
+        let all = plan(&store, &sql, params);
+        assert!(all.contains("USING INDEX ks_Post__o__published_at_"), "{all}");
+        assert!(!all.contains("TEMP B-TREE"), "{all}");
+
+        let mut params = Vec::new();
+        let sql = count("Post", &published_page(&model).conds, &mut params);
+        let counted = plan(&store, &sql, params);
+        assert!(counted.contains("USING") && counted.contains("INDEX ks_Post__"), "{counted}");
+    }
+
+    #[test]
+    fn a_database_from_before_the_ordered_indexes_gets_them_and_a_new_sort_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.sqlite3");
+        {
+            let old = Connection::open(&file).unwrap();
+            old.execute_batch(
+                "CREATE TABLE \"ks_Post\" (id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+                 CREATE INDEX \"ks_Post__i__state\" ON \"ks_Post\" (json_extract(data, '$.state'));
+                 INSERT INTO \"ks_Post\" VALUES ('a', 1, '{\"state\":\"published\",\"published_at\":\"2024-01-01T00:00:00.000Z\"}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&file).unwrap();
+        let names = |store: &SqliteStore| -> Vec<String> {
+            store
+                .with(|c| {
+                    c.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ks%' ORDER BY name")?
+                        .query_map([], |r| r.get(0))?
+                        .collect()
+                })
+                .unwrap()
+        };
+        store.prepare("Post", &query::indexes(&post())).unwrap();
+        let made = names(&store);
+        assert!(made.iter().any(|n| n.starts_with("ks_Post__o__state_")), "{made:?}");
+        assert!(made.iter().any(|n| n.starts_with("ks_Post__o__published_at_")), "{made:?}");
+        assert!(made.contains(&"ks_Post__i__state".to_string()), "{made:?}");
+        let found = store.find("Post", &published_page(&post())).unwrap();
+        assert!(found.is_empty(), "page 3 of one item is empty");
+
+        let resorted = model::parse("Post", "models/Post.toml", &POST.replace("-published_at", "title")).unwrap();
+        store.prepare("Post", &query::indexes(&resorted)).unwrap();
+        let remade = names(&store);
+        assert!(remade.iter().all(|n| !made.contains(n) || !n.contains("__o__")), "old orders dropped: {remade:?}");
+        assert!(remade.iter().any(|n| n.starts_with("ks_Post__o__title_")), "{remade:?}");
+    }
+
+    #[test]
+    fn a_remembered_count_follows_writes_of_this_store_and_of_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data.sqlite3");
+        let store = SqliteStore::open(&file).unwrap();
+        let model = post();
+        store.prepare("Post", &query::indexes(&model)).unwrap();
+        let conds = published_page(&model).conds;
+        let published = |id: &str| {
+            let mut data = serde_json::Map::new();
+            data.insert("state".into(), "published".into());
+            Item { id: id.into(), version: 1, data }
+        };
+        assert_eq!(store.count("Post", &conds).unwrap(), 0);
+        store.insert("Post", &published("a")).unwrap();
+        assert_eq!(store.count("Post", &conds).unwrap(), 1, "after this store's write");
+        assert_eq!(store.count("Post", &conds).unwrap(), 1);
+
+        let other = Connection::open(&file).unwrap();
+        other.execute("INSERT INTO \"ks_Post\" VALUES ('b', 1, '{\"state\":\"published\"}')", []).unwrap();
+        // Every pooled connection must see it, whichever answers.
+        for _ in 0..POOL + 2 {
+            assert_eq!(store.count("Post", &conds).unwrap(), 2, "after another connection's write");
+        }
+        other.execute("DELETE FROM \"ks_Post\"", []).unwrap();
+        assert_eq!(store.count("Post", &conds).unwrap(), 0);
     }
 }
