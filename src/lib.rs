@@ -3,6 +3,7 @@
 //! The project folder is loaded once into plain data by [`project::load`]; `serve` builds
 //! its router and socket handlers from that data, `check` prints its diagnostics.
 
+pub(crate) mod admin;
 pub mod check;
 pub mod cli;
 pub(crate) mod cmd;

@@ -452,3 +452,119 @@ fn broken_template_shows_the_overlay_with_file_and_line_and_the_fix_reloads_it_a
     let output = server.output();
     assert!(output.contains("broke the project; still serving the last good version"), "{output}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Our client's features, each in Chromium (`client` and `reconnect` in browser.mjs)
+
+/// The session app ("/" echoes, "/chat" welcomes and echoes) with a page that only loads our
+/// client, so the story makes its own sockets, and events that answer with the bytes they got.
+fn client_app() -> TempApp {
+    let app = TempApp::fixture("session_app");
+    let sockets = app.read("sockets/index.rhai");
+    let echo = "    socket.on(\"echo\", |socket, data| data);\n";
+    let bytes = r#"    socket.on("bytes", |socket, data| {
+        let out = [];
+        for b in data { out.push(b); }
+        out
+    });
+    socket.on("nested bytes", |socket, data| {
+        let out = [];
+        for b in data.parts[0] { out.push(b); }
+        #{ name: data.name, parts: [out, data.parts[1]] }
+    });
+"#;
+    assert!(sockets.contains(echo), "the session app's sockets changed shape");
+    app.write("sockets/index.rhai", &sockets.replace(echo, &format!("{echo}{bytes}")));
+    app.write(
+        "templates/views/client.html",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Client</title></head>\n\
+         <body><script src=\"/socket.io/socket.io.js\"></script></body></html>\n",
+    );
+    app.write("routes/views/client.rhai", "// the page only loads the client\n");
+    let routes = app.read("routes/index.toml");
+    app.write("routes/index.toml", &format!("{routes}\"GET /client\" = \"client\"\n"));
+    app
+}
+
+/// [`client_app`] served in production: no live-reload socket on the page.
+fn serve_client_app() -> (TempApp, Server) {
+    let app = client_app();
+    let server = Server::start_with(&app.path, &["--production"]);
+    (app, server)
+}
+
+/// What every transport must give: see `clientFeatures` in browser.mjs.
+fn assert_client_features(seen: &Value, transport: &str) {
+    use serde_json::json;
+    assert_eq!(seen["transport"], transport, "{seen}");
+    assert_eq!(seen["connectedAtFirst"], false, "{seen}");
+    assert_eq!(seen["early"], "sent before the connection opened", "an early emit is buffered, then answered: {seen}");
+    assert_eq!(seen["binary"], json!([0, 1, 2, 255]), "bytes from the browser come back as bytes: {seen}");
+    assert_eq!(
+        seen["nested"],
+        json!({ "name": "file", "parts": [[7, 8], "text"] }),
+        "attachments inside objects: {seen}"
+    );
+    assert_eq!(seen["withAck"], json!({ "list": [1, "two", null] }), "emitWithAck: {seen}");
+    assert_eq!(seen["unanswered"], "operation has timed out", "timeout(ms) gives the callback an error: {seen}");
+    assert_eq!(seen["welcome"], "chat", "a second namespace connects: {seen}");
+    assert_eq!(seen["chatEcho"], "over /chat", "{seen}");
+    assert_eq!(seen["sharedConnection"], true, "namespaces of one origin share a connection: {seen}");
+    assert_eq!(seen["stillConnected"], true, "{seen}");
+    assert_clean(seen);
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
+fn our_client_over_websocket_buffers_early_emits_carries_binary_and_shares_one_websocket() {
+    let (_app, server) = serve_client_app();
+    let seen = browse("client", &server, &["websocket"]);
+    assert_client_features(&seen, "websocket");
+    assert_eq!(seen["websockets"], serde_json::json!(["/socket.io/"]), "one WebSocket for both namespaces: {seen}");
+    assert_eq!(seen["socketRequests"], serde_json::json!([]), "{seen}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
+fn our_client_over_long_polling_carries_binary_acks_and_namespaces_too() {
+    let (_app, server) = serve_client_app();
+    let seen = browse("client", &server, &["polling"]);
+    assert_client_features(&seen, "polling");
+    assert_eq!(seen["websockets"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["socketRequests"], serde_json::json!(["GET polling", "POST polling"]), "{seen}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
+fn our_client_falls_back_to_long_polling_when_the_websocket_is_refused_or_swallowed() {
+    let (_app, server) = serve_client_app();
+    // refused: the WebSocket closes at once; swallowed: it opens and nothing comes (a proxy
+    // eating the upgrade), so the client gives it half its timeout, at most 3 s.
+    for mode in ["refused", "swallowed"] {
+        let seen = browse("client", &server, &[mode]);
+        assert_client_features(&seen, "polling");
+        assert_eq!(seen["socketRequests"], serde_json::json!(["GET polling", "POST polling"]), "{mode}: {seen}");
+    }
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
+fn our_client_reconnects_after_a_server_restart_and_sends_what_was_emitted_meanwhile() {
+    let app = client_app();
+    let port = crate::util::free_port().to_string();
+    let args = ["--port", port.as_str(), "--production"];
+    let server = Server::start_with(&app.path, &args);
+    let mut story = Story::start("reconnect", &server);
+    story.expect_step("restart", FIRST_STEP, &server);
+    server.stop();
+    let server = Server::start_with(&app.path, &args);
+    story.go();
+    let seen = story.finish(&server);
+
+    assert_eq!(seen["meanwhile"], "sent while disconnected", "buffered while disconnected, answered after: {seen}");
+    let events = strings(&seen["seen"]);
+    assert_eq!(events.first(), Some(&"connect"), "{seen}");
+    assert!(events.get(1).is_some_and(|e| e.starts_with("disconnect: ")), "{seen}");
+    assert_eq!(&events[2..], ["reconnect", "connect"], "{seen}");
+    assert_clean(&seen);
+}

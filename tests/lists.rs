@@ -761,3 +761,26 @@ json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note"
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
 }
+
+on_both! {
+    an_update_for_a_version_refuses_a_newer_one_and_every_write_is_announced(h) {
+        let changes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = changes.clone();
+        h.db().on_change(Arc::new(move |change| seen.lock().unwrap().push(change)));
+        let post = h.created("PostCategory", json!({ "name": "First" }));
+        let key = id(&post);
+        let at = h.db().get_versioned("PostCategory", &key).unwrap().unwrap();
+        assert_eq!((at.version, at.item["name"].clone()), (1, json!("First")));
+        let patch = |name: &str| json!({ "name": name }).as_object().unwrap().clone();
+        let saved = h.db().update_if_version(&h.engine, "PostCategory", &key, &patch("Second"), 1).unwrap();
+        assert!(matches!(saved, Some(Saved::Item(_))), "{saved:?}");
+        let stale = h.db().update_if_version(&h.engine, "PostCategory", &key, &patch("Third"), 1).unwrap();
+        assert_eq!(stale, None, "version 1 is gone: nothing is written");
+        assert_eq!(h.db().get("PostCategory", &key, &[]).unwrap().unwrap()["name"], json!("Second"));
+        assert!(h.db().remove(&h.engine, "PostCategory", &key).unwrap());
+        let changes = changes.lock().unwrap().clone();
+        let versions: Vec<Option<i64>> = changes.iter().map(|c| c.version).collect();
+        assert_eq!(versions, [Some(1), Some(2), None], "{changes:?}");
+        assert!(changes.iter().all(|c| c.list == "PostCategory" && c.id == key));
+    }
+}

@@ -19,6 +19,8 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: String,
+    /// The body as sent (`body` is its lossy text).
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Client {
@@ -53,7 +55,7 @@ impl Client {
             self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
         }
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes: bytes.to_vec() }
     }
 
     pub(crate) async fn get(&mut self, path: &str) -> Reply {
@@ -282,6 +284,27 @@ async fn socket_io_client_script_is_served_compressed_with_an_etag() {
     assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
     let etag = plain.headers[header::ETAG].to_str().unwrap().to_string();
     let cached = client.send(Method::GET, "/socket.io/socket.io.js", &[("if-none-match", &etag)], "").await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+}
+
+/// Issue 11: the client is served on every page load; it stays small with every feature.
+#[tokio::test]
+async fn the_browser_client_stays_under_12_kb_and_under_5_kb_gzipped() {
+    use std::io::Read as _;
+    let mut client = Client::new();
+    let plain = client.get("/socket.io/socket.io.js").await;
+    let accept = [("accept-encoding", "gzip, deflate, br, zstd")]; // what Chromium sends
+    let gz = client.send(Method::GET, "/socket.io/socket.io.js", &accept, "").await;
+    assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(gz.headers[header::VARY], "accept-encoding");
+    assert_ne!(gz.headers[header::ETAG], plain.headers[header::ETAG], "one validator per encoding");
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(gz.bytes.as_slice()).read_to_end(&mut unpacked).unwrap();
+    assert_eq!(unpacked, plain.bytes, "the gzip copy is the client");
+    assert!(plain.bytes.len() <= 12_000, "the client grew to {} bytes (limit 12,000)", plain.bytes.len());
+    assert!(gz.bytes.len() <= 5_000, "the client grew to {} bytes gzipped (limit 5,000)", gz.bytes.len());
+    let etag = gz.headers[header::ETAG].to_str().unwrap().to_string();
+    let cached = client.send(Method::GET, "/socket.io/socket.io.js", &[accept[0], ("if-none-match", &etag)], "").await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
 }
 

@@ -229,10 +229,11 @@ fn shutdown_finishes_requests_in_flight_and_keeps_sessions() {
 #[test]
 fn two_runaway_scripts_at_once_stall_nothing_and_stop_at_their_time_budget() {
     let app = TempApp::scaffold("default");
-    // Each step copies up to half a megabyte: slow per operation, far from the operations limit.
+    // Each step copies half a megabyte: slow per operation, so the 2,000,000-operation limit
+    // is minutes away and only the time budget can stop them, however fast the machine.
     app.write(
         "routes/views/spin.rhai",
-        "print(\"spin started\");\nlet s = \"x\";\nloop { s += s; if s.len() > 500000 { s = \"x\"; } }\n",
+        "let s = \"x\";\nwhile s.len() < 500000 { s += s; }\nprint(\"spin started\");\nloop { let t = s + \"y\"; }\n",
     );
     app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /spin\" = \"spin\"\n"));
     app.write("keystone.toml", &(app.read("keystone.toml") + "\n[scripts]\ntimeout = \"8s\"\n"));

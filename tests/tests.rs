@@ -1,6 +1,7 @@
 //! The integration test binary: one for the whole suite.
 mod util;
 
+mod admin;
 mod blog;
 mod browser;
 mod check;

@@ -37,6 +37,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let project = crate::check::load_and_check(&root, production);
     log::diagnostics(&project.diagnostics);
     let startup_diagnostics = project.diagnostics.clone();
+    crate::check::scan::forget_cached();
     if project.has_errors() {
         if production {
             log::error(&format!("{} has errors; fix them and run `keystone-rs serve` again", root.display()));

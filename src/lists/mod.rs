@@ -146,7 +146,27 @@ pub struct Db {
     store: Arc<dyn Store>,
     models: BTreeMap<String, Model>,
     hooks: BTreeMap<String, Hooks>,
+    /// Told of every write that landed (the Admin UI follows the data live).
+    changes: std::sync::OnceLock<ChangeSink>,
 }
+
+/// A write that landed: item `id` of `list` is now at `version`, or gone (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    pub list: String,
+    pub id: String,
+    pub version: Option<i64>,
+}
+
+/// An item as scripts see it, with the version its last write gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub item: Map<String, Value>,
+    pub version: i64,
+}
+
+/// Where a [`Db`] reports its [`Change`]s; called on the writing thread, so it must be quick.
+pub type ChangeSink = Arc<dyn Fn(Change) + Send + Sync>;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,7 +206,21 @@ impl Db {
                 diagnostics.push(d);
             }
         }
-        (Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks }), diagnostics)
+        (
+            Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }),
+            diagnostics,
+        )
+    }
+
+    /// Reports every write from now on to `sink` (once; later calls are ignored).
+    pub fn on_change(&self, sink: ChangeSink) {
+        let _ = self.changes.set(sink);
+    }
+
+    fn changed(&self, list: &str, id: &str, version: Option<i64>) {
+        if let Some(sink) = self.changes.get() {
+            sink(Change { list: list.to_string(), id: id.to_string(), version });
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -255,6 +289,16 @@ impl Db {
             return Ok(None);
         };
         Ok(self.present(model, vec![item], populate)?.pop())
+    }
+
+    /// The item with this id (or slug) as [`Db::get`] gives it, with its version (bumped by
+    /// every write: an edit form carries it to notice a newer save).
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn get_versioned(&self, list: &str, key: &str) -> Result<Option<Versioned>, ListError> {
+        let model = self.model(list)?;
+        Ok(self.get_raw(model, key)?.map(|item| Versioned { item: public(model, &item), version: item.version }))
     }
 
     fn get_raw(&self, model: &Model, key: &str) -> Result<Option<Item>, ListError> {
@@ -328,25 +372,57 @@ impl Db {
         key: &str,
         patch: &Map<String, Value>,
     ) -> Result<Saved, ListError> {
+        // Without an expected version the write always lands: `None` never comes back.
+        let saved = self.update_at(engine, list, key, patch, None)?;
+        saved.ok_or_else(|| ListError::Input(format!("`{list}` item `{key}` changes too often to update")))
+    }
+
+    /// [`Db::update`] only if the item is still at `version` (an edit form opened then):
+    /// `None` when a newer version was saved meanwhile, and nothing was written.
+    ///
+    /// # Errors
+    /// As [`Db::create`].
+    pub fn update_if_version(
+        &self,
+        engine: &Engine,
+        list: &str,
+        key: &str,
+        patch: &Map<String, Value>,
+        version: i64,
+    ) -> Result<Option<Saved>, ListError> {
+        self.update_at(engine, list, key, patch, Some(version))
+    }
+
+    fn update_at(
+        &self,
+        engine: &Engine,
+        list: &str,
+        key: &str,
+        patch: &Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<Option<Saved>, ListError> {
         let model = self.model(list)?;
         // Optimistic: read, change, write if nobody wrote in between; else read again.
         for _ in 0..20 {
             let Some(current) = self.get_raw(model, key)? else {
-                return Ok(Saved::Invalid(BTreeMap::from([(
+                return Ok(Some(Saved::Invalid(BTreeMap::from([(
                     "id".to_string(),
                     format!("no {} has id `{key}`", model.name),
-                )])));
+                )]))));
             };
+            if expected.is_some_and(|v| v != current.version) {
+                return Ok(None);
+            }
             let mut errors = BTreeMap::new();
             let mut data = current.data.clone();
             self.apply_input(model, patch, &mut data, &mut errors)?;
             let next = Item { id: current.id.clone(), version: current.version + 1, data };
             match self.save(engine, model, next, Some(current.version), errors)? {
                 Written::Moved => continue,
-                Written::Done(saved) => return Ok(saved),
+                Written::Done(saved) => return Ok(Some(saved)),
             }
         }
-        Err(ListError::Input(format!("`{list}` item `{key}` changes too often to update")))
+        Ok(None)
     }
 
     /// Removes an item; `false` when there was none.
@@ -361,6 +437,7 @@ impl Db {
         if !self.store.delete(list, &item.id)? {
             return Ok(false);
         }
+        self.changed(list, &item.id, None);
         let public = public(model, &item);
         self.hook(engine, model, "after_remove", public)?;
         Ok(true)
@@ -497,6 +574,7 @@ impl Db {
             }
             Err(e) => return Err(e.into()),
         }
+        self.changed(&model.name, &item.id, Some(item.version));
         let saved = public(model, &item);
         self.hook(engine, model, "after_save", saved.clone())?;
         Ok(Written::Done(Saved::Item(saved)))

@@ -150,6 +150,28 @@ pub struct AdminSettings {
     pub path: Setting<String>,
     /// The list whose items sign in.
     pub user_list: Setting<String>,
+    /// `[admin] nav`: the admin's home groups lists under headings (`Content = ["Post"]`),
+    /// in file order; lists named nowhere follow under "Other".
+    pub nav: Setting<Nav>,
+}
+
+/// `[admin] nav`: heading → list names, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Nav(pub Vec<(String, Vec<String>)>);
+
+impl FromToml for Nav {
+    const EXPECTED: &'static str = "a table of headings to lists of list names (Content = [\"Post\"])";
+    fn from_toml(value: &DeValue<'_>) -> Result<Self, Problem> {
+        let table = value.as_table().ok_or(Problem::Type)?;
+        let mut groups = Vec::new();
+        for (heading, names) in table.iter() {
+            let names = Vec::<String>::from_toml(names.get_ref())?;
+            groups.push((heading.span().start, heading.get_ref().to_string(), names));
+        }
+        // The table is sorted by key; the admin shows the headings as the file orders them.
+        groups.sort_by_key(|(at, _, _)| *at);
+        Ok(Nav(groups.into_iter().map(|(_, heading, names)| (heading, names)).collect()))
+    }
 }
 
 impl Default for AdminSettings {
@@ -157,6 +179,7 @@ impl Default for AdminSettings {
         AdminSettings {
             path: Setting::default_value("/keystone".into()),
             user_list: Setting::default_value("User".into()),
+            nav: Setting::default_value(Nav::default()),
         }
     }
 }
@@ -579,7 +602,11 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
         database: top.table("database", |s| DatabaseSettings { url: s.get("url", DatabaseSettings::default().url) }),
         admin: top.table("admin", |s| {
             let d = AdminSettings::default();
-            AdminSettings { path: s.get("path", d.path), user_list: s.get("user_list", d.user_list) }
+            AdminSettings {
+                path: s.get("path", d.path),
+                user_list: s.get("user_list", d.user_list),
+                nav: s.get("nav", d.nav),
+            }
         }),
         name: name.clone(),
     };
@@ -596,20 +623,32 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
         }
         settings.name = Setting::default_value(default_name.to_string());
     }
-    if !settings.admin.path.starts_with('/') {
+    if let Err(why) = valid_admin_path(&settings.admin.path) {
         let span = settings.admin.path.span.clone().unwrap_or(0..0);
         diagnostics.push(
-            Diagnostic::error(
-                "config-value",
-                FILE,
-                format!("admin path `{}` must start with `/`", settings.admin.path.value),
-            )
-            .at_span(source, span)
-            .with_help("write path = \"/keystone\""),
+            Diagnostic::error("config-value", FILE, format!("admin path `{}` {why}", settings.admin.path.value))
+                .at_span(source, span)
+                .with_help("write path = \"/keystone\""),
         );
         settings.admin.path = AdminSettings::default().path;
     }
     (settings, diagnostics)
+}
+
+/// Where the Admin UI may live: an absolute path of plain segments, not the site's root
+/// (the admin answers everything under its path, so `/` would hide every page of the app).
+fn valid_admin_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("must start with `/`");
+    }
+    if path == "/" || path.ends_with('/') {
+        return Err("must name a folder such as `/keystone` (not `/`, no trailing `/`)");
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.');
+    if !path.chars().all(plain) || path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+        return Err("may hold only letters, digits, `-`, `_`, `.` and single `/` between segments");
+    }
+    Ok(())
 }
 
 impl Default for Settings {
@@ -683,6 +722,29 @@ mod tests {
         assert!(found[0].message.contains("must be an integer"), "{:?}", found[0].message);
         assert_eq!(found[0].help.as_deref(), Some("remove the quotes: port = 3000"));
         assert!(found[2].help.as_deref().unwrap().contains("did you mean `session`?"), "{:?}", found[2].help);
+    }
+
+    #[test]
+    fn admin_paths_that_would_hide_the_site_or_break_urls_are_refused() {
+        for good in ["/keystone", "/admin/v2", "/my-admin_1"] {
+            assert!(valid_admin_path(good).is_ok(), "{good}");
+        }
+        for bad in ["keystone", "/", "/keystone/", "/a b", "/a?b", "//x", "/a/../b", "/{x}"] {
+            assert!(valid_admin_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn admin_nav_groups_lists_in_file_order() {
+        let source = "name = \"a\"\n[admin.nav]\nPeople = [\"User\"]\nContent = [\"Post\", \"PostCategory\"]\n";
+        let (settings, found) = parse(source, "x");
+        assert!(found.is_empty(), "{found:#?}");
+        let groups = &settings.admin.nav.0;
+        assert_eq!(groups[0], ("People".to_string(), vec!["User".to_string()]));
+        assert_eq!(groups[1], ("Content".to_string(), vec!["Post".to_string(), "PostCategory".to_string()]));
+        let found = parse("name = \"a\"\n[admin]\nnav = [\"Post\"]\n", "x").1;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].message.contains("`admin.nav` must be a table"), "{:?}", found[0].message);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct Data {
     /// Opened when the first list appears, kept across reloads while the backend is the same.
     store: Mutex<Option<(Backend, Arc<dyn Store>)>>,
     db: ArcSwapOption<Db>,
+    /// Told of every write, through whichever `Db` is current (set once, by the Admin UI).
+    pub changes: std::sync::OnceLock<crate::lists::ChangeSink>,
 }
 
 impl Data {
@@ -46,6 +48,9 @@ impl Data {
             }
         };
         let (db, mut found) = Db::new(store, lists.models.clone(), lists.hooks.clone());
+        if let Some(sink) = self.changes.get() {
+            db.on_change(sink.clone());
+        }
         let applied = updates::apply(&db, crate::script::engine(), &lists.updates);
         for name in &applied.applied {
             println!("applied update {}/{name}", updates::FOLDER);

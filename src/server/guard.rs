@@ -84,11 +84,13 @@ pub async fn refuse_foreign_hosts(State(app): State<Arc<App>>, request: Request,
 /// another origin would carry the visitor's cookie, so every request the engine would answer
 /// is refused before any upgrade unless its `Origin` is the server's own or listed in
 /// `[sockets] allowed_origins`. An `Origin` that is not text is refused; no `Origin`
-/// (non-browser clients) is allowed.
+/// (non-browser clients) is allowed. A request let through goes on
+/// [`detached`](super::engine_request::detached) from hyper's read buffer.
 pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if is_engine_path(request.uri().path())
-        && let Some(value) = request.headers().get(header::ORIGIN)
-    {
+    if !is_engine_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    if let Some(value) = request.headers().get(header::ORIGIN) {
         let project = app.project();
         let (secure, listed) = (*project.settings.server.secure, &project.settings.sockets.allowed_origins[..]);
         let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
@@ -107,7 +109,7 @@ pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Reques
             );
         }
     }
-    next.run(request).await
+    next.run(super::engine_request::detached(request)).await
 }
 
 #[cfg(test)]

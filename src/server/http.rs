@@ -324,7 +324,7 @@ async fn finish_session(
 }
 
 /// Runs `task` once the response body has been sent (or dropped).
-fn after_response(response: &mut Response, task: impl std::future::Future<Output = ()> + Send + 'static) {
+pub(crate) fn after_response(response: &mut Response, task: impl std::future::Future<Output = ()> + Send + 'static) {
     let (sent, done) = tokio::sync::oneshot::channel::<()>();
     let body = std::mem::take(response.body_mut());
     *response.body_mut() = Body::new(Notifying { body, _sent: sent });

@@ -2,6 +2,7 @@
 
 pub(crate) mod client;
 pub(crate) mod data;
+pub(crate) mod engine_request;
 pub(crate) mod error_page;
 pub(crate) mod guard;
 pub(crate) mod http;
@@ -92,12 +93,17 @@ impl App {
     /// Publishes a new project: requests in flight finish on the old one; new socket
     /// namespaces are registered (sockets connected before keep their handlers).
     pub fn swap(&self, project: Project) {
+        self.publish(Arc::new(project));
+    }
+
+    /// Publishes a project already shared: [`App::swap`], or putting back one that served before.
+    pub fn publish(&self, project: Arc<Project>) {
         let found = crate::lists::blocking(|| self.data.publish(&project));
         if !found.is_empty() {
             eprint!("{}", crate::diagnostic::render_all(&found, false));
         }
         self.register_namespaces(&project);
-        self.project.store(Arc::new(project));
+        self.project.store(project);
     }
 
     /// Waits (up to `limit`) until every registered namespace accepts connections: with a
@@ -129,7 +135,7 @@ impl App {
                 with_io!(io, io => sockets::register_namespace(io, namespace));
             }
         }
-        let permanent = ["/", live::NAMESPACE];
+        let permanent = ["/", live::NAMESPACE, crate::admin::live::NAMESPACE];
         let gone: Vec<String> = known
             .iter()
             .filter(|n| !permanent.contains(&n.as_str()) && !project.sockets.contains_key(*n))
@@ -168,6 +174,7 @@ pub fn build(
         data: data::Data::default(),
         throttle: Arc::default(),
     });
+    crate::admin::live::announce_changes(&app);
     let max_payload = project.settings.sockets.max_payload.0;
     let router = match backend {
         SocketBackend::Local => {
@@ -193,7 +200,9 @@ pub fn build(
 
 /// Socket.IO on [`guard::ENGINE_PATH`], every incoming message capped at `max_payload` bytes:
 /// a polling body, one WebSocket message, and the binary attachments of one event together
-/// (a client announcing more attachments or sending a larger one is disconnected).
+/// (a client announcing more attachments or sending a larger one is disconnected). A WebSocket
+/// reads at most 1 KiB at a time into a buffer of that size (socketioxide's 4 KiB per socket
+/// is most of what a chat message needs four times over; larger messages take more reads).
 fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
     let parser = socketioxide::ParserConfig::common()
         .max_incoming_binary_buf_size(max_payload)
@@ -204,8 +213,12 @@ fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
         .max_payload(max_payload as u64)
         .ws_max_message_size(max_payload)
         .ws_max_frame_size(max_payload)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .with_parser(parser)
 }
+
+/// Bytes a WebSocket reads at a time (see [`socket_builder`]).
+const WS_READ_BUFFER: usize = 1024;
 
 /// Binary attachments one event may carry.
 const MAX_ATTACHMENTS: usize = 64;
@@ -221,13 +234,17 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         live::register(&io);
         app.namespaces.lock().unwrap().insert(live::NAMESPACE.to_string());
     }
+    crate::admin::live::register(&io);
+    app.namespaces.lock().unwrap().insert(crate::admin::live::NAMESPACE.to_string());
     let _ = app.io.set(wrap(io));
     let pages = Router::new()
         .fallback(http::dispatch)
+        .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
         .layer(layer)
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
+    client::prepare();
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
         let app = app.clone();

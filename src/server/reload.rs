@@ -99,7 +99,10 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
         let mut changed = first;
         // One save is usually the whole burst: swap it in now, so the next response shows it
         // without waiting for the quiet moment. Browsers hear of it once, after the burst.
+        // A save is often two events (truncate, then write): the early load may have seen a
+        // half-written file. Should the burst end broken, what served before it comes back.
         let early = load(&root).await.filter(|p| !p.has_errors());
+        let before = early.as_ref().map(|_| app.project());
         let swapped = early.is_some();
         if let Some(project) = early {
             warn_about_restart(&app, &project);
@@ -120,7 +123,7 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
         changed.sort();
         changed.dedup();
         let project = if swapped && !more { Loaded::Swapped } else { Loaded::New(load(&root).await.map(Box::new)) };
-        apply(&app, &root, &changed, started, project, &shown).await;
+        apply(&app, &root, &changed, started, project, before, &shown).await;
     }
 }
 
@@ -143,8 +146,17 @@ fn warn_about_restart(app: &App, project: &crate::project::Project) {
     }
 }
 
-/// Publishes the reloaded project and tells the terminal and the browsers.
-async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant, loaded: Loaded, shown: &Shown) {
+/// Publishes the reloaded project and tells the terminal and the browsers. `before` is what
+/// served before this burst's early swap, if there was one.
+async fn apply(
+    app: &App,
+    root: &Path,
+    changed: &[PathBuf],
+    started: Instant,
+    loaded: Loaded,
+    before: Option<Arc<crate::project::Project>>,
+    shown: &Shown,
+) {
     let project = match loaded {
         Loaded::Swapped => None,
         Loaded::New(Some(project)) => Some(*project),
@@ -167,6 +179,9 @@ async fn apply(app: &App, root: &Path, changed: &[PathBuf], started: Instant, lo
         Some(project) if project.has_errors() => {
             let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
             *app.broken.lock().unwrap() = errors.clone();
+            if let Some(before) = before {
+                app.publish(before);
+            }
             if app.project().has_errors() {
                 // Nothing good to keep (the project was broken at start): serve the newest.
                 log::error(&format!("{} changed; the project still has errors", names.join(", ")));

@@ -390,8 +390,12 @@ async fn sweep<A: Adapter>(app: &App, io: &SocketIo<A>) {
     for ns in app.namespace_names() {
         let Some(ops) = io.of(&ns) else { continue };
         for socket in ops.sockets() {
-            let Some(Link(link)) = socket.extensions.get::<Link>() else { continue };
-            let Some(id) = *link.session_id.lock().unwrap() else { continue };
+            let id = match socket.extensions.get::<Link>() {
+                Some(Link(link)) => *link.session_id.lock().unwrap(),
+                // The Admin UI's sockets carry their session apart.
+                None => crate::admin::live::session_of(&socket),
+            };
+            let Some(id) = id else { continue };
             if let Ok(Follow::Ended) = app.sessions.follow(id).await {
                 let _ = socket.emit("session:end", &());
                 let _ = socket.disconnect();

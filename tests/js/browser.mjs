@@ -3,7 +3,8 @@
 //
 //   node browser.mjs <scenario> <baseUrl> [path]
 //
-// Scenarios: hello, hello-polling (path defaults to /poll), chat, live-reload, css-swap, overlay.
+// Scenarios: hello, hello-polling (path defaults to /poll), chat, live-reload, css-swap, overlay,
+// client (extra: websocket | polling | refused | swallowed), reconnect.
 //
 // The live scenarios need the caller to edit the project mid-story. They hand over with a
 // line `STEP <name>` on stdout, then wait (≤ 10 s) for one line on stdin before going on:
@@ -11,6 +12,7 @@
 //   css-swap:    STEP edit   → caller makes h1 rgb(255, 0, 0) in public/styles/site.css
 //   overlay:     STEP break  → caller breaks templates/views/index.html
 //                STEP fix    → caller restores it
+//   reconnect:   STEP restart → caller stops the server and starts it again on the same port
 //
 // Success: one JSON line on stdout with what was observed, exit 0.
 // Failure: a message on stderr, exit 1. Every wait is bounded (≤ 10 s); the browser is always
@@ -451,6 +453,78 @@ async function signIn(browser) {
   return result;
 }
 
+/**
+ * What our client does on a page that only loads it (/client), asked of an app with `echo`
+ * and `bytes` on "/" and `echo:chat` and `welcome` on "/chat": an emit made before the connection is
+ * open, binary from the browser (alone and nested), emitWithAck, an ack that never comes (timeout),
+ * a second namespace over the same connection. `mode` picks the transport: websocket,
+ * polling (transports: ["polling"]), refused (the browser's WebSocket closes at once) or
+ * swallowed (it opens but nothing ever arrives, as behind a proxy that eats the upgrade):
+ * both of the last fall back to long-polling.
+ */
+async function clientFeatures(browser, mode) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  if (mode === "refused") await page.routeWebSocket(/\/socket\.io\//, (ws) => ws.close());
+  if (mode === "swallowed") await page.routeWebSocket(/\/socket\.io\//, () => {});
+  const response = await page.goto(baseUrl + "/client", { timeout: WAIT_MS });
+  check(response && response.status() === 200, `GET /client: ${response && response.status()}`);
+  const observed = await withTimeout(page.evaluate(async (mode) => {
+    const socket = (window.socket = io(mode === "polling" ? { transports: ["polling"] } : {}));
+    const ack = (s, event, ...args) => new Promise((resolve) =>
+      s.timeout(8000).emit(event, ...args, (err, reply) => resolve(err ? `error: ${err.message}` : reply)));
+    const out = { connectedAtFirst: socket.connected };
+    const early = ack(socket, "echo", "sent before the connection opened");
+    await new Promise((resolve) => socket.once("connect", resolve));
+    out.early = await early;
+    out.transport = socket.io.engine.transport.name;
+    // the server answers with the bytes it got, as numbers
+    out.binary = await ack(socket, "bytes", new Uint8Array([0, 1, 2, 255]));
+    out.nested = await ack(socket, "nested bytes", { name: "file", parts: [new Uint8Array([7, 8]).buffer, "text"] });
+    out.withAck = await socket.timeout(8000).emitWithAck("echo", { list: [1, "two", null] });
+    out.unanswered = await new Promise((resolve) => socket.timeout(200).emit("nobody answers this", 1, (err) => resolve(err ? err.message : "answered")));
+    const chat = io("/chat");
+    out.welcome = await new Promise((resolve) => chat.on("welcome", resolve));
+    out.chatEcho = await ack(chat, "echo:chat", "over /chat");
+    out.sharedConnection = chat.io === socket.io;
+    out.stillConnected = socket.connected && chat.connected;
+    return out;
+  }, mode), STORY_MS - 10000, "the client's features");
+  const result = { ...observed, websockets: seen.websockets, socketRequests: [...new Set(seen.socketRequests)].sort(), pageErrors: seen.errors, badResponses: seen.badResponses };
+  await page.goto("about:blank", { timeout: WAIT_MS });
+  await context.close();
+  return result;
+}
+
+/** The server goes away and comes back: the socket reconnects by itself, with what was emitted meanwhile. */
+async function reconnect(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  const response = await page.goto(baseUrl + "/client", { timeout: WAIT_MS });
+  check(response && response.status() === 200, `GET /client: ${response && response.status()}`);
+  await page.evaluate(() => {
+    const socket = (window.socket = io());
+    window.seen = [];
+    socket.on("connect", () => window.seen.push("connect"));
+    socket.io.on("reconnect", (attempts) => window.seen.push(attempts > 0 ? "reconnect" : "reconnect without attempts"));
+    socket.on("disconnect", (reason) => {
+      window.seen.push(`disconnect: ${reason}`);
+      // emitted while disconnected: buffered, sent once connected again
+      socket.emit("echo", "sent while disconnected", (reply) => { window.meanwhile = reply; });
+    });
+  });
+  await until(page, () => window.socket.connected, undefined, "the socket to connect");
+  const firstId = await page.evaluate(() => window.socket.id);
+  await step("restart");
+  await until(page, (firstId) => window.socket.connected && window.socket.id !== firstId && window.meanwhile,
+    firstId, "the socket to reconnect and the buffered emit's ack", 20000);
+  const result = { seen: await page.evaluate(() => window.seen), meanwhile: await page.evaluate(() => window.meanwhile), pageErrors: seen.errors };
+  await context.close();
+  return result;
+}
+
 const SCENARIOS = {
   "sign-in": signIn,
   hello: (browser) => hello(browser, extra || "/", "websocket"),
@@ -459,6 +533,8 @@ const SCENARIOS = {
   "live-reload": liveReload,
   "css-swap": cssSwap,
   overlay,
+  client: (browser) => clientFeatures(browser, extra || "websocket"),
+  reconnect,
 };
 
 // ---------------------------------------------------------------------------------------------

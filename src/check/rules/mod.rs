@@ -2,6 +2,7 @@
 //! table of codes and the test that every code has a fixture both come from [`ALL`].
 use super::Rule;
 
+mod admin_nav_unknown_list;
 mod asset_missing;
 mod deployment_insecure_cookies;
 mod deployment_shares_nothing;
@@ -70,6 +71,7 @@ pub static ALL: &[&Rule] = &[
     &list_unknown::RULE,
     &list_field_unknown::RULE,
     &user_list_invalid::RULE,
+    &admin_nav_unknown_list::RULE,
     &orphan_controller::RULE,
     &orphan_view::RULE,
     &orphan_namespace::RULE,
