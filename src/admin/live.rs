@@ -61,6 +61,7 @@ async fn authorize<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>
     }
     socket.join(session_room(&id));
     socket.extensions.insert(AdminSession(id));
+    socket.on("watch", on_watch::<A>);
     Ok(())
 }
 
@@ -80,9 +81,10 @@ struct Watch {
     id: Option<String>,
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
-    socket.on("watch", on_watch::<A>);
-}
+/// The connect handler has nothing left to do: `watch` is registered by [`authorize`], before
+/// the client hears it is connected (socketioxide spawns this handler, so a `watch` sent right
+/// after the connect could otherwise arrive before a handler exists and go unanswered).
+async fn on_connect<A: Adapter>(_socket: SocketRef<A>) {}
 
 /// A page asks to hear about a list or an item; the acknowledgement says whether it will
 /// (a malformed ask, or one room too many, is refused).
