@@ -294,6 +294,20 @@ fn user_add_reads_stdin_and_refuses_a_taken_email_or_a_weak_password() {
     assert_eq!(String::from_utf8_lossy(&listed.stdout), "ada@example.com  ada  admin\n");
 }
 
+/// A hook run outside any request (here by `keystone-rs user add`) has a time budget too: a
+/// runaway loop growing an array (which Rhai re-measures at every push) fails the command
+/// instead of holding it for minutes.
+#[test]
+fn a_runaway_hook_outside_a_request_stops_at_its_budget() {
+    let app = TempApp::fixture("users_app");
+    app.write("models/User.rhai", "fn before_save(item) {\n    let grown = [];\n    loop { grown.push(1); }\n}\n");
+    let out = user_cmd(&app.path, &["add", "loop@example.com"], "long enough 4\n");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("models/User.rhai"), "names the hook: {}", text(&out));
+    let listed = String::from_utf8_lossy(&user_cmd(&app.path, &["list"], "").stdout).to_string();
+    assert!(!listed.contains("loop@example.com"), "nothing was saved: {listed}");
+}
+
 #[test]
 fn user_passwd_replaces_the_password() {
     use keystone::users::{Throttle, sign_in};

@@ -136,6 +136,8 @@ pub struct PageOf {
 
 /// How deep hooks may write into lists whose hooks write again.
 const MAX_HOOK_DEPTH: usize = 4;
+/// The wall-clock budget of a hook run outside any request or event.
+const HOOK_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 /// How many suffixes (`-2`, `-3`…) the slug autokey tries before giving up.
 const MAX_SLUG_TRIES: usize = 50;
 
@@ -607,12 +609,24 @@ impl Db {
         let _entered = context::enter(self.me.upgrade());
         let arg = Dynamic::from_map(crate::script::map_to_rhai(&item));
         let options = rhai::CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let result = engine.call_fn_with_options::<Dynamic>(options, &mut rhai::Scope::new(), &hooks.ast, name, (arg,));
+        let call = || {
+            engine
+                .call_fn_with_options::<Dynamic>(options, &mut rhai::Scope::new(), &hooks.ast, name, (arg,))
+                .map_err(|e| e.to_string())
+        };
+        let result = if crate::script::effects::in_run() {
+            call()
+        } else {
+            // Outside a request or an event (updates at start, `keystone-rs user`): a budget of
+            // its own, so a runaway hook cannot hold up the start or the command.
+            let budgeted = || call().map_err(|message| crate::script::ScriptError::internal(&message));
+            crate::script::effects::run_here(HOOK_BUDGET, budgeted).0.map_err(|e| e.message)
+        };
         HOOK_DEPTH.with(|d| d.set(depth));
         match result {
             Ok(v) if v.is_map() => Ok(Some(crate::script::to_json(&v))),
             Ok(_) => Ok(None),
-            Err(e) => Err(ListError::Hook { file: hooks.file.clone(), message: e.to_string() }),
+            Err(message) => Err(ListError::Hook { file: hooks.file.clone(), message }),
         }
     }
 

@@ -83,6 +83,11 @@ pub fn record(effect: Effect) {
     });
 }
 
+/// Whether a script run (with its deadline) is in progress on this thread.
+pub fn in_run() -> bool {
+    RUN.with(|run| run.borrow().is_some())
+}
+
 /// Whether a recorded effect already decides the HTTP response.
 pub fn decided() -> bool {
     RUN.with(|run| run.borrow().as_ref().is_some_and(|r| r.effects.iter().any(Effect::decides_response)))

@@ -33,6 +33,9 @@ impl std::fmt::Debug for Script {
 /// Limits that turn a runaway script into an error instead of a hung worker.
 pub const MAX_OPERATIONS: u64 = 2_000_000;
 
+/// Items in one array, and bytes in one BLOB (binary attachments arrive as BLOBs).
+pub const MAX_ARRAY: usize = 1024 * 1024;
+
 /// The token a script is stopped with when its time budget is spent.
 const BUDGET_SPENT: &str = "keystone:budget";
 
@@ -51,9 +54,10 @@ fn build_engine() -> Engine {
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_string_size(1024 * 1024);
-    // Rhai re-measures a collection after each change, so time grows with the square of
-    // the limit: 10,000 keeps a runaway `push` loop to milliseconds.
-    engine.set_max_array_size(10_000);
+    // Rhai's array limit is also its BLOB limit: a binary attachment as large as the default
+    // `[sockets] max_payload` (1 MiB) must reach its handler. A runaway `push` loop (Rhai
+    // re-measures an array after each change) is stopped by the time budget instead.
+    engine.set_max_array_size(MAX_ARRAY);
     engine.set_max_map_size(10_000);
     // The wall-clock budget: Rhai's size re-checks are not counted as operations, so a
     // script inside every limit can still run for seconds. Reading the clock every 16
@@ -291,6 +295,18 @@ mod tests {
         let mut map = rhai::Map::new();
         map.insert("ok".into(), Dynamic::from(1_i64));
         assert_eq!(deep_entry("session", &map), None);
+    }
+
+    #[test]
+    fn a_binary_attachment_as_large_as_the_default_max_payload_reaches_a_handler() {
+        let script =
+            compile("t.rhai", "fn h(data) { let copy = data; let kept = #{ data: copy }; kept.data.len() }").unwrap();
+        let call = |len: usize| {
+            let blob = Dynamic::from_blob(vec![7u8; len]);
+            engine().call_fn::<i64>(&mut rhai::Scope::new(), &script.ast, "h", (blob,)).map_err(|e| e.to_string())
+        };
+        assert_eq!(call(MAX_ARRAY).unwrap(), MAX_ARRAY as i64, "1 MiB, the default max_payload");
+        assert!(call(MAX_ARRAY + 1).unwrap_err().contains("too large"), "{:?}", call(MAX_ARRAY + 1));
     }
 
     #[test]
