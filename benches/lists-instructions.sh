@@ -35,7 +35,7 @@ wait_for_url "$STARTED_PID" "$WORK/seed.log" 600
 kill -TERM "$STARTED_PID"
 wait "$STARTED_PID" 2>/dev/null || true
 
-start "$WORK/serve.log" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+start "$WORK/serve.log" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" --compress-strings=no \
     "$KEYSTONE" serve "$APP" --port 0 --quiet --production
 PID=$STARTED_PID
 wait_for_url "$PID" "$WORK/serve.log" 180 # valgrind starts slowly

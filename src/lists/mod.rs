@@ -3,6 +3,7 @@
 //! through: validation per field, the slug autokey, hooks, populate, pagination.
 //! Scripts reach it with `list("Post")` ([`rhai_api`]); `updates/*.toml` seed it once.
 
+mod documents;
 pub mod model;
 pub mod query;
 pub mod rhai_api;
@@ -20,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::diagnostic::Diagnostic;
 pub use model::{Field, FieldType, Model};
 use query::{Cond, Op, Page, Path, Query};
-pub use store::{Item, Store, StoreError};
+pub use store::{Item, Store, StoreError, Stored};
 
 /// Where the data lives (from `[database] url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +151,8 @@ pub struct Db {
     hooks: BTreeMap<String, Hooks>,
     /// Told of every write that landed (the Admin UI follows the data live).
     changes: std::sync::OnceLock<ChangeSink>,
+    /// Documents already made into script values (see [`documents`]).
+    documents: documents::Documents,
 }
 
 /// A write that landed: item `id` of `list` is now at `version`, or gone (`None`).
@@ -209,7 +212,14 @@ impl Db {
             }
         }
         (
-            Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }),
+            Arc::new_cyclic(|me| Db {
+                me: me.clone(),
+                store,
+                models,
+                hooks,
+                changes: std::sync::OnceLock::new(),
+                documents: documents::Documents::default(),
+            }),
             diagnostics,
         )
     }
@@ -272,13 +282,48 @@ impl Db {
     /// As [`Db::find`].
     pub fn paginate(&self, list: &str, find: &Find, page: i64, per_page: i64) -> Result<PageOf, ListError> {
         let model = self.model(list)?;
+        let (page, query) = self.page_query(model, find, page, per_page)?;
+        let items = self.store.find(list, &query)?;
+        Ok(PageOf { items: self.present(model, items, &find.populate)?, page })
+    }
+
+    /// [`Db::find`] as script values (what `list("…").find(…).all()` returns). Documents
+    /// read before are copied from the maps made then instead of decoded again.
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn find_values(&self, list: &str, find: &Find) -> Result<rhai::Array, ListError> {
+        let model = self.model(list)?;
+        let query = self.query(model, find)?;
+        let rows = self.store.find_stored(list, &query)?;
+        self.present_values(model, rows, &find.populate)
+    }
+
+    /// [`Db::paginate`] with the items as script values (see [`Db::find_values`]).
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn paginate_values(
+        &self,
+        list: &str,
+        find: &Find,
+        page: i64,
+        per_page: i64,
+    ) -> Result<(Page, rhai::Array), ListError> {
+        let model = self.model(list)?;
+        let (page, query) = self.page_query(model, find, page, per_page)?;
+        let rows = self.store.find_stored(list, &query)?;
+        Ok((page, self.present_values(model, rows, &find.populate)?))
+    }
+
+    /// The page (clamped by the count of matches) and the query that reads it.
+    fn page_query(&self, model: &Model, find: &Find, page: i64, per_page: i64) -> Result<(Page, Query), ListError> {
         let mut query = self.query(model, find)?;
-        let total = self.store.count(list, &query.conds)?;
+        let total = self.store.count(&model.name, &query.conds)?;
         let page = Page::new(page, per_page, total);
         query.skip = page.skip();
         query.limit = Some(page.per_page);
-        let items = self.store.find(list, &query)?;
-        Ok(PageOf { items: self.present(model, items, &find.populate)?, page })
+        Ok((page, query))
     }
 
     /// The item with this id, or else the one with this slug.
@@ -699,6 +744,64 @@ impl Db {
             }
         }
         Ok(out)
+    }
+}
+
+impl Db {
+    /// A stored item as scripts see it: [`into_public`] as a Rhai map, made once per text.
+    fn script_value(&self, model: &Model, stored: Stored) -> rhai::Map {
+        self.documents.value(&model.name, stored, |s| {
+            let item = Item { id: s.id.clone(), version: s.version, data: store::decode_text(&s.text) };
+            crate::script::map_to_rhai(&into_public(model, item))
+        })
+    }
+
+    /// [`Db::present`] as script values: the same items, relationships populated the same way.
+    fn present_values(&self, model: &Model, rows: Vec<Stored>, populate: &[String]) -> Result<rhai::Array, ListError> {
+        let mut out: Vec<rhai::Map> = rows.into_iter().map(|row| self.script_value(model, row)).collect();
+        for name in populate {
+            let Some(field) = model.field(name) else { continue };
+            let Some(target) = field.target.as_ref().and_then(|t| self.models.get(t)) else { continue };
+            let mut ids: Vec<String> = Vec::new();
+            for item in &out {
+                let Some(v) = item.get(name.as_str()) else { continue };
+                if let Some(a) = v.read_lock::<rhai::Array>() {
+                    ids.extend(a.iter().filter_map(|id| id.read_lock::<rhai::ImmutableString>().map(|s| s.to_string())));
+                } else if let Some(id) = v.read_lock::<rhai::ImmutableString>() {
+                    ids.push(id.to_string());
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                continue;
+            }
+            let q = Query {
+                conds: vec![Cond { path: Path::Id, op: Op::In, value: Value::Array(ids.into_iter().map(Value::String).collect()) }],
+                ..Query::default()
+            };
+            let found: std::collections::HashMap<String, rhai::Dynamic> = self
+                .store
+                .find_stored(&target.name, &q)?
+                .into_iter()
+                .map(|row| (row.id.clone(), rhai::Dynamic::from_map(self.script_value(target, row))))
+                .collect();
+            let resolve = |id: &rhai::Dynamic| {
+                id.read_lock::<rhai::ImmutableString>().and_then(|id| found.get(id.as_str()).cloned())
+            };
+            for item in &mut out {
+                let Some(v) = item.get_mut(name.as_str()) else { continue };
+                let resolved = if let Some(a) = v.read_lock::<rhai::Array>() {
+                    rhai::Dynamic::from_array(a.iter().filter_map(resolve).collect())
+                } else if v.is_string() {
+                    resolve(v).unwrap_or(rhai::Dynamic::UNIT)
+                } else {
+                    continue;
+                };
+                *v = resolved;
+            }
+        }
+        Ok(out.into_iter().map(rhai::Dynamic::from_map).collect())
     }
 }
 

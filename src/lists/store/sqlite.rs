@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::counts::{Counts, Lookup};
 use super::order_clause;
-use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
+use super::{Index, Indexes, Item, Store, StoreError, Stored, encode, escape_str, field_of_index, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
@@ -209,18 +209,15 @@ fn count(list: &str, conds: &[Cond], params: &mut Vec<Sql>) -> String {
     format!("SELECT count(*) FROM \"{}\"{}", table(list), where_clause(conds, params))
 }
 
-fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
+    // Text that is not UTF-8 is no JSON document: it reads as one without fields.
     let text = match row.get_ref(2)? {
-        rusqlite::types::ValueRef::Text(text) => text,
-        _ => b"",
+        rusqlite::types::ValueRef::Text(text) => std::str::from_utf8(text).unwrap_or_default().to_string(),
+        _ => String::new(),
     };
-    let data = match serde_json::from_slice(text).map(decode) {
-        Ok(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    Ok(Item { id, version, data })
+    Ok(Stored { id, version, text })
 }
 
 impl Store for SqliteStore {
@@ -288,10 +285,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+    fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError> {
         let mut params = Vec::new();
         let sql = select(list, query, &mut params);
-        self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), item)?.collect())
+        self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), stored)?.collect())
     }
 
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
