@@ -6,6 +6,7 @@
 mod documents;
 pub mod model;
 pub mod query;
+mod results;
 pub mod rhai_api;
 pub mod store;
 pub mod updates;
@@ -153,6 +154,8 @@ pub struct Db {
     changes: std::sync::OnceLock<ChangeSink>,
     /// Documents already made into script values (see [`documents`]).
     documents: documents::Documents,
+    /// Answers of script finds while the data stays the same (see [`results`]).
+    results: results::Results,
 }
 
 /// A write that landed: item `id` of `list` is now at `version`, or gone (`None`).
@@ -219,6 +222,7 @@ impl Db {
                 hooks,
                 changes: std::sync::OnceLock::new(),
                 documents: documents::Documents::default(),
+                results: results::Results::default(),
             }),
             diagnostics,
         )
@@ -294,9 +298,13 @@ impl Db {
     /// As [`Db::find`].
     pub fn find_values(&self, list: &str, find: &Find) -> Result<rhai::Array, ListError> {
         let model = self.model(list)?;
-        let query = self.query(model, find)?;
-        let rows = self.store.find_stored(list, &query)?;
-        self.present_values(model, rows, &find.populate)
+        let (_, items) = self.remembered(list, find, None, || {
+            let query = self.query(model, find)?;
+            let rows = self.store.find_stored(list, &query)?;
+            let (items, weight) = self.present_values(model, rows, &find.populate)?;
+            Ok(((None, items), weight))
+        })?;
+        Ok(items)
     }
 
     /// [`Db::paginate`] with the items as script values (see [`Db::find_values`]).
@@ -311,9 +319,36 @@ impl Db {
         per_page: i64,
     ) -> Result<(Page, rhai::Array), ListError> {
         let model = self.model(list)?;
-        let (page, query) = self.page_query(model, find, page, per_page)?;
-        let rows = self.store.find_stored(list, &query)?;
-        Ok((page, self.present_values(model, rows, &find.populate)?))
+        let (page, items) = self.remembered(list, find, Some((page, per_page)), || {
+            let (page, query) = self.page_query(model, find, page, per_page)?;
+            let rows = self.store.find_stored(list, &query)?;
+            let (items, weight) = self.present_values(model, rows, &find.populate)?;
+            Ok(((Some(page), items), weight))
+        })?;
+        let page = page.ok_or_else(|| ListError::Input("a page without its place".into()))?;
+        Ok((page, items))
+    }
+
+    /// The answer kept for this find if the data cannot have changed since, else `read`'s
+    /// (with the bytes of the documents behind it), kept for next time (see [`results`]).
+    fn remembered(
+        &self,
+        list: &str,
+        find: &Find,
+        page: Option<(i64, i64)>,
+        read: impl FnOnce() -> Result<(results::Answer, usize), ListError>,
+    ) -> Result<results::Answer, ListError> {
+        let generation = if self.results.enabled() { self.store.generation() } else { None };
+        let Some(generation) = generation else {
+            return read().map(|(answer, _)| answer);
+        };
+        let key = results::key(list, find, page);
+        if let Some(answer) = self.results.get(&key, generation) {
+            return Ok(answer);
+        }
+        let (answer, weight) = read()?;
+        self.results.keep(key, generation, &answer, weight);
+        Ok(answer)
     }
 
     /// The page (clamped by the count of matches) and the query that reads it.
@@ -757,7 +792,14 @@ impl Db {
     }
 
     /// [`Db::present`] as script values: the same items, relationships populated the same way.
-    fn present_values(&self, model: &Model, rows: Vec<Stored>, populate: &[String]) -> Result<rhai::Array, ListError> {
+    /// Also returns the bytes of stored text read.
+    fn present_values(
+        &self,
+        model: &Model,
+        rows: Vec<Stored>,
+        populate: &[String],
+    ) -> Result<(rhai::Array, usize), ListError> {
+        let mut weight: usize = rows.iter().map(|row| row.text.len()).sum();
         let mut out: Vec<rhai::Map> = rows.into_iter().map(|row| self.script_value(model, row)).collect();
         for name in populate {
             let Some(field) = model.field(name) else { continue };
@@ -784,7 +826,10 @@ impl Db {
                 .store
                 .find_stored(&target.name, &q)?
                 .into_iter()
-                .map(|row| (row.id.clone(), rhai::Dynamic::from_map(self.script_value(target, row))))
+                .map(|row| {
+                    weight += row.text.len();
+                    (row.id.clone(), rhai::Dynamic::from_map(self.script_value(target, row)))
+                })
                 .collect();
             let resolve = |id: &rhai::Dynamic| {
                 id.read_lock::<rhai::ImmutableString>().and_then(|id| found.get(id.as_str()).cloned())
@@ -801,7 +846,7 @@ impl Db {
                 *v = resolved;
             }
         }
-        Ok(out.into_iter().map(rhai::Dynamic::from_map).collect())
+        Ok((out.into_iter().map(rhai::Dynamic::from_map).collect(), weight))
     }
 }
 

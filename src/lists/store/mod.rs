@@ -151,6 +151,13 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// The database being down.
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError>;
+    /// A number that stays the same as long as no item of any list can have changed, read
+    /// now: this store's writes move it and, on SQLite, so does any other connection's commit
+    /// (another process included). `None` when the store cannot tell, as on PostgreSQL (other
+    /// nodes write without telling), or when the database cannot be reached.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
     /// Records `name` as applied; `false` when it already was (by this node or another).
     ///
     /// # Errors
@@ -217,6 +224,10 @@ impl Store for Reconnecting {
     }
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
         self.get()?.count(list, conds)
+    }
+    fn generation(&self) -> Option<u64> {
+        // Once open, a store is kept for good: its generations never start over.
+        self.get().ok()?.generation()
     }
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
         self.get()?.claim_update(name)

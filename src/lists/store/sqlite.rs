@@ -97,6 +97,17 @@ impl SqliteStore {
         self.pooled(|p| f(&p.conn))?.map_err(|e| StoreError::Other(e.to_string()))
     }
 
+    /// Forgets what is remembered if another connection committed since `p` last looked (or
+    /// `p` is new): `PRAGMA data_version` moves with every commit but this connection's own.
+    fn notice_commits(&self, p: &mut Pooled) -> rusqlite::Result<()> {
+        let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if p.data_version != Some(version) {
+            self.counts.forget();
+            p.data_version = Some(version);
+        }
+        Ok(())
+    }
+
     /// A write, with a unique violation turned into the field it is about.
     fn write<T>(&self, list: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let result = self.pooled(|p| f(&p.conn))?;
@@ -296,12 +307,7 @@ impl Store for SqliteStore {
         let sql = count(list, conds, &mut params);
         let key = format!("{sql}\n{params:?}");
         self.pooled(|p| {
-            let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
-            if p.data_version != Some(version) {
-                // Another connection committed since this one last looked (or it is new).
-                self.counts.forget();
-                p.data_version = Some(version);
-            }
+            self.notice_commits(p)?;
             let generation = match self.counts.lookup(&key) {
                 Lookup::Known(n) => return Ok(n),
                 Lookup::Unknown(generation) => generation,
@@ -311,6 +317,10 @@ impl Store for SqliteStore {
             Ok(n)
         })?
         .map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    fn generation(&self) -> Option<u64> {
+        self.pooled(|p| self.notice_commits(p).map(|()| self.counts.generation())).ok()?.ok()
     }
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
