@@ -1,7 +1,7 @@
 //! Nobody gets in where they don't belong: session push and lifecycle, cross-site socket
 //! handshakes, secrets and cookies, the script sandbox, bad input, graceful shutdown.
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -411,6 +411,43 @@ fn partial_idle_and_unsent_body_connections_are_closed() {
 
     // The server still answers.
     assert_eq!(http_request("GET", &format!("{}/whoami", server.url), &[], "").status, 200);
+}
+
+#[test]
+fn connections_beyond_max_connections_are_closed_and_the_server_recovers_when_they_go() {
+    let app = TempApp::fixture("secure_app");
+    let toml = app.read("keystone.toml").replace("body_limit = 4096", "body_limit = 4096\nmax_connections = 3");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+    let request = format!("GET /whoami HTTP/1.1\r\nHost: {}\r\n\r\n", server.authority());
+
+    // Three keep-alive connections, each answered once and then left open.
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let (status, _, stream) = raw_head(&server.url, request.as_bytes());
+            assert_eq!(status, 200);
+            stream
+        })
+        .collect();
+
+    // A fourth is closed without an answer, and the log says why.
+    let mut extra = std::net::TcpStream::connect(server.authority()).unwrap();
+    let _ = std::io::Write::write_all(&mut extra, request.as_bytes());
+    let seen = read_until_closed(&mut extra, Duration::from_secs(10)).expect("the fourth connection is closed");
+    assert!(seen.is_empty(), "no answer beyond the limit: {}", String::from_utf8_lossy(&seen));
+    assert!(server.wait_for_output("max_connections", Duration::from_secs(5)), "{}", server.output());
+
+    // Once one goes, a new visitor is answered again.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, _) = raw_head(&server.url, request.as_bytes());
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused after the held connections closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
