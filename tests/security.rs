@@ -450,6 +450,62 @@ fn connections_beyond_max_connections_are_closed_and_the_server_recovers_when_th
     }
 }
 
+/// Opens a long-polling engine session: its `sid`, or the refusal's status.
+fn polling_handshake(server: &Server) -> Result<String, u16> {
+    let reply = http_request("GET", &format!("{}/socket.io/?EIO=4&transport=polling", server.url), &[], "");
+    if reply.status != 200 {
+        return Err(reply.status);
+    }
+    let open: Value = serde_json::from_str(reply.body.trim_start_matches('0')).expect("an engine open packet");
+    Ok(open["sid"].as_str().unwrap().to_string())
+}
+
+fn polling_post(server: &Server, sid: &str, packet: &str) -> u16 {
+    http_request("POST", &format!("{}/socket.io/?EIO=4&transport=polling&sid={sid}", server.url), &[], packet).status
+}
+
+#[test]
+fn handshakes_beyond_max_sockets_are_refused_so_abandoned_long_polls_cannot_pile_up() {
+    let app = TempApp::fixture("secure_app");
+    let toml = app.read("keystone.toml").replace("[sockets]", "[sockets]\nmax_sockets = 3");
+    assert!(toml.contains("max_sockets = 3"), "the fixture has a [sockets] table: {toml}");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+
+    // Three sockets connected to the default namespace fill the budget.
+    let sids: Vec<String> = (0..3).map(|_| polling_handshake(&server).expect("within the budget")).collect();
+    for sid in &sids {
+        assert_eq!(polling_post(&server, sid, "40"), 200);
+        // Packets come in order; the namespace's answer may follow an engine ping.
+        let url = format!("{}/socket.io/?EIO=4&transport=polling&sid={sid}", server.url);
+        let mut seen = Vec::new();
+        while seen.len() < 5 && !seen.iter().any(|body: &String| body.split('\x1e').any(|p| p.starts_with("40{"))) {
+            seen.push(http_request("GET", &url, &[], "").body);
+        }
+        assert!(seen.iter().any(|body| body.contains("40{")), "connected to the default namespace: {seen:?}");
+    }
+    assert_eq!(polling_handshake(&server), Err(503), "a fourth handshake is refused");
+    assert!(server.wait_for_output("max_sockets", Duration::from_secs(5)), "{}", server.output());
+    // The sockets already open go on working.
+    assert_eq!(polling_post(&server, &sids[0], "42[\"anything\"]"), 200);
+
+    // One socket closes: a new visitor gets in again.
+    assert_eq!(polling_post(&server, &sids[2], "1"), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let newcomer = loop {
+        match polling_handshake(&server) {
+            Ok(sid) => break sid,
+            Err(status) => assert_eq!(status, 503),
+        }
+        assert!(Instant::now() < deadline, "still refused after a socket closed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // A handshake that never connects holds its place too (until the engine's connect timeout).
+    assert_eq!(polling_handshake(&server), Err(503), "the newcomer's pending handshake counts");
+    assert_eq!(polling_post(&server, &newcomer, "40"), 200);
+}
+
 #[test]
 fn static_files_stream_with_head_and_range_and_never_through_a_link_out_of_public() {
     let app = TempApp::fixture("secure_app");

@@ -113,6 +113,8 @@ pub struct SocketSettings {
     pub adapter: Setting<SocketAdapter>,
     /// Largest socket message (WebSocket frame or polling body).
     pub max_payload: Setting<Size>,
+    /// Sockets connected plus handshakes not yet connected, at one time.
+    pub max_sockets: Setting<NonZeroU32>,
 }
 
 impl Default for SocketSettings {
@@ -121,6 +123,7 @@ impl Default for SocketSettings {
             allowed_origins: Setting::default_value(Vec::new()),
             adapter: Setting::default_value(SocketAdapter::Local),
             max_payload: Setting::default_value(Size(1024 * 1024)),
+            max_sockets: Setting::default_value(NonZeroU32::new(10_000).unwrap()),
         }
     }
 }
@@ -611,6 +614,7 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
                 allowed_origins: s.get("allowed_origins", d.allowed_origins),
                 adapter: s.get("adapter", d.adapter),
                 max_payload: s.get("max_payload", d.max_payload),
+                max_sockets: s.get("max_sockets", d.max_sockets),
             }
         }),
         scripts: top

@@ -133,6 +133,7 @@ async fn prepare<A: Adapter>(
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
     })));
+    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     if let Some(id) = session_id {
         socket.join(session_room(&id));
     }
