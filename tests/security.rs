@@ -683,4 +683,6 @@ fn sigterm_closes_sockets_cleanly_and_exits_zero() {
     // server; nothing was left running past the grace period.
     assert_eq!(reason, "transport close");
     assert!(!server.output().contains("still running"), "{}", server.output());
+    // The socket's `disconnect` handler ran before the process ended.
+    assert!(server.output().contains("--- left: "), "{}", server.output());
 }

@@ -20,6 +20,8 @@ pub struct ServeArgs {
 
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long socket `disconnect` handlers may run at shutdown (each has its script budget too).
+const DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Secrets shorter than this are refused in production.
 const MIN_SECRET_LEN: usize = 32;
@@ -83,6 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
         let io = app.io().clone();
         let flusher = app.clone();
+        let closing = app.clone();
         if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
             anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
         }
@@ -121,6 +124,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             log::info("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());
+            let handlers = server::with_io!(&io, io => tokio::time::timeout(
+                DISCONNECT_GRACE,
+                server::sockets::disconnect_all_for_shutdown(io, &closing)
+            )
+            .await);
+            if handlers.is_err() {
+                log::warning(&format!(
+                    "socket disconnect handlers still running after {}s; stopping anyway",
+                    DISCONNECT_GRACE.as_secs()
+                ));
+            }
             server::with_io!(&io, io => io.close().await);
         });
         tokio::select! {
