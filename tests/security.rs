@@ -507,6 +507,41 @@ fn handshakes_beyond_max_sockets_are_refused_so_abandoned_long_polls_cannot_pile
 }
 
 #[test]
+fn rate_limit_holds_back_one_client_and_counts_the_client_a_local_proxy_names() {
+    let app = TempApp::scaffold("default");
+    let routes = app.read("routes/index.toml");
+    app.write("routes/index.toml", &format!("{routes}\"GET /limited\" = \"limited\"\n"));
+    app.write(
+        "routes/views/limited.rhai",
+        "if !rate_limit(`demo:${req.ip}`, 2, \"1m\") { status(429); }\njson(#{ ip: req.ip });\n",
+    );
+    let server = Server::start(&app.path);
+    let url = format!("{}/limited", server.url);
+    let statuses: Vec<u16> = (0..3).map(|_| http_request("GET", &url, &[], "").status).collect();
+    assert_eq!(statuses, [200, 200, 429], "{}", server.output());
+
+    // Behind a reverse proxy on this host, each client the proxy names has its own count.
+    let proxied = http_request("GET", &url, &[("X-Forwarded-For", "198.51.100.1, 192.0.2.7")], "");
+    assert_eq!(proxied.status, 200, "{}", proxied.body);
+    assert_eq!(serde_json::from_str::<Value>(&proxied.body).unwrap()["ip"], "192.0.2.7");
+
+    // A script passing nonsense gets a script error naming the call, not a panic.
+    app.write("routes/views/limited.rhai", "rate_limit(\"k\", 0, \"1m\");\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let broken = loop {
+        let reply = http_request("GET", &url, &[], "");
+        if reply.status == 500 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(broken.status, 500);
+    assert!(
+        server.wait_for_output("rate_limit(): the most calls per window must be 1 or more", Duration::from_secs(5))
+    );
+}
+
+#[test]
 fn static_files_stream_with_head_and_range_and_never_through_a_link_out_of_public() {
     let app = TempApp::fixture("secure_app");
     app.write("public/big.txt", &"0123456789".repeat(1000));
