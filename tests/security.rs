@@ -409,6 +409,14 @@ fn partial_idle_and_unsent_body_connections_are_closed() {
     assert_eq!(status, 408, "the body did not arrive in time");
     assert!(read_until_closed(&mut unsent, limit).is_some(), "and the connection is closed");
 
+    // A request head of a few KiB is answered; a much larger one is refused, not buffered
+    // (the cap is 32 KiB, checked between reads, so a head can pass it by one read).
+    let cookie_jar = format!("a={}", "x".repeat(20 * 1024));
+    let url = format!("{}/whoami", server.url);
+    assert_eq!(http_request("GET", &url, &[("X-Big", &cookie_jar)], "").status, 200);
+    let huge = "x".repeat(100 * 1024);
+    assert_eq!(http_request("GET", &url, &[("X-Big", &huge)], "").status, 431);
+
     // The server still answers.
     assert_eq!(http_request("GET", &format!("{}/whoami", server.url), &[], "").status, 200);
 }

@@ -27,6 +27,12 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// Largest read buffer of a connection, which bounds the request head (request line and
+/// headers): hyper's default, about 400 KiB, would let 10,000 slow connections hold 4 GB.
+/// Browsers send a few KiB (Node allows 16 KiB). hyper checks it between reads, so a head
+/// may pass it by one read; well beyond it the answer is 431.
+const MAX_HEAD: usize = 32 * 1024;
+
 /// How often a refused connection may be logged: a flood makes one line per interval.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -85,7 +91,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let _open = permit;
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(limits.header);
+            http.timer(TokioTimer::new()).header_read_timeout(limits.header).max_buf_size(MAX_HEAD);
             let connection = http
                 .serve_connection(
                     TokioIo::new(stream),
