@@ -794,7 +794,10 @@ json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note"
         .unwrap();
         let (_, body) = http_get(&format!("{}/page", server.url));
         let page: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((texts(&page), page["total"].clone()), (vec!["another".to_string(), "edited".to_string()], json!(2)));
+        assert_eq!(
+            (texts(&page), page["total"].clone()),
+            (vec!["another".to_string(), "edited".to_string()], json!(2))
+        );
         let output = server.stop();
         assert!(!output.contains("panicked"), "{output}");
     }

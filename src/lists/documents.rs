@@ -75,3 +75,44 @@ impl Documents {
         self.inner().bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: &str, text: &str) -> Stored {
+        Stored { id: id.into(), version: 1, text: text.into() }
+    }
+
+    /// A map made by the test's `make`, telling which call made it.
+    fn made(n: i64) -> rhai::Map {
+        rhai::Map::from([("made".into(), n.into())])
+    }
+
+    fn made_by(map: &rhai::Map) -> i64 {
+        map["made"].as_int().unwrap()
+    }
+
+    #[test]
+    fn a_map_is_reused_only_for_the_same_text() {
+        let docs = Documents::default();
+        assert_eq!(made_by(&docs.value("Post", stored("a", r#"{"t":1}"#), |_| made(1))), 1);
+        assert_eq!(made_by(&docs.value("Post", stored("a", r#"{"t":1}"#), |_| made(2))), 1, "same text");
+        assert_eq!(made_by(&docs.value("Post", stored("a", r#"{"t":2}"#), |_| made(3))), 3, "new text");
+        assert_eq!(made_by(&docs.value("Page", stored("a", r#"{"t":2}"#), |_| made(4))), 4, "another list");
+        assert_eq!(made_by(&docs.value("Post", stored("a", r#"{"t":2}"#), |_| made(5))), 3);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let docs = Documents::default();
+        let text = format!(r#"{{"t":"{}"}}"#, "x".repeat(1000));
+        for i in 0..10_000 {
+            docs.value("Post", stored(&format!("{i:024}"), &text), |_| made(i));
+            assert!(docs.bytes() <= MAX_BYTES);
+        }
+        let huge = format!(r#"{{"t":"{}"}}"#, "x".repeat(MAX_DOCUMENT_BYTES));
+        docs.value("Post", stored("huge", &huge), |_| made(1));
+        assert_eq!(made_by(&docs.value("Post", stored("huge", &huge), |_| made(2))), 2, "not kept");
+    }
+}

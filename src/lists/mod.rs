@@ -808,7 +808,9 @@ impl Db {
             for item in &out {
                 let Some(v) = item.get(name.as_str()) else { continue };
                 if let Some(a) = v.read_lock::<rhai::Array>() {
-                    ids.extend(a.iter().filter_map(|id| id.read_lock::<rhai::ImmutableString>().map(|s| s.to_string())));
+                    ids.extend(
+                        a.iter().filter_map(|id| id.read_lock::<rhai::ImmutableString>().map(|s| s.to_string())),
+                    );
                 } else if let Some(id) = v.read_lock::<rhai::ImmutableString>() {
                     ids.push(id.to_string());
                 }
@@ -819,7 +821,11 @@ impl Db {
                 continue;
             }
             let q = Query {
-                conds: vec![Cond { path: Path::Id, op: Op::In, value: Value::Array(ids.into_iter().map(Value::String).collect()) }],
+                conds: vec![Cond {
+                    path: Path::Id,
+                    op: Op::In,
+                    value: Value::Array(ids.into_iter().map(Value::String).collect()),
+                }],
                 ..Query::default()
             };
             let found: std::collections::HashMap<String, rhai::Dynamic> = self

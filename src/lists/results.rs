@@ -69,10 +69,7 @@ impl Results {
         if generation < inner.generation {
             return; // read before a write that is known now
         }
-        if generation > inner.generation
-            || inner.entries.len() >= MAX_ENTRIES
-            || inner.weight + weight > MAX_WEIGHT
-        {
+        if generation > inner.generation || inner.entries.len() >= MAX_ENTRIES || inner.weight + weight > MAX_WEIGHT {
             inner.entries.clear();
             inner.weight = 0;
             inner.generation = generation;
@@ -92,4 +89,47 @@ pub(crate) fn key(list: &str, find: &Find, page: Option<(i64, i64)>) -> String {
         find.skip,
         find.populate
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(n: i64) -> Answer {
+        (None, vec![n.into()])
+    }
+
+    fn read(results: &Results, key: &str, generation: u64) -> Option<i64> {
+        results.get(key, generation).map(|(_, items)| items[0].as_int().unwrap())
+    }
+
+    #[test]
+    fn an_answer_serves_only_its_generation() {
+        let results = Results { enabled: true, inner: Mutex::default() };
+        results.keep("q".into(), 3, &answer(1), 10);
+        assert_eq!(read(&results, "q", 3), Some(1));
+        assert_eq!(read(&results, "q", 4), None, "after a write");
+        results.keep("q".into(), 4, &answer(2), 10);
+        assert_eq!(read(&results, "q", 4), Some(2));
+        results.keep("late".into(), 3, &answer(3), 10); // read before the write
+        assert_eq!(read(&results, "late", 3), None);
+        assert_eq!(read(&results, "late", 4), None);
+    }
+
+    #[test]
+    fn answers_stay_bounded_and_big_ones_are_not_kept() {
+        let results = Results { enabled: true, inner: Mutex::default() };
+        for i in 0..MAX_ENTRIES * 3 {
+            results.keep(format!("q{i}"), 1, &answer(1), 1000);
+            let inner = results.inner();
+            assert!(inner.entries.len() <= MAX_ENTRIES && inner.weight <= MAX_WEIGHT);
+        }
+        results.keep("big".into(), 1, &answer(1), MAX_WEIGHT);
+        assert_eq!(read(&results, "big", 1), None);
+        results.keep("x".repeat(MAX_KEY_BYTES + 1), 1, &answer(1), 1);
+        assert_eq!(read(&results, &"x".repeat(MAX_KEY_BYTES + 1), 1), None);
+        let off = Results { enabled: false, inner: Mutex::default() };
+        off.keep("q".into(), 1, &answer(1), 1);
+        assert_eq!(read(&off, "q", 1), None);
+    }
 }
