@@ -550,6 +550,18 @@ fn rate_limit_holds_back_one_client_and_counts_the_client_a_local_proxy_names() 
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn a_sockets_events_run_in_order_and_a_socket_flooding_its_handlers_is_disconnected() {
+    let (_app, server) = secure_app();
+    let seen = story("order", &server, "websocket");
+    assert_eq!(seen["answered"], 300, "{seen}");
+    assert_eq!(seen["inOrder"], true, "300 echoes sent at once are answered in order: {seen}");
+    assert_eq!(seen["floodReason"], "io server disconnect", "{seen}");
+    assert_eq!(seen["afterwards"], "still here", "{seen}");
+    assert!(server.wait_for_output("waiting for their handlers; disconnected", Duration::from_secs(10)));
+}
+
+#[test]
 fn static_files_stream_with_head_and_range_and_never_through_a_link_out_of_public() {
     let app = TempApp::fixture("secure_app");
     app.write("public/big.txt", &"0123456789".repeat(1000));

@@ -13,6 +13,7 @@ pub mod redis;
 pub(crate) mod reload;
 pub mod session;
 pub(crate) mod socket_budget;
+pub(crate) mod socket_turns;
 pub(crate) mod sockets;
 pub(crate) mod statics;
 pub mod store;

@@ -16,6 +16,7 @@ use tower_sessions::session::Id;
 
 use super::App;
 use super::session::{Follow, VisitorSession, merge_public, public_part};
+use super::socket_turns::{Flooded, MAX_WAITING_BYTES, MAX_WAITING_EVENTS, Turn, Turns};
 use crate::log;
 use crate::script::effects::{self, Effect};
 use crate::script::socket_api::{self, SocketHandle};
@@ -36,6 +37,8 @@ struct SocketLink {
     ready: tokio::sync::watch::Sender<bool>,
     /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
     gone: AtomicBool,
+    /// The socket's events, one at a time in arrival order.
+    turns: Arc<Turns>,
 }
 
 impl SocketLink {
@@ -49,18 +52,26 @@ impl SocketLink {
 struct Link(Arc<SocketLink>);
 
 /// An event's arguments as they arrived (a message of at most `[sockets] max_payload` bytes,
-/// attachments included): decoded only once a handler for the event is found.
-struct RawArgs(socketioxide_core::Value);
+/// attachments included): decoded only once a handler for the event is found. With them, the
+/// event's turn, taken as it is read (`None` on a socket we did not prepare).
+struct RawArgs(socketioxide_core::Value, Option<Result<Turn, Flooded>>);
 
 impl<A: Adapter> FromMessageParts<A> for RawArgs {
     type Error = std::convert::Infallible;
     fn from_message_parts(
-        _: &Arc<socketioxide::socket::Socket<A>>,
+        socket: &Arc<socketioxide::socket::Socket<A>>,
         value: &mut socketioxide_core::Value,
         _: &Option<i64>,
     ) -> Result<Self, Self::Error> {
+        let bytes = match &*value {
+            socketioxide_core::Value::Str(text, attachments) => {
+                text.len() + attachments.iter().flatten().map(bytes::Bytes::len).sum::<usize>()
+            }
+            socketioxide_core::Value::Bytes(data) => data.len(),
+        };
+        let turn = socket.extensions.get::<Link>().map(|Link(link)| link.turns.take(bytes));
         // The text is shared and the attachments are reference-counted: no copy of the payload.
-        Ok(RawArgs(value.clone()))
+        Ok(RawArgs(value.clone(), turn))
     }
 }
 
@@ -136,6 +147,7 @@ async fn prepare<A: Adapter>(
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
         gone: AtomicBool::new(false),
+        turns: Arc::default(),
     })));
     socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     if let Some(id) = session_id {
@@ -164,9 +176,28 @@ async fn on_event<A: Adapter>(
     ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
+    let mut data = data;
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    let turn = match data.1.take() {
+        Some(Ok(turn)) => turn,
+        Some(Err(Flooded)) => {
+            if socket.connected() {
+                log::error(&format!(
+                    "socket {} on {}: more than {MAX_WAITING_EVENTS} events or {} MiB waiting for their handlers; \
+                     disconnected (it sends faster than they run)",
+                    socket.id,
+                    socket.ns(),
+                    MAX_WAITING_BYTES >> 20
+                ));
+                let _ = socket.clone().disconnect();
+            }
+            return;
+        }
+        None => return,
+    };
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event).cloned();
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
@@ -199,6 +230,9 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     if link.gone.swap(true, Ordering::SeqCst) {
         return;
     }
+    // After the socket's last events.
+    let turn = link.turns.take_last();
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
