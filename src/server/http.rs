@@ -145,7 +145,6 @@ async fn handle_route(
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let locals = scope.take_locals();
         let session = public_part(&data);
-        let req = req.clone();
         let context = ViewContext {
             locals: ScriptMap::new(locals),
             session,
