@@ -1,6 +1,7 @@
 //! Socket.IO namespaces wired by `sockets/*.rhai`, each socket bound to the visitor's
 //! HTTP session (the signed cookie of its handshake), loaded fresh for every event.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rhai::FnPtr;
@@ -15,6 +16,7 @@ use tower_sessions::session::Id;
 
 use super::App;
 use super::session::{Follow, VisitorSession, merge_public, public_part};
+use super::socket_turns::{Flooded, MAX_WAITING_BYTES, MAX_WAITING_EVENTS, Turn, Turns};
 use crate::log;
 use crate::script::effects::{self, Effect};
 use crate::script::socket_api::{self, SocketHandle};
@@ -33,6 +35,10 @@ struct SocketLink {
     /// Becomes true once `connect(socket)` has run: socketioxide acknowledges the connection
     /// before our async connect handler finishes, so early events wait for their handlers.
     ready: tokio::sync::watch::Sender<bool>,
+    /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
+    gone: AtomicBool,
+    /// The socket's events, one at a time in arrival order.
+    turns: Arc<Turns>,
 }
 
 impl SocketLink {
@@ -46,18 +52,26 @@ impl SocketLink {
 struct Link(Arc<SocketLink>);
 
 /// An event's arguments as they arrived (a message of at most `[sockets] max_payload` bytes,
-/// attachments included): decoded only once a handler for the event is found.
-struct RawArgs(socketioxide_core::Value);
+/// attachments included): decoded only once a handler for the event is found. With them, the
+/// event's turn, taken as it is read (`None` on a socket we did not prepare).
+struct RawArgs(socketioxide_core::Value, Option<Result<Turn, Flooded>>);
 
 impl<A: Adapter> FromMessageParts<A> for RawArgs {
     type Error = std::convert::Infallible;
     fn from_message_parts(
-        _: &Arc<socketioxide::socket::Socket<A>>,
+        socket: &Arc<socketioxide::socket::Socket<A>>,
         value: &mut socketioxide_core::Value,
         _: &Option<i64>,
     ) -> Result<Self, Self::Error> {
+        let bytes = match &*value {
+            socketioxide_core::Value::Str(text, attachments) => {
+                text.len() + attachments.iter().flatten().map(bytes::Bytes::len).sum::<usize>()
+            }
+            socketioxide_core::Value::Bytes(data) => data.len(),
+        };
+        let turn = socket.extensions.get::<Link>().map(|Link(link)| link.turns.take(bytes));
         // The text is shared and the attachments are reference-counted: no copy of the payload.
-        Ok(RawArgs(value.clone()))
+        Ok(RawArgs(value.clone(), turn))
     }
 }
 
@@ -132,7 +146,10 @@ async fn prepare<A: Adapter>(
         own_session: Mutex::default(),
         handlers: Mutex::default(),
         ready: tokio::sync::watch::Sender::new(false),
+        gone: AtomicBool::new(false),
+        turns: Arc::default(),
     })));
+    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     if let Some(id) = session_id {
         socket.join(session_room(&id));
     }
@@ -159,9 +176,28 @@ async fn on_event<A: Adapter>(
     ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
+    let mut data = data;
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    let turn = match data.1.take() {
+        Some(Ok(turn)) => turn,
+        Some(Err(Flooded)) => {
+            if socket.connected() {
+                log::error(&format!(
+                    "socket {} on {}: more than {MAX_WAITING_EVENTS} events or {} MiB waiting for their handlers; \
+                     disconnected (it sends faster than they run)",
+                    socket.id,
+                    socket.ns(),
+                    MAX_WAITING_BYTES >> 20
+                ));
+                let _ = socket.clone().disconnect();
+            }
+            return;
+        }
+        None => return,
+    };
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event).cloned();
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
@@ -191,6 +227,12 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    if link.gone.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    // After the socket's last events.
+    let turn = link.turns.take_last();
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
@@ -198,6 +240,17 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
         let _ =
             run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
     }
+}
+
+/// Runs the `disconnect` handler of every socket of this process, with the reason "server is
+/// being closed", before [`SocketIo::close`]: socketioxide's close forgets its namespaces before
+/// it closes the transports, so it would run none of them.
+pub async fn disconnect_all_for_shutdown<A: Adapter>(io: &SocketIo<A>, app: &Arc<App>) {
+    let mut runs = tokio::task::JoinSet::new();
+    for socket in io.nsps().into_iter().flat_map(|ns| ns.sockets()) {
+        runs.spawn(on_disconnect(socket, DisconnectReason::ClosingServer, State(app.clone())));
+    }
+    runs.join_all().await;
 }
 
 /// Runs one script call for a socket: loads the session fresh, runs, saves what changed, then
