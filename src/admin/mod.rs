@@ -109,10 +109,8 @@ pub(crate) struct Visit {
 impl Visit {
     /// The session's CSRF token, made now if it has none.
     pub fn csrf(&mut self) -> String {
-        let token = self
-            .data
-            .entry(CSRF_KEY)
-            .or_insert_with(|| Value::String(crate::server::session::new_csrf_token()));
+        let token =
+            self.data.entry(CSRF_KEY).or_insert_with(|| Value::String(crate::server::session::new_csrf_token()));
         token.as_str().unwrap_or_default().to_string()
     }
 

@@ -139,8 +139,7 @@ async fn handle_route(
         keep_flashes(&mut data, flashes);
         (status.unwrap_or(StatusCode::OK), axum::Json(value.clone())).into_response()
     } else {
-        let token =
-            data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_csrf_token()));
+        let token = data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_csrf_token()));
         let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let locals = scope.take_locals();
