@@ -329,12 +329,12 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 link.handlers.lock().unwrap().insert(event, handler);
                 Ok(())
             }
-            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| e.to_string()),
+            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| (send_full(&e), e.to_string())),
             Effect::Broadcast { event, data } => {
-                socket.broadcast().emit(&event, &data).await.map_err(|e| e.to_string())
+                socket.broadcast().emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
             }
             Effect::ToRoom { room, event, data } => {
-                socket.to(room).emit(&event, &data).await.map_err(|e| e.to_string())
+                socket.to(room).emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
             }
             Effect::Join(room) => {
                 socket.join(room);
@@ -357,8 +357,8 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
             // Response effects (render, redirect…) mean nothing to a socket.
             _ => Ok(()),
         };
-        if let Err(err) = sent {
-            log::debug(&format!("socket {}: {err}", socket.id));
+        if let Err((full, err)) = sent {
+            note_unsent(&format!("socket {}", socket.id), full, &err);
         }
     }
     if disconnect {
@@ -378,9 +378,36 @@ pub async fn apply_io(app: &App, own_namespace: &str, effect: Effect) {
         };
         let sent = if rooms.is_empty() { ops.emit(&event, &data).await } else { ops.to(rooms).emit(&event, &data).await };
         if let Err(err) = sent {
-            log::debug(&format!("io.emit {event}: {err}"));
+            note_unsent(&format!("io.emit(\"{event}\")"), broadcast_full(&err), &err);
         }
     })
+}
+
+/// Messages the server could not queue because a client's send buffer was full: the client
+/// reads more slowly than the server sends. socketioxide drops them; we say so now and then.
+static UNSENT: log::Occasional = log::Occasional::new(std::time::Duration::from_secs(10));
+
+/// Logs a failed emit: a full buffer is the developer's business (a warning, at most one line
+/// per 10 s); a socket that closed meanwhile is not.
+fn note_unsent(what: &str, full: bool, err: &dyn std::fmt::Display) {
+    if !full {
+        log::debug(&format!("{what}: {err}"));
+    } else if let Some(dropped) = UNSENT.tick() {
+        log::warning(&format!(
+            "{dropped} message(s) not sent (the latest by {what}): a client reads more slowly than the server \
+             sends, and its buffer of {} messages is full",
+            super::SEND_BUFFER
+        ));
+    }
+}
+
+fn send_full(err: &socketioxide::SendError) -> bool {
+    matches!(err, socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull))
+}
+
+fn broadcast_full(err: &socketioxide::BroadcastError) -> bool {
+    matches!(err, socketioxide::BroadcastError::Socket(errors)
+        if errors.iter().any(|e| matches!(e, socketioxide::SocketError::InternalChannelFull)))
 }
 
 /// Sends `event` to every socket of session `id`, in every namespace (and on every node with
@@ -389,7 +416,7 @@ pub async fn emit_to_session(app: &App, id: &Id, event: &str, data: &Value) {
     super::with_io!(app.io(), io => {
         for ops in session_sockets(io, app, id) {
             if let Err(err) = ops.emit(event, data).await {
-                log::debug(&format!("emit_to_session {event}: {err}"));
+                note_unsent(&format!("emit_to_session(\"{event}\")"), broadcast_full(&err), &err);
             }
         }
     })
