@@ -247,6 +247,23 @@ on_both! {
         assert_eq!(populated["many"][0]["email"], json!("ann@example.com"));
     }
 
+    contains_ignores_case_beyond_ascii_on_both_stores(h) {
+        for title in ["Café Éclair", "ÇA VA", "plain ascii"] {
+            h.created("Post", json!({ "title": title }));
+        }
+        let titles = |needle: &str| -> Vec<String> {
+            let mut t: Vec<String> =
+                h.find("Post", json!({ "title": { "contains": needle } })).iter().map(|p| p["title"].as_str().unwrap().to_string()).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(titles("éclair"), ["Café Éclair"]);
+        assert_eq!(titles("CAFÉ"), ["Café Éclair"]);
+        assert_eq!(titles("ça"), ["ÇA VA"]);
+        assert_eq!(titles("ASCII"), ["plain ascii"]);
+        assert!(titles("ecl").is_empty(), "accents still count: e is not é");
+    }
+
     every_filter_operator(h) {
         let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com" }));
         let news = h.created("PostCategory", json!({ "name": "News" }));

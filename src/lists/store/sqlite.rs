@@ -74,6 +74,7 @@ impl SqliteStore {
         let conn = Connection::open(&self.file).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        add_unicode_lower(&conn).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(conn)
     }
 
@@ -181,7 +182,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
             }
             (_, Op::Contains) => {
                 params.push(bind(&c.value));
-                format!("instr(lower({e}), lower(?)) > 0")
+                format!("instr(ks_lower({e}), ks_lower(?)) > 0")
             }
             (_, op) => {
                 params.push(bind(&c.value));
@@ -329,6 +330,25 @@ impl Store for SqliteStore {
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = ?1", [name]).map(|_| ()))
     }
+}
+
+/// `ks_lower(text)`: lower case for every script, where SQLite's own `lower()` knows only
+/// ASCII (`contains` would tell "É" from "é", while PostgreSQL's does not). Other values pass
+/// through unchanged.
+fn add_unicode_lower(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    conn.create_scalar_function(
+        "ks_lower",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Text(bytes) => Value::Text(String::from_utf8_lossy(bytes).to_lowercase()),
+                other => Value::try_from(other).unwrap_or(Value::Null),
+            })
+        },
+    )
 }
 
 #[cfg(test)]
