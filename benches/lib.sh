@@ -104,8 +104,15 @@ build_keystone() {
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
 }
 
-# build_bare: builds benches/bare_server.rs (release), sets BARE to its executable.
+# build_bare: builds benches/bare_server.rs (release), sets BARE to its executable. With
+# BENCH_BARE=/path/to/bare_server set, uses that executable instead (the bench profile rebuilds
+# the whole library after any change to it).
 build_bare() {
+    if [[ -n "${BENCH_BARE:-}" ]]; then
+        BARE=$BENCH_BARE
+        [[ -x "$BARE" ]] || die "missing $BARE"
+        return
+    fi
     BARE=$(cargo bench --bench bare_server --no-run --message-format=json --manifest-path "$ROOT/Cargo.toml" \
         2>/dev/null | grep -o '"executable":"[^"]*/bare_server-[^"]*"' | tail -n1 | cut -d'"' -f4) || true
     if [[ -z "$BARE" ]]; then

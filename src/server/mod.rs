@@ -12,6 +12,7 @@ pub(crate) mod pages;
 pub mod redis;
 pub(crate) mod reload;
 pub mod session;
+pub(crate) mod signed_cookie;
 pub(crate) mod socket_budget;
 pub(crate) mod socket_turns;
 pub(crate) mod sockets;

@@ -349,7 +349,9 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 Ok(())
             }
             io @ Effect::Io { .. } => {
-                apply_io(app, socket.ns(), io).await;
+                // Boxed: with the Redis adapter's futures inside, it would make every socket
+                // event's task tens of KB, copied as it is spawned.
+                Box::pin(apply_io(app, socket.ns(), io)).await;
                 Ok(())
             }
             // Response effects (render, redirect…) mean nothing to a socket.
