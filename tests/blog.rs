@@ -260,7 +260,7 @@ fn the_contact_form_saves_an_enquiry_and_shows_errors_beside_their_fields() {
 
 /// A post published while the blog index or the home page is open shows there without a
 /// reload (under a "1 new post — show" bar), a shown post follows its edits, and an archived
-/// one leaves the page.
+/// one leaves the page. A reader on the post's own page is told when it changes or goes.
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Chromium and Node: cargo test --features e2e")]
 fn a_post_published_while_the_blog_is_open_appears_there_live() {
@@ -278,11 +278,14 @@ fn a_post_published_while_the_blog_is_open_appears_there_live() {
             browser.lines().into_iter().find(|l| l["step"] == name)
         })
     };
+    let reading = "/blog/post/test-post-12";
+    let mut reader = NodeProcess::spawn("blog.mjs", &[&format!("{}{reading}", server.url)]);
     for (path, _, browser) in &pages {
         step(browser, path, "ready");
     }
-    eventually("both pages' sockets", Duration::from_secs(10), || {
-        (server.output().matches("--- page connected").count() >= 2).then_some(())
+    step(&reader, reading, "ready");
+    eventually("the three pages' sockets", Duration::from_secs(10), || {
+        (server.output().matches("--- page connected").count() >= 3).then_some(())
     });
 
     let post = |body: serde_json::Value| {
@@ -308,6 +311,9 @@ fn a_post_published_while_the_blog_is_open_appears_there_live() {
         assert_eq!(shown["reloaded"], false, "{path}: no reload: {shown}");
         assert_eq!(shown["focused"], true, "{path}: the new card takes the focus: {shown}");
     }
+    reader.send("go");
+    let shown = step(&reader, reading, "shown");
+    assert_eq!(shown["notice"]["hidden"], true, "another post is not this one: {shown}");
 
     post(serde_json::json!({ "slug": "test-post-12", "post": { "title": "Test post 12, edited" } }));
     for (path, _, browser) in &mut pages {
@@ -315,6 +321,10 @@ fn a_post_published_while_the_blog_is_open_appears_there_live() {
         let edited = step(browser, path, "edited");
         assert_eq!(edited["title"], "Test post 12, edited", "{path}: {edited}");
     }
+    reader.send("go");
+    let edited = step(&reader, reading, "edited");
+    assert_eq!(edited["notice"]["text"], "This post has been updated.", "{edited}");
+    assert_eq!(edited["notice"]["href"], "/blog/post/test-post-12", "the slug stays: {edited}");
 
     post(serde_json::json!({ "slug": "test-post-12", "post": { "state": "archived" } }));
     for (path, _, browser) in &mut pages {
@@ -324,4 +334,10 @@ fn a_post_published_while_the_blog_is_open_appears_there_live() {
         assert_eq!(withdrawn["bar_hidden"], true, "{path}: nothing waiting: {withdrawn}");
         assert_eq!(withdrawn["errors"], serde_json::json!([]), "{path}: {withdrawn}");
     }
+    reader.send("go");
+    let withdrawn = step(&reader, reading, "withdrawn");
+    assert_eq!(withdrawn["notice"]["text"], "This post has been taken down.", "{withdrawn}");
+    assert_eq!(withdrawn["notice"]["href"], "/blog", "{withdrawn}");
+    assert_eq!(withdrawn["reloaded"], false, "the reader keeps the text: {withdrawn}");
+    assert_eq!(withdrawn["errors"], serde_json::json!([]), "{withdrawn}");
 }

@@ -288,14 +288,17 @@ fn closing_a_long_polling_page_runs_the_disconnect_handler_promptly() {
     let app = TempApp::scaffold("default");
     add_polling_page(&app);
     let server = Server::start(&app.path);
-    let page = browse("hello-polling", &server, &["/poll"]);
-    assert_eq!(page["transport"], "polling", "{page}");
+    let mut story = Story::start("leave-polling", &server);
+    story.expect_step("left", FIRST_STEP, &server);
     assert!(server.wait_for_output("--- User connected", WAIT), "{}", server.output());
     assert!(
         server.wait_for_output("--- User disconnected", WAIT),
-        "closing a long-polling page must run the socket's disconnect handler:\n{}",
+        "leaving a long-polling page must run the socket's disconnect handler:\n{}",
         server.output()
     );
+    story.go();
+    let page = story.finish(&server);
+    assert_eq!(page["transport"], "polling", "{page}");
 }
 
 // ---------------------------------------------------------------------------------------------

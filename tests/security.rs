@@ -1,7 +1,7 @@
 //! Nobody gets in where they don't belong: session push and lifecycle, cross-site socket
 //! handshakes, secrets and cookies, the script sandbox, bad input, graceful shutdown.
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -409,8 +409,144 @@ fn partial_idle_and_unsent_body_connections_are_closed() {
     assert_eq!(status, 408, "the body did not arrive in time");
     assert!(read_until_closed(&mut unsent, limit).is_some(), "and the connection is closed");
 
+    // A request head of a few KiB is answered; a much larger one is refused, not buffered
+    // (the cap is 32 KiB, checked between reads, so a head can pass it by one read).
+    let cookie_jar = format!("a={}", "x".repeat(20 * 1024));
+    let url = format!("{}/whoami", server.url);
+    assert_eq!(http_request("GET", &url, &[("X-Big", &cookie_jar)], "").status, 200);
+    let huge = "x".repeat(100 * 1024);
+    assert_eq!(http_request("GET", &url, &[("X-Big", &huge)], "").status, 431);
+
     // The server still answers.
     assert_eq!(http_request("GET", &format!("{}/whoami", server.url), &[], "").status, 200);
+}
+
+#[test]
+fn connections_beyond_max_connections_are_closed_and_the_server_recovers_when_they_go() {
+    let app = TempApp::fixture("secure_app");
+    let toml = app.read("keystone.toml").replace("body_limit = 4096", "body_limit = 4096\nmax_connections = 3");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+    let request = format!("GET /whoami HTTP/1.1\r\nHost: {}\r\n\r\n", server.authority());
+
+    // Three keep-alive connections, each answered once and then left open.
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let (status, _, stream) = raw_head(&server.url, request.as_bytes());
+            assert_eq!(status, 200);
+            stream
+        })
+        .collect();
+
+    // A fourth is closed without an answer, and the log says why.
+    let mut extra = std::net::TcpStream::connect(server.authority()).unwrap();
+    let _ = std::io::Write::write_all(&mut extra, request.as_bytes());
+    let seen = read_until_closed(&mut extra, Duration::from_secs(10)).expect("the fourth connection is closed");
+    assert!(seen.is_empty(), "no answer beyond the limit: {}", String::from_utf8_lossy(&seen));
+    assert!(server.wait_for_output("max_connections", Duration::from_secs(5)), "{}", server.output());
+
+    // Once one goes, a new visitor is answered again.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, _) = raw_head(&server.url, request.as_bytes());
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused after the held connections closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens a long-polling engine session: its `sid`, or the refusal's status.
+fn polling_handshake(server: &Server) -> Result<String, u16> {
+    let reply = http_request("GET", &format!("{}/socket.io/?EIO=4&transport=polling", server.url), &[], "");
+    if reply.status != 200 {
+        return Err(reply.status);
+    }
+    let open: Value = serde_json::from_str(reply.body.trim_start_matches('0')).expect("an engine open packet");
+    Ok(open["sid"].as_str().unwrap().to_string())
+}
+
+fn polling_post(server: &Server, sid: &str, packet: &str) -> u16 {
+    http_request("POST", &format!("{}/socket.io/?EIO=4&transport=polling&sid={sid}", server.url), &[], packet).status
+}
+
+#[test]
+fn handshakes_beyond_max_sockets_are_refused_so_abandoned_long_polls_cannot_pile_up() {
+    let app = TempApp::fixture("secure_app");
+    let toml = app.read("keystone.toml").replace("[sockets]", "[sockets]\nmax_sockets = 3");
+    assert!(toml.contains("max_sockets = 3"), "the fixture has a [sockets] table: {toml}");
+    app.write("keystone.toml", &toml);
+    let server = Server::start(&app.path);
+
+    // Three sockets connected to the default namespace fill the budget.
+    let sids: Vec<String> = (0..3).map(|_| polling_handshake(&server).expect("within the budget")).collect();
+    for sid in &sids {
+        assert_eq!(polling_post(&server, sid, "40"), 200);
+        // Packets come in order; the namespace's answer may follow an engine ping.
+        let url = format!("{}/socket.io/?EIO=4&transport=polling&sid={sid}", server.url);
+        let mut seen = Vec::new();
+        while seen.len() < 5 && !seen.iter().any(|body: &String| body.split('\x1e').any(|p| p.starts_with("40{"))) {
+            seen.push(http_request("GET", &url, &[], "").body);
+        }
+        assert!(seen.iter().any(|body| body.contains("40{")), "connected to the default namespace: {seen:?}");
+    }
+    assert_eq!(polling_handshake(&server), Err(503), "a fourth handshake is refused");
+    assert!(server.wait_for_output("max_sockets", Duration::from_secs(5)), "{}", server.output());
+    // The sockets already open go on working.
+    assert_eq!(polling_post(&server, &sids[0], "42[\"anything\"]"), 200);
+
+    // One socket closes: a new visitor gets in again.
+    assert_eq!(polling_post(&server, &sids[2], "1"), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let newcomer = loop {
+        match polling_handshake(&server) {
+            Ok(sid) => break sid,
+            Err(status) => assert_eq!(status, 503),
+        }
+        assert!(Instant::now() < deadline, "still refused after a socket closed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // A handshake that never connects holds its place too (until the engine's connect timeout).
+    assert_eq!(polling_handshake(&server), Err(503), "the newcomer's pending handshake counts");
+    assert_eq!(polling_post(&server, &newcomer, "40"), 200);
+}
+
+#[test]
+fn rate_limit_holds_back_one_client_and_counts_the_client_a_local_proxy_names() {
+    let app = TempApp::scaffold("default");
+    let routes = app.read("routes/index.toml");
+    app.write("routes/index.toml", &format!("{routes}\"GET /limited\" = \"limited\"\n"));
+    app.write(
+        "routes/views/limited.rhai",
+        "if !rate_limit(`demo:${req.ip}`, 2, \"1m\") { status(429); }\njson(#{ ip: req.ip });\n",
+    );
+    let server = Server::start(&app.path);
+    let url = format!("{}/limited", server.url);
+    let statuses: Vec<u16> = (0..3).map(|_| http_request("GET", &url, &[], "").status).collect();
+    assert_eq!(statuses, [200, 200, 429], "{}", server.output());
+
+    // Behind a reverse proxy on this host, each client the proxy names has its own count.
+    let proxied = http_request("GET", &url, &[("X-Forwarded-For", "198.51.100.1, 192.0.2.7")], "");
+    assert_eq!(proxied.status, 200, "{}", proxied.body);
+    assert_eq!(serde_json::from_str::<Value>(&proxied.body).unwrap()["ip"], "192.0.2.7");
+
+    // A script passing nonsense gets a script error naming the call, not a panic.
+    app.write("routes/views/limited.rhai", "rate_limit(\"k\", 0, \"1m\");\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let broken = loop {
+        let reply = http_request("GET", &url, &[], "");
+        if reply.status == 500 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(broken.status, 500);
+    assert!(
+        server.wait_for_output("rate_limit(): the most calls per window must be 1 or more", Duration::from_secs(5))
+    );
 }
 
 #[test]
@@ -590,4 +726,6 @@ fn sigterm_closes_sockets_cleanly_and_exits_zero() {
     // server; nothing was left running past the grace period.
     assert_eq!(reason, "transport close");
     assert!(!server.output().contains("still running"), "{}", server.output());
+    // The socket's `disconnect` handler ran before the process ended.
+    assert!(server.output().contains("--- left: "), "{}", server.output());
 }

@@ -61,6 +61,7 @@ async fn authorize<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>
     }
     socket.join(session_room(&id));
     socket.extensions.insert(AdminSession(id));
+    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     socket.on("watch", on_watch::<A>);
     Ok(())
 }

@@ -20,6 +20,8 @@ pub struct ServeArgs {
 
 /// How long Ctrl-C / SIGTERM waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long socket `disconnect` handlers may run at shutdown (each has its script budget too).
+const DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Secrets shorter than this are refused in production.
 const MIN_SECRET_LEN: usize = 32;
@@ -65,6 +67,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     };
 
+    raise_open_files_limit(u64::from(settings.server.max_connections.get()));
+
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -81,6 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server::build(project, sessions, Options { production, log_requests: !args.quiet }, backend);
         let io = app.io().clone();
         let flusher = app.clone();
+        let closing = app.clone();
         if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
             anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
         }
@@ -110,12 +115,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             open_browser(&format!("http://{shown}/"));
         }
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-        let deadlines =
-            server::listen::Deadlines { header: *settings.server.header_timeout, body: *settings.server.body_timeout };
-        let server = server::listen::serve(listener, router, deadlines, async move {
+        let limits = server::listen::Limits {
+            header: *settings.server.header_timeout,
+            body: *settings.server.body_timeout,
+            max_connections: settings.server.max_connections.get() as usize,
+        };
+        let server = server::listen::serve(listener, router, limits, async move {
             shutdown_signal().await;
             log::info("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());
+            let handlers = server::with_io!(&io, io => tokio::time::timeout(
+                DISCONNECT_GRACE,
+                server::sockets::disconnect_all_for_shutdown(io, &closing)
+            )
+            .await);
+            if handlers.is_err() {
+                log::warning(&format!(
+                    "socket disconnect handlers still running after {}s; stopping anyway",
+                    DISCONNECT_GRACE.as_secs()
+                ));
+            }
             server::with_io!(&io, io => io.close().await);
         });
         tokio::select! {
@@ -129,6 +148,30 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         flusher.sessions.flush().await.context("writing sessions to disk")?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Every connection is a file descriptor: lifts the soft open-files limit (often 1,024) to the
+/// hard one, as Go's runtime does, and warns when even that is below `max_connections` plus
+/// room for the databases, the watcher and the log.
+fn raise_open_files_limit(max_connections: u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    const SPARE: u64 = 256;
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = raised;
+        }
+    }
+    if let Some(open_files) = limit.current
+        && open_files < max_connections.saturating_add(SPARE)
+    {
+        log::warning(&format!(
+            "this process may open {open_files} files, fewer than `[server] max_connections` ({max_connections}) \
+             needs: connections beyond about {} will fail; raise `ulimit -n` or lower max_connections",
+            open_files.saturating_sub(SPARE)
+        ));
+    }
 }
 
 /// The URLs other machines reach a server listening on every interface at: one per

@@ -5,6 +5,7 @@
 //! To add a setting: add a field to its section struct, a default in that struct's
 //! `Default`, and one `section.get("key", default)` line in its `read` function. A new value
 //! type implements [`FromToml`].
+use std::num::NonZeroU32;
 use std::ops::{Deref, Range};
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub struct ServerSettings {
     pub header_timeout: Setting<Duration>,
     /// How long a client may take to send a request's body.
     pub body_timeout: Setting<Duration>,
+    /// Open connections at one time (WebSockets and long-polls included).
+    pub max_connections: Setting<NonZeroU32>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +83,7 @@ impl Default for ServerSettings {
             allowed_hosts: Setting::default_value(Vec::new()),
             header_timeout: Setting::default_value(Duration::from_secs(10)),
             body_timeout: Setting::default_value(Duration::from_secs(30)),
+            max_connections: Setting::default_value(NonZeroU32::new(10_000).unwrap()),
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct SocketSettings {
     pub adapter: Setting<SocketAdapter>,
     /// Largest socket message (WebSocket frame or polling body).
     pub max_payload: Setting<Size>,
+    /// Sockets connected plus handshakes not yet connected, at one time.
+    pub max_sockets: Setting<NonZeroU32>,
 }
 
 impl Default for SocketSettings {
@@ -117,6 +123,7 @@ impl Default for SocketSettings {
             allowed_origins: Setting::default_value(Vec::new()),
             adapter: Setting::default_value(SocketAdapter::Local),
             max_payload: Setting::default_value(Size(1024 * 1024)),
+            max_sockets: Setting::default_value(NonZeroU32::new(10_000).unwrap()),
         }
     }
 }
@@ -312,6 +319,17 @@ impl FromToml for u16 {
     fn from_toml(value: &DeValue<'_>) -> Result<Self, Problem> {
         let n = integer(value).ok_or(Problem::Type)?;
         u16::try_from(n).map_err(|_| Problem::Value(format!("{n} is out of range"), Self::EXPECTED.into()))
+    }
+}
+
+impl FromToml for NonZeroU32 {
+    const EXPECTED: &'static str = "a whole number from 1 to 4294967295";
+    fn from_toml(value: &DeValue<'_>) -> Result<Self, Problem> {
+        let n = integer(value).ok_or(Problem::Type)?;
+        u32::try_from(n)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| Problem::Value(format!("{n} is out of range"), Self::EXPECTED.into()))
     }
 }
 
@@ -579,6 +597,7 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
                 allowed_hosts: s.get("allowed_hosts", d.allowed_hosts),
                 header_timeout: s.get("header_timeout", d.header_timeout),
                 body_timeout: s.get("body_timeout", d.body_timeout),
+                max_connections: s.get("max_connections", d.max_connections),
             }
         }),
         session: top.table("session", |s| {
@@ -595,6 +614,7 @@ pub fn parse(source: &str, default_name: &str) -> (Settings, Vec<Diagnostic>) {
                 allowed_origins: s.get("allowed_origins", d.allowed_origins),
                 adapter: s.get("adapter", d.adapter),
                 max_payload: s.get("max_payload", d.max_payload),
+                max_sockets: s.get("max_sockets", d.max_sockets),
             }
         }),
         scripts: top
@@ -722,6 +742,23 @@ mod tests {
         assert!(found[0].message.contains("must be an integer"), "{:?}", found[0].message);
         assert_eq!(found[0].help.as_deref(), Some("remove the quotes: port = 3000"));
         assert!(found[2].help.as_deref().unwrap().contains("did you mean `session`?"), "{:?}", found[2].help);
+    }
+
+    #[test]
+    fn max_connections_is_a_positive_whole_number() {
+        let (settings, found) = parse("name = \"a\"\n[server]\nmax_connections = 250\n", "x");
+        assert!(found.is_empty(), "{found:#?}");
+        assert_eq!(settings.server.max_connections.get(), 250);
+        assert_eq!(parse("name = \"a\"\n", "x").0.server.max_connections.get(), 10_000);
+        for bad in ["0", "-1", "4294967296"] {
+            let got = codes(&format!("name = \"a\"\n[server]\nmax_connections = {bad}\n"));
+            assert_eq!(
+                got.iter().map(|(code, line, _)| (*code, *line)).collect::<Vec<_>>(),
+                [("config-value", 3)],
+                "{bad}"
+            );
+        }
+        assert_eq!(codes("name = \"a\"\n[server]\nmax_connections = \"10\"\n")[0].0, "config-type");
     }
 
     #[test]

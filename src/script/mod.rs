@@ -7,6 +7,7 @@
 pub(crate) mod controller;
 pub(crate) mod effects;
 pub(crate) mod io_api;
+pub(crate) mod rate_limit;
 pub(crate) mod socket_api;
 
 use std::sync::{Arc, OnceLock};
@@ -74,6 +75,7 @@ fn build_engine() -> Engine {
     controller::register(&mut engine);
     socket_api::register(&mut engine);
     io_api::register(&mut engine);
+    rate_limit::register(&mut engine);
     crate::lists::rhai_api::register(&mut engine);
     crate::users::script_api::register(&mut engine);
     engine

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use http::header;
 
 use super::{App, pages};
@@ -84,7 +84,8 @@ pub async fn refuse_foreign_hosts(State(app): State<Arc<App>>, request: Request,
 /// another origin would carry the visitor's cookie, so every request the engine would answer
 /// is refused before any upgrade unless its `Origin` is the server's own or listed in
 /// `[sockets] allowed_origins`. An `Origin` that is not text is refused; no `Origin`
-/// (non-browser clients) is allowed. A request let through goes on
+/// (non-browser clients) is allowed. A new handshake (no `sid`) beyond `[sockets] max_sockets`
+/// gets 503. A request let through goes on
 /// [`detached`](super::engine_request::detached) from hyper's read buffer.
 pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if !is_engine_path(request.uri().path()) {
@@ -109,7 +110,30 @@ pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Reques
             );
         }
     }
+    let handshake =
+        !request.uri().query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "sid"));
+    if handshake && !app.socket_budget.try_handshake(app.project().settings.sockets.max_sockets.get() as usize) {
+        if let Some(refused) = app.socket_budget.refused() {
+            log::warning(&format!(
+                "{} sockets connected or connecting, the most `[sockets] max_sockets` allows: refused {refused} \
+                 handshake(s)",
+                app.socket_budget.connected_count()
+            ));
+        }
+        return too_many_sockets();
+    }
     next.run(super::engine_request::detached(request)).await
+}
+
+/// The answer to a handshake beyond `max_sockets`: clients retry later (ours and
+/// socket.io-client back off and reconnect).
+fn too_many_sockets() -> Response {
+    (
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        "too many sockets are open on this server; try again shortly",
+    )
+        .into_response()
 }
 
 #[cfg(test)]

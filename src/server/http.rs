@@ -495,7 +495,11 @@ fn request_map(parts: &Parts, params: &[(String, String)], body: &Bytes) -> Resu
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().into(), v.to_string().into())))
         .collect();
     req.insert("headers".into(), headers.into());
-    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(String::new(), |c| c.0.ip().to_string());
+    // Behind a reverse proxy on this host, the client the proxy names (as the sign-in throttle).
+    let ip = crate::users::throttle_client(
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+    );
     req.insert("ip".into(), ip.into());
     Ok(req)
 }

@@ -1,26 +1,40 @@
 //! The accept loop: HTTP/1.1 connections with deadlines (headers, idle keep-alive, bodies),
-//! `TCP_NODELAY`, WebSocket upgrades, and a graceful stop.
+//! a cap on open connections, `TCP_NODELAY`, WebSocket upgrades, and a graceful stop.
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
 use crate::log;
 
-/// How long a client may take over each part of a request.
+/// How long a client may take over each part of a request, and how many connections may be
+/// open at once.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadlines {
+pub struct Limits {
     /// To send the request line and headers; also how long an idle keep-alive connection stays.
     pub header: Duration,
     /// Between two pieces of a request body (the whole body is also bounded by the handler).
     pub body: Duration,
+    /// Open TCP connections (pages, keep-alives, WebSockets, long-polls) at one time; a
+    /// connection beyond it is closed as soon as it is accepted.
+    pub max_connections: usize,
 }
+
+/// Largest read buffer of a connection, which bounds the request head (request line and
+/// headers): hyper's default, about 400 KiB, would let 10,000 slow connections hold 4 GB.
+/// Browsers send a few KiB (Node allows 16 KiB). hyper checks it between reads, so a head
+/// may pass it by one read; well beyond it the answer is 431.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// How often a refused connection may be logged: a flood makes one line per interval.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets every
 /// connection finish its request in flight and returns once they are all closed.
@@ -30,10 +44,13 @@ pub struct Deadlines {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    deadlines: Deadlines,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(deadlines.body));
+    let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body));
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let mut refused = 0u64;
+    let mut last_refusal_log: Option<Instant> = None;
     // Every connection holds a receiver; once they are all dropped, every connection is done.
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -50,6 +67,20 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            drop(stream);
+            refused += 1;
+            if last_refusal_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL) {
+                log::warning(&format!(
+                    "{} open connections, the most `[server] max_connections` allows: closed {refused} \
+                     new connection(s) (the latest from {remote})",
+                    limits.max_connections
+                ));
+                last_refusal_log = Some(Instant::now());
+                refused = 0;
+            }
+            continue;
+        };
         // See: issue 11, a 40 ms Nagle stall on small socket frames after the upgrade.
         let _ = stream.set_nodelay(true);
         let service = router.clone().map_request(move |mut request: axum::extract::Request<_>| {
@@ -58,8 +89,9 @@ pub async fn serve(
         });
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
+            let _open = permit;
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(deadlines.header);
+            http.timer(TokioTimer::new()).header_read_timeout(limits.header).max_buf_size(MAX_HEAD);
             let connection = http
                 .serve_connection(
                     TokioIo::new(stream),

@@ -77,6 +77,7 @@ pub fn editor_template(setting: Option<&str>) -> Option<String> {
 pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
     use socketioxide_core::adapter::Spawnable as _;
     io.ns(NAMESPACE, async |socket: SocketRef<A>, State(app): State<Arc<App>>| {
+        socket.extensions.insert(Arc::new(app.socket_budget.connected()));
         let broken = app.broken.lock().unwrap().clone();
         if !broken.is_empty() {
             let _ = socket.emit("diagnostics", &broken);

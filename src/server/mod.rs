@@ -12,6 +12,7 @@ pub(crate) mod pages;
 pub mod redis;
 pub(crate) mod reload;
 pub mod session;
+pub(crate) mod socket_budget;
 pub(crate) mod sockets;
 pub(crate) mod statics;
 pub mod store;
@@ -79,6 +80,8 @@ pub struct App {
     pub(crate) data: data::Data,
     /// Failed sign-ins per client and per account (DESIGN §11), for `signin()` and the admin.
     pub throttle: Arc<crate::users::Throttle>,
+    /// Sockets connected and handshakes on their way, against `[sockets] max_sockets`.
+    pub socket_budget: socket_budget::SocketBudget,
 }
 
 impl App {
@@ -173,6 +176,7 @@ pub fn build(
         broken: Mutex::default(),
         data: data::Data::default(),
         throttle: Arc::default(),
+        socket_budget: socket_budget::SocketBudget::default(),
     });
     crate::admin::live::announce_changes(&app);
     let max_payload = project.settings.sockets.max_payload.0;
@@ -214,6 +218,7 @@ fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
         .ws_max_message_size(max_payload)
         .ws_max_frame_size(max_payload)
         .ws_read_buffer_size(WS_READ_BUFFER)
+        .connect_timeout(socket_budget::CONNECT_WINDOW)
         .with_parser(parser)
 }
 

@@ -1,5 +1,6 @@
 //! Socket.IO namespaces wired by `sockets/*.rhai`, each socket bound to the visitor's
 //! HTTP session (the signed cookie of its handshake), loaded fresh for every event.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rhai::FnPtr;
@@ -34,6 +35,8 @@ struct SocketLink {
     /// is a flag and one `Notify` in place; a `watch` channel allocated about 400 bytes more
     /// per socket, issue 11.)
     ready: tokio::sync::SetOnce<()>,
+    /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
+    gone: AtomicBool,
 }
 
 impl SocketLink {
@@ -151,7 +154,9 @@ async fn prepare<A: Adapter>(
         own_session: Mutex::default(),
         handlers: Mutex::default(),
         ready: tokio::sync::SetOnce::new(),
+        gone: AtomicBool::new(false),
     })));
+    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     if let Some(id) = session_id {
         socket.join(session_room(&id));
     }
@@ -211,6 +216,9 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    if link.gone.swap(true, Ordering::SeqCst) {
+        return;
+    }
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect");
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
@@ -218,6 +226,17 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
         let _ =
             run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
     }
+}
+
+/// Runs the `disconnect` handler of every socket of this process, with the reason "server is
+/// being closed", before [`SocketIo::close`]: socketioxide's close forgets its namespaces before
+/// it closes the transports, so it would run none of them.
+pub async fn disconnect_all_for_shutdown<A: Adapter>(io: &SocketIo<A>, app: &Arc<App>) {
+    let mut runs = tokio::task::JoinSet::new();
+    for socket in io.nsps().into_iter().flat_map(|ns| ns.sockets()) {
+        runs.spawn(on_disconnect(socket, DisconnectReason::ClosingServer, State(app.clone())));
+    }
+    runs.join_all().await;
 }
 
 /// Runs one script call for a socket: loads the session fresh, runs, saves what changed, then

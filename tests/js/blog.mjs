@@ -8,6 +8,10 @@
 //   {"step":"shown",…}    bar clicked, shown   → caller renames a post on the page
 //   {"step":"edited",…}   the title changed    → caller archives a post on the page
 //   {"step":"withdrawn",…} its card left
+// On a post page (/blog/post/…) the same three changes, where the post shown is the one
+// renamed, then archived:
+//   {"step":"ready"} → {"step":"shown", notice} (another post came out: no notice)
+//   → {"step":"edited", notice, href} → {"step":"withdrawn", notice, href, reloaded, errors}
 // Failure: a message on stderr, exit 1. Every wait is bounded; the browser is always closed.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -43,6 +47,18 @@ try {
   const reloaded = async () => (await page.evaluate(() => window.__marker)) !== "same page";
 
   await handOver("ready");
+  if (new URL(pageUrl).pathname.startsWith("/blog/post/")) await postPage(page, reloaded, errors);
+  else await indexPage(page, reloaded, errors);
+} catch (err) {
+  console.error(`blog.mjs: ${err && err.stack ? err.stack : err}`);
+  status = 1;
+} finally {
+  await browser.close();
+}
+process.exit(status);
+
+/** The index's story: new posts wait under a bar, shown ones follow their edits and leave. */
+async function indexPage(page, reloaded, errors) {
   await page.waitForSelector("#new-posts:not([hidden])", { timeout: WAIT_MS });
   const bar = await page.textContent("#new-posts button");
   await page.click("#new-posts button");
@@ -80,10 +96,19 @@ try {
   );
   const bar_hidden = await page.evaluate(() => document.getElementById("new-posts").hidden);
   console.log(JSON.stringify({ step: "withdrawn", reloaded: await reloaded(), bar_hidden, errors }));
-} catch (err) {
-  console.error(`blog.mjs: ${err && err.stack ? err.stack : err}`);
-  status = 1;
-} finally {
-  await browser.close();
 }
-process.exit(status);
+
+/** The post page's story: a notice when its post changes or is taken down, never a reload. */
+async function postPage(page, reloaded, errors) {
+  const notice = () => page.evaluate(() => {
+    const bar = document.getElementById("post-changed");
+    return { hidden: bar.hidden, text: bar.querySelector("p").textContent, href: bar.querySelector("a").getAttribute("href") };
+  });
+  // Another post came out: this page has nothing to say about it.
+  await handOver("shown", { notice: await notice() });
+  await page.waitForSelector("#post-changed:not([hidden])", { timeout: WAIT_MS });
+  await handOver("edited", { notice: await notice() });
+  await page.waitForFunction(() => /taken down/.test(document.querySelector("#post-changed p").textContent),
+    null, { timeout: WAIT_MS });
+  console.log(JSON.stringify({ step: "withdrawn", notice: await notice(), reloaded: await reloaded(), errors }));
+}

@@ -3,7 +3,7 @@
 //
 //   node browser.mjs <scenario> <baseUrl> [path]
 //
-// Scenarios: hello, hello-polling (path defaults to /poll), chat, live-reload, css-swap, overlay,
+// Scenarios: hello, hello-polling (path defaults to /poll), leave-polling, chat, live-reload, css-swap, overlay,
 // client (extra: websocket | polling | refused | swallowed), reconnect.
 //
 // The live scenarios need the caller to edit the project mid-story. They hand over with a
@@ -13,6 +13,7 @@
 //   overlay:     STEP break  → caller breaks templates/views/index.html
 //                STEP fix    → caller restores it
 //   reconnect:   STEP restart → caller stops the server and starts it again on the same port
+//   leave-polling: STEP left  → the page has gone (the browser stays up); caller checks the server
 //
 // Success: one JSON line on stdout with what was observed, exit 0.
 // Failure: a message on stderr, exit 1. Every wait is bounded (≤ 10 s); the browser is always
@@ -162,7 +163,7 @@ const navigationType = () => {
 // Scenarios
 
 /** The guide's story in the browser: the console prints the session's message. */
-async function hello(browser, path, transport) {
+async function hello(browser, path, transport, { stayAfterLeaving = false } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const seen = watch(page);
@@ -190,6 +191,9 @@ async function hello(browser, path, transport) {
   // Leave the page the way a visitor does (the browser stays up), so its goodbye — a
   // websocket close or the long-polling close packet — can go out before the context ends.
   await page.goto("about:blank", { timeout: WAIT_MS });
+  // A real browser outlives the page it left; the caller says when the server has heard the
+  // goodbye, so closing the context cannot cut off a keepalive request still on its way.
+  if (stayAfterLeaving) await step("left");
   await context.close();
   return {
     console: seen.console.map((m) => m.text),
@@ -529,6 +533,7 @@ const SCENARIOS = {
   "sign-in": signIn,
   hello: (browser) => hello(browser, extra || "/", "websocket"),
   "hello-polling": (browser) => hello(browser, extra || "/poll", "polling"),
+  "leave-polling": (browser) => hello(browser, extra || "/poll", "polling", { stayAfterLeaving: true }),
   chat,
   "live-reload": liveReload,
   "css-swap": cssSwap,
