@@ -12,7 +12,8 @@
 #   first   GET / with no cookie: a new session each
 #   connect a websocket connect with the session's cookie until `msg`, then disconnect
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building this
-# tree), INSTR_REQUESTS (200), INSTR_CONNECTS (50).
+# tree), INSTR_REQUESTS (200), INSTR_CONNECTS (50), INSTR_KEEP (a folder to copy the callgrind
+# dumps to, one per operation, for callgrind_annotate).
 set -euo pipefail
 # shellcheck source=benches/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -70,6 +71,10 @@ count() {
     sleep 1 # the dump is written in one go, but give it a moment
     total=$(grep -h '^summary:\|^totals:' "$(ls -t "$WORK"/callgrind.out* | head -n1)" | head -n1 | awk '{print $2}')
     IR[$name]=$((total / n))
+    if [[ -n "${INSTR_KEEP:-}" ]]; then
+        mkdir -p "$INSTR_KEEP"
+        cp "$(ls -t "$WORK"/callgrind.out* | head -n1)" "$INSTR_KEEP/callgrind.$name"
+    fi
     log "$name: $total instructions for $n"
 }
 

@@ -104,8 +104,15 @@ build_keystone() {
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
 }
 
-# build_bare: builds benches/bare_server.rs (release), sets BARE to its executable.
+# build_bare: builds benches/bare_server.rs (release), sets BARE to its executable. With
+# BENCH_BARE=/path/to/bare_server set, uses that executable instead (the bench profile rebuilds
+# the whole library after any change to it).
 build_bare() {
+    if [[ -n "${BENCH_BARE:-}" ]]; then
+        BARE=$BENCH_BARE
+        [[ -x "$BARE" ]] || die "missing $BARE"
+        return
+    fi
     BARE=$(cargo bench --bench bare_server --no-run --message-format=json --manifest-path "$ROOT/Cargo.toml" \
         2>/dev/null | grep -o '"executable":"[^"]*/bare_server-[^"]*"' | tail -n1 | cut -d'"' -f4) || true
     if [[ -z "$BARE" ]]; then
@@ -136,11 +143,66 @@ setup_workdir() {
     KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
 }
 
+# --- the lists app (lists.sh, lists-instructions.sh) ---------------------------------------------
+
+# blog_app DIR POSTS: scaffolds (with $KEYSTONE) an app in DIR with 100 users and POSTS posts
+# seeded through updates/ (a third of them drafts), and GET /blog: published posts, newest
+# first, 10 a page, each with its author populated.
+blog_app() {
+    local app=$1 posts=$2
+    "$KEYSTONE" new "$app" >/dev/null
+    mkdir -p "$app/models" "$app/updates"
+    cat >"$app/models/User.toml" <<'TOML'
+[fields]
+name  = { type = "text", required = true }
+email = { type = "email", required = true, unique = true }
+TOML
+    cat >"$app/models/Post.toml" <<'TOML'
+title = "title"
+slug = { from = "title" }
+sort = "-published_at"
+[fields]
+title        = { type = "text", required = true }
+state        = { type = "select", options = ["draft", "published", "archived"], default = "draft", index = true }
+author       = { type = "relationship", ref = "User" }
+published_at = { type = "datetime" }
+brief        = { type = "markdown" }
+TOML
+    printf '"GET /blog" = "blog"\n' >>"$app/routes/index.toml"
+    cat >"$app/routes/views/blog.rhai" <<'RHAI'
+locals.posts = list("Post").find(#{ state: "published" }).sort("-published_at")
+                           .populate("author").paginate(req.query.page ?? 1, 10);
+RHAI
+    cat >"$app/templates/views/blog.html" <<'HTML'
+{% extends "layouts/default.html" %}
+{% block content %}
+{% for post in posts.items %}
+<article><h2><a href="/blog?post={{ post.slug }}">{{ post.title }}</a></h2>
+  <p>by {{ post.author.name if post.author else "nobody" }}, {{ post.published_at }}</p>{{ post.brief.html | safe }}</article>
+{% endfor %}
+<nav>page {{ posts.page }} of {{ posts.pages }} ({{ posts.total }} posts)</nav>
+{% endblock %}
+HTML
+    local u
+    for ((u = 1; u <= 100; u++)); do
+        printf '[[User]]\nname = "Author %d"\nemail = "author%d@example.com"\n' "$u" "$u"
+    done >"$app/updates/001-users.toml"
+    awk -v n="$posts" 'BEGIN {
+        split("published published draft", states, " ");
+        for (i = 1; i <= n; i++) {
+            printf "[[Post]]\ntitle = \"Post number %d\"\nstate = \"%s\"\nauthor = \"Author %d\"\n", i, states[i % 3 + 1], i % 100 + 1;
+            printf "published_at = \"%s\"\nbrief = \"A *short* brief of post %d.\"\n", strftime("%Y-%m-%dT%H:%M:%SZ", 1600000000 + i * 3600, 1), i;
+        }
+    }' >"$app/updates/002-posts.toml"
+}
+
 # --- servers -----------------------------------------------------------------------------------
 
-# wait_for_url PID LOGFILE: waits for the "http://127.0.0.1:PORT/" a server prints, sets URL.
+# wait_for_url PID LOGFILE [SECONDS]: waits (15 s unless told) for the "http://127.0.0.1:PORT/"
+# a server prints, sets URL.
 wait_for_url() {
-    local pid=$1 out=$2 deadline=$((SECONDS + 15))
+    local pid=$1 out=$2 limit=${3:-15}
+    local deadline=$((SECONDS + limit))
     URL=""
     while ((SECONDS < deadline)); do
         kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; die "server exited early"; }
@@ -149,7 +211,7 @@ wait_for_url() {
         sleep 0.05
     done
     cat "$out" >&2
-    die "server did not start within 15 s"
+    die "server did not start within $limit s"
 }
 
 # session_cookie URL: GET / once (must render the index view), prints "keystone.sid=…".

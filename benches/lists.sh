@@ -46,50 +46,8 @@ fi
 setup_workdir lists
 
 # --- the app -----------------------------------------------------------------------------------
-"$KEYSTONE" new "$WORK/app" >/dev/null
 APP="$WORK/app"
-mkdir -p "$APP/models" "$APP/updates"
-cat >"$APP/models/User.toml" <<'TOML'
-[fields]
-name  = { type = "text", required = true }
-email = { type = "email", required = true, unique = true }
-TOML
-cat >"$APP/models/Post.toml" <<'TOML'
-title = "title"
-slug = { from = "title" }
-sort = "-published_at"
-[fields]
-title        = { type = "text", required = true }
-state        = { type = "select", options = ["draft", "published", "archived"], default = "draft", index = true }
-author       = { type = "relationship", ref = "User" }
-published_at = { type = "datetime" }
-brief        = { type = "markdown" }
-TOML
-printf '"GET /blog" = "blog"\n' >>"$APP/routes/index.toml"
-cat >"$APP/routes/views/blog.rhai" <<'RHAI'
-locals.posts = list("Post").find(#{ state: "published" }).sort("-published_at")
-                           .populate("author").paginate(req.query.page ?? 1, 10);
-RHAI
-cat >"$APP/templates/views/blog.html" <<'HTML'
-{% extends "layouts/default.html" %}
-{% block content %}
-{% for post in posts.items %}
-<article><h2><a href="/blog?post={{ post.slug }}">{{ post.title }}</a></h2>
-  <p>by {{ post.author.name if post.author else "nobody" }}, {{ post.published_at }}</p>{{ post.brief.html | safe }}</article>
-{% endfor %}
-<nav>page {{ posts.page }} of {{ posts.pages }} ({{ posts.total }} posts)</nav>
-{% endblock %}
-HTML
-{
-    for ((u = 1; u <= 100; u++)); do printf '[[User]]\nname = "Author %d"\nemail = "author%d@example.com"\n' "$u" "$u"; done
-} >"$APP/updates/001-users.toml"
-awk -v n="$POSTS" 'BEGIN {
-    split("published published draft", states, " ");
-    for (i = 1; i <= n; i++) {
-        printf "[[Post]]\ntitle = \"Post number %d\"\nstate = \"%s\"\nauthor = \"Author %d\"\n", i, states[i % 3 + 1], i % 100 + 1;
-        printf "published_at = \"%s\"\nbrief = \"A *short* brief of post %d.\"\n", strftime("%Y-%m-%dT%H:%M:%SZ", 1600000000 + i * 3600, 1), i;
-    }
-}' >"$APP/updates/002-posts.toml"
+blog_app "$APP" "$POSTS"
 
 # --- one backend -------------------------------------------------------------------------------
 # bench LABEL: serves $APP, seeds it (the updates), loads GET / and the list page.
@@ -98,7 +56,7 @@ bench() {
     started=$SECONDS
     start "$WORK/$label.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$APP" --port 0 --production --quiet
     local pid=$STARTED_PID
-    wait_for_url_long "$pid" "$WORK/$label.log"
+    wait_for_url "$pid" "$WORK/$label.log" 600 # seeding 10,000 items takes a while
     log "$label: serving after $((SECONDS - started)) s (seeding included)"
     local cookie
     cookie=$(session_cookie "$URL")
@@ -115,19 +73,6 @@ bench() {
     done
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
-}
-
-# wait_for_url_long PID LOG: like wait_for_url, with time for seeding 10,000 items.
-wait_for_url_long() {
-    local pid=$1 out=$2 deadline=$((SECONDS + 600))
-    URL=""
-    while ((SECONDS < deadline)); do
-        kill -0 "$pid" 2>/dev/null || { cat "$out" >&2; die "server exited early"; }
-        URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$out" | head -n1 || true)
-        [[ -n "$URL" ]] && return 0
-        sleep 0.2
-    done
-    die "server did not start within 600 s"
 }
 
 # load PID URL [WRK ARGS]: 2 s warm-up, then wrk for DURATION; sets WRK_OUT and WRK_TICKS.

@@ -12,7 +12,7 @@
 # of values and the ratios issue 11 sets as targets.
 #
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building
-# this tree), BENCH_DURATION (10s, per wrk run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300),
+# this tree), BENCH_BARE (a bare_server executable, likewise), BENCH_DURATION (10s, per wrk run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300),
 # VERSUS_RECEIVERS (1000), VERSUS_MESSAGES (200).
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
 set -euo pipefail

@@ -108,6 +108,31 @@ pub fn warning(text: &str) {
     );
 }
 
+/// Counts an event that floods (refused connections, handshakes) and says when a line about
+/// it is due: the first time, then at most once per interval, with how many happened since.
+#[derive(Debug)]
+pub struct Occasional {
+    interval: Duration,
+    state: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+impl Occasional {
+    pub const fn new(interval: Duration) -> Self {
+        Occasional { interval, state: std::sync::Mutex::new((0, None)) }
+    }
+
+    /// Counts one; `Some(count)` when a line is due, the count since the last line included.
+    pub fn tick(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.0 += 1;
+        if state.1.is_some_and(|at| at.elapsed() < self.interval) {
+            return None;
+        }
+        state.1 = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut state.0))
+    }
+}
+
 /// Something went wrong that the visitor does not see in full.
 pub fn error(text: &str) {
     emit(Stream::Err, &format!("error: {}", escape(text)), "error", "server", serde_json::json!({ "message": text }));

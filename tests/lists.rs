@@ -247,6 +247,23 @@ on_both! {
         assert_eq!(populated["many"][0]["email"], json!("ann@example.com"));
     }
 
+    contains_ignores_case_beyond_ascii_on_both_stores(h) {
+        for title in ["Café Éclair", "ÇA VA", "plain ascii"] {
+            h.created("Post", json!({ "title": title }));
+        }
+        let titles = |needle: &str| -> Vec<String> {
+            let mut t: Vec<String> =
+                h.find("Post", json!({ "title": { "contains": needle } })).iter().map(|p| p["title"].as_str().unwrap().to_string()).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(titles("éclair"), ["Café Éclair"]);
+        assert_eq!(titles("CAFÉ"), ["Café Éclair"]);
+        assert_eq!(titles("ça"), ["ÇA VA"]);
+        assert_eq!(titles("ASCII"), ["plain ascii"]);
+        assert!(titles("ecl").is_empty(), "accents still count: e is not é");
+    }
+
     every_filter_operator(h) {
         let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com" }));
         let news = h.created("PostCategory", json!({ "name": "News" }));
@@ -529,6 +546,122 @@ on_both! {
     }
 }
 
+impl Harness {
+    /// Runs `sql` (SQLite) or `pg` (PostgreSQL) with `id` as its parameter on a connection of
+    /// its own, as another program writing the database directly would.
+    fn raw_write(&self, sql: &str, pg: &str, id: &str) {
+        match &self.backend {
+            Backend::Sqlite => {
+                let conn = rusqlite::Connection::open(self._dir.path().join(keystone::lists::SQLITE_FILE)).unwrap();
+                assert_eq!(conn.execute(sql, [id]).unwrap(), 1, "{sql}");
+            }
+            Backend::Postgres(url) => {
+                let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                assert_eq!(client.execute(pg, &[&id]).unwrap(), 1, "{pg}");
+            }
+        }
+    }
+}
+
+/// A script reading page 1 of the published posts, each as "title by author", then the total.
+const PAGE_SCRIPT: &str = r#"
+let page = list("Post").find(#{ state: "published" }).populate("author").paginate(1, 10);
+let out = [];
+for post in page.items { out.push(post.title + " by " + if post.author == () { "nobody" } else { post.author.name }); }
+out.push(page.total);
+out"#;
+
+/// Every post with its author, as [`PAGE_SCRIPT`] shows them, through `find().all()`.
+const ALL_SCRIPT: &str = r#"
+let out = [];
+for post in list("Post").find().sort("title").populate("author").all() {
+    out.push(post.title + " by " + if post.author == () { "nobody" } else { post.author.name });
+}
+out"#;
+
+on_both! {
+    script_reads_show_every_write_whoever_makes_it(h) {
+        let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com" }));
+        let first = h.created("Post", json!({
+            "title": "First", "state": "published", "author": id(&ann), "published_at": "2024-01-01T00:00:00Z"
+        }));
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["First by Ann", 1]));
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["First by Ann", 1]), "asked again");
+        assert_eq!(h.run(ALL_SCRIPT).unwrap(), json!(["First by Ann"]));
+
+        // This node's writes, to the page's list and to a populated one.
+        h.db().update(&h.engine, "User", &id(&ann), json!({ "name": "Anna" }).as_object().unwrap()).unwrap();
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["First by Anna", 1]));
+        assert_eq!(h.run(ALL_SCRIPT).unwrap(), json!(["First by Anna"]));
+
+        // Another node's (on SQLite, other connections to the same file).
+        let other = h.other_node();
+        let second = json!({
+            "title": "Second", "state": "published", "author": id(&ann), "published_at": "2024-02-01T00:00:00Z"
+        });
+        assert!(matches!(other.create(&h.engine, "Post", second.as_object().unwrap()).unwrap(), Saved::Item(_)));
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Second by Anna", "First by Anna", 2]));
+        assert_eq!(h.run(ALL_SCRIPT).unwrap(), json!(["First by Anna", "Second by Anna"]));
+
+        // Another program changing a document in place, its version left as it was.
+        h.raw_write(
+            r#"UPDATE "ks_Post" SET data = json_set(data, '$.title', 'Edited') WHERE id = ?1"#,
+            r#"UPDATE "ks_Post" SET data = jsonb_set(data, '{title}', '"Edited"') WHERE id = $1"#,
+            &id(&first),
+        );
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Second by Anna", "Edited by Anna", 2]));
+        assert_eq!(h.run(ALL_SCRIPT).unwrap(), json!(["Edited by Anna", "Second by Anna"]));
+        h.raw_write(
+            r#"UPDATE "ks_User" SET data = json_set(data, '$.name', 'Annie') WHERE id = ?1"#,
+            r#"UPDATE "ks_User" SET data = jsonb_set(data, '{name}', '"Annie"') WHERE id = $1"#,
+            &id(&ann),
+        );
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Second by Annie", "Edited by Annie", 2]));
+
+        // A removed author is no author any more.
+        assert!(h.db().remove(&h.engine, "User", &id(&ann)).unwrap());
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Second by nobody", "Edited by nobody", 2]));
+        h.raw_write(r#"DELETE FROM "ks_Post" WHERE id = ?1"#, r#"DELETE FROM "ks_Post" WHERE id = $1"#, &id(&first));
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Second by nobody", 1]));
+    }
+
+    a_script_changing_the_items_it_read_changes_no_other_read(h) {
+        h.created("Post", json!({ "title": "Kept", "state": "published" }));
+        let changed = h.run(r#"
+            let page = list("Post").find(#{ state: "published" }).paginate(1, 10);
+            page.items[0].title = "Changed";
+            page.total = 99;
+            let all = list("Post").all();
+            all[0].title = "Changed too";
+            [page.items[0].title, all[0].title]"#);
+        assert_eq!(changed.unwrap(), json!(["Changed", "Changed too"]));
+        assert_eq!(h.run(PAGE_SCRIPT).unwrap(), json!(["Kept by nobody", 1]));
+        assert_eq!(h.run(r#"list("Post").all()[0].title"#).unwrap(), json!("Kept"));
+    }
+
+    script_reads_are_the_items_as_read_for_the_server(h) {
+        let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com", "password": "hunter2" }));
+        let news = h.created("PostCategory", json!({ "name": "News" }));
+        let gone = h.created("PostCategory", json!({ "name": "Gone" }));
+        for (title, author) in [("Nul\u{0} and \u{10FFFF} <b>", json!(id(&ann))), ("Alone", Value::Null)] {
+            h.created("Post", json!({
+                "title": title, "state": "published", "author": author, "views": 3, "brief": "*hi*",
+                "categories": [id(&news), id(&gone)], "published_at": "2024-01-01T00:00:00Z"
+            }));
+        }
+        assert!(h.db().remove(&h.engine, "PostCategory", &id(&gone)).unwrap());
+        let find = Find { populate: vec!["author".into(), "categories".into()], ..Find::default() };
+        let expected = Value::Array(h.db().find("Post", &find).unwrap().into_iter().map(Value::Object).collect());
+        assert!(expected.to_string().contains("News") && !expected.to_string().contains("hunter2"), "{expected}");
+        for _ in 0..2 {
+            let read = h.run(r#"list("Post").find().populate("author categories").all()"#).unwrap();
+            assert_eq!(read, expected);
+        }
+        let page = h.run(r#"list("Post").find().populate("author categories").paginate(1, 10).items"#).unwrap();
+        assert_eq!(page, expected);
+    }
+}
+
 #[test]
 fn the_sqlite_file_is_owner_only_and_in_wal_mode() {
     use std::os::unix::fs::PermissionsExt;
@@ -644,6 +777,46 @@ json(#{ ok: saved.ok, errors: saved.errors, item: saved.item, count: list("Note"
         let output = server.stop();
         assert!(!output.contains("panicked"), "{output}");
         assert_eq!(output.matches("applied update").count(), 1, "an update is applied once: {output}");
+    }
+
+    #[test]
+    fn a_list_page_shows_at_once_what_another_program_wrote_to_the_sqlite_file() {
+        let app = notes_app();
+        app.write("routes/views/page.rhai", "json(list(\"Note\").find().sort(\"text\").paginate(1, 10));\n");
+        let routes = app.read("routes/index.toml");
+        app.write("routes/index.toml", &format!("{routes}\"GET /page\" = \"page\"\n"));
+        let server = Server::start(&app.path);
+        let texts = |page: &Value| -> Vec<String> {
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            items.iter().map(|i| i["text"].as_str().unwrap_or_default().to_string()).collect()
+        };
+        let one = get_json(&server, "/notes?text=one", 200);
+        let id = one["item"]["id"].as_str().unwrap().to_string();
+        for _ in 0..3 {
+            assert_eq!(texts(&get_json(&server, "/page", 200)), ["one"]);
+        }
+
+        // This test is the other program: its own connection, no version bump, no notice.
+        let file = app.path.join(keystone::lists::SQLITE_FILE);
+        let conn = rusqlite::Connection::open(file).unwrap();
+        conn.execute(r#"UPDATE "ks_Note" SET data = json_set(data, '$.text', 'edited') WHERE id = ?1"#, [&id]).unwrap();
+        let (status, body) = http_get(&format!("{}/page", server.url));
+        assert_eq!(status, 200);
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((texts(&page), page["total"].clone()), (vec!["edited".to_string()], json!(1)), "{page}");
+        conn.execute(
+            r#"INSERT INTO "ks_Note" (id, version, data) VALUES ('0123456789abcdef01234567', 1, '{"text":"another"}')"#,
+            [],
+        )
+        .unwrap();
+        let (_, body) = http_get(&format!("{}/page", server.url));
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (texts(&page), page["total"].clone()),
+            (vec!["another".to_string(), "edited".to_string()], json!(2))
+        );
+        let output = server.stop();
+        assert!(!output.contains("panicked"), "{output}");
     }
 
     #[test]

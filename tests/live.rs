@@ -109,6 +109,23 @@ fn a_broken_template_keeps_the_last_good_page_and_the_fix_clears_it() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn an_edit_only_the_checks_find_broken_brings_back_the_last_good_page() {
+    // It loads (minijinja fails an unknown filter only when rendering), so it may serve for
+    // the moment the checks take; then the checks bring back what served before.
+    let app = TempApp::scaffold("default");
+    let server = Server::start(&app.path);
+    let live = LiveEvents::listen(&server.url);
+    let good = app.read("templates/views/index.html");
+    app.write("templates/views/index.html", &good.replace("Welcome to", "{{ 1|no_such_filter }} Broken"));
+
+    let diagnostics = live.wait("diagnostics");
+    assert_eq!(diagnostics[0]["code"], "template-filter-unknown", "{diagnostics}");
+    assert!(server.wait_for_output("still serving the last good version", WAIT), "{}", server.output());
+    until_body_contains(&server, "/", "Welcome to app");
+}
+
+#[test]
 fn a_route_added_to_the_table_serves_without_a_restart() {
     let app = TempApp::scaffold("default");
     let server = Server::start(&app.path);

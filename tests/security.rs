@@ -550,6 +550,60 @@ fn rate_limit_holds_back_one_client_and_counts_the_client_a_local_proxy_names() 
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn a_sockets_events_run_in_order_and_a_socket_flooding_its_handlers_is_disconnected() {
+    let (_app, server) = secure_app();
+    let seen = story("order", &server, "websocket");
+    assert_eq!(seen["answered"], 300, "{seen}");
+    assert_eq!(seen["inOrder"], true, "300 echoes sent at once are answered in order: {seen}");
+    // socketioxide closes the transport right after queueing its disconnect packet, so the
+    // client may see either.
+    let reason = seen["floodReason"].as_str().unwrap_or("");
+    assert!(["io server disconnect", "transport close"].contains(&reason), "{seen}\n{}", server.output());
+    assert_eq!(seen["afterwards"], "still here", "{seen}");
+    assert!(server.wait_for_output("waiting for their handlers; disconnected", Duration::from_secs(10)));
+}
+
+/// One masked WebSocket text frame, as a client sends it (the mask of zeros leaves the text as is).
+fn ws_text_frame(text: &str) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match text.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
+#[test]
+fn messages_to_a_client_that_stops_reading_are_dropped_with_a_warning_not_queued_without_end() {
+    use std::io::Write as _;
+    let (_app, server) = secure_app();
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.authority()
+    );
+    let (status, _, mut stream) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 101);
+    // Connect to "/", ask for 5,000 messages of 4 KiB (20 MiB), and never read again.
+    stream.write_all(&ws_text_frame("40")).unwrap();
+    stream.write_all(&ws_text_frame("42[\"firehose\",5000]")).unwrap();
+    assert!(
+        server.wait_for_output("message(s) not sent", Duration::from_secs(30)),
+        "a full send buffer is reported:\n{}",
+        server.output()
+    );
+    // The server goes on answering everyone else.
+    assert_eq!(http_request("GET", &format!("{}/", server.url), &[], "").status, 200);
+    drop(stream);
+}
+
+#[test]
 fn static_files_stream_with_head_and_range_and_never_through_a_link_out_of_public() {
     let app = TempApp::fixture("secure_app");
     app.write("public/big.txt", &"0123456789".repeat(1000));

@@ -213,8 +213,8 @@ fn an_unreadable_sqlite_record_is_an_empty_session_with_a_log_line() {
         assert_eq!(status, 200, "an unreadable record must not fail the visitor's requests: {body}");
         assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({}));
     }
-    let log = server.output();
-    assert!(log.contains("unreadable record treated as an empty session"), "{log}");
+    let logged = "unreadable record treated as an empty session";
+    assert!(server.wait_for_output(logged, std::time::Duration::from_secs(10)), "{}", server.output());
 }
 
 #[test]

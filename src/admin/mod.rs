@@ -31,15 +31,17 @@ const MAX_FORM_VALUES: usize = 5_000;
 /// go on to the project's routes.
 pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let project = app.project();
-    let base = project.settings.admin.path.trim_end_matches('/').to_string();
-    let rest = match request.uri().path().strip_prefix(&base) {
+    let base = project.settings.admin.path.trim_end_matches('/');
+    let rest = match request.uri().path().strip_prefix(base) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_matches('/').to_string(),
         _ => return next.run(request).await,
     };
     if crate::server::guard::is_engine_path(request.uri().path()) {
         return next.run(request).await;
     }
-    match serve(&app, project, base, rest, request).await {
+    let base = base.to_string();
+    // Boxed: the admin's future is large, and every request of the site passes through here.
+    match Box::pin(serve(&app, project, base, rest, request)).await {
         Ok(response) => response,
         Err(failure) => failure.page(),
     }
@@ -107,10 +109,8 @@ pub(crate) struct Visit {
 impl Visit {
     /// The session's CSRF token, made now if it has none.
     pub fn csrf(&mut self) -> String {
-        let token = self
-            .data
-            .entry(CSRF_KEY)
-            .or_insert_with(|| Value::String(crate::server::session::new_secret()[..64].to_string()));
+        let token =
+            self.data.entry(CSRF_KEY).or_insert_with(|| Value::String(crate::server::session::new_csrf_token()));
         token.as_str().unwrap_or_default().to_string()
     }
 
@@ -341,7 +341,7 @@ async fn signin(visit: &mut Visit) -> Result<Response, AdminError> {
     // A new session id against fixation, with a new CSRF token; sockets of the old id renew.
     let mut data = visit.data.clone();
     data.insert(users::SESSION_KEY.into(), user.get("id").cloned().unwrap_or(Value::Null));
-    data.insert(CSRF_KEY.into(), Value::String(crate::server::session::new_secret()[..64].to_string()));
+    data.insert(CSRF_KEY.into(), Value::String(crate::server::session::new_csrf_token()));
     data.remove(FLASH_KEY);
     let sessions = &visit.app.sessions;
     let id = sessions.regenerate(visit.visitor.id, data.clone()).await?;

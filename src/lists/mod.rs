@@ -3,8 +3,10 @@
 //! through: validation per field, the slug autokey, hooks, populate, pagination.
 //! Scripts reach it with `list("Post")` ([`rhai_api`]); `updates/*.toml` seed it once.
 
+mod documents;
 pub mod model;
 pub mod query;
+mod results;
 pub mod rhai_api;
 pub mod store;
 pub mod updates;
@@ -20,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::diagnostic::Diagnostic;
 pub use model::{Field, FieldType, Model};
 use query::{Cond, Op, Page, Path, Query};
-pub use store::{Item, Store, StoreError};
+pub use store::{Item, Store, StoreError, Stored};
 
 /// Where the data lives (from `[database] url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +152,10 @@ pub struct Db {
     hooks: BTreeMap<String, Hooks>,
     /// Told of every write that landed (the Admin UI follows the data live).
     changes: std::sync::OnceLock<ChangeSink>,
+    /// Documents already made into script values (see [`documents`]).
+    documents: documents::Documents,
+    /// Answers of script finds while the data stays the same (see [`results`]).
+    results: results::Results,
 }
 
 /// A write that landed: item `id` of `list` is now at `version`, or gone (`None`).
@@ -209,7 +215,15 @@ impl Db {
             }
         }
         (
-            Arc::new_cyclic(|me| Db { me: me.clone(), store, models, hooks, changes: std::sync::OnceLock::new() }),
+            Arc::new_cyclic(|me| Db {
+                me: me.clone(),
+                store,
+                models,
+                hooks,
+                changes: std::sync::OnceLock::new(),
+                documents: documents::Documents::default(),
+                results: results::Results::default(),
+            }),
             diagnostics,
         )
     }
@@ -272,13 +286,79 @@ impl Db {
     /// As [`Db::find`].
     pub fn paginate(&self, list: &str, find: &Find, page: i64, per_page: i64) -> Result<PageOf, ListError> {
         let model = self.model(list)?;
+        let (page, query) = self.page_query(model, find, page, per_page)?;
+        let items = self.store.find(list, &query)?;
+        Ok(PageOf { items: self.present(model, items, &find.populate)?, page })
+    }
+
+    /// [`Db::find`] as script values (what `list("…").find(…).all()` returns). Documents
+    /// read before are copied from the maps made then instead of decoded again.
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn find_values(&self, list: &str, find: &Find) -> Result<rhai::Array, ListError> {
+        let model = self.model(list)?;
+        let (_, items) = self.remembered(list, find, None, || {
+            let query = self.query(model, find)?;
+            let rows = self.store.find_stored(list, &query)?;
+            let (items, weight) = self.present_values(model, rows, &find.populate)?;
+            Ok(((None, items), weight))
+        })?;
+        Ok(items)
+    }
+
+    /// [`Db::paginate`] with the items as script values (see [`Db::find_values`]).
+    ///
+    /// # Errors
+    /// As [`Db::find`].
+    pub fn paginate_values(
+        &self,
+        list: &str,
+        find: &Find,
+        page: i64,
+        per_page: i64,
+    ) -> Result<(Page, rhai::Array), ListError> {
+        let model = self.model(list)?;
+        let (page, items) = self.remembered(list, find, Some((page, per_page)), || {
+            let (page, query) = self.page_query(model, find, page, per_page)?;
+            let rows = self.store.find_stored(list, &query)?;
+            let (items, weight) = self.present_values(model, rows, &find.populate)?;
+            Ok(((Some(page), items), weight))
+        })?;
+        let page = page.ok_or_else(|| ListError::Input("a page without its place".into()))?;
+        Ok((page, items))
+    }
+
+    /// The answer kept for this find if the data cannot have changed since, else `read`'s
+    /// (with the bytes of the documents behind it), kept for next time (see [`results`]).
+    fn remembered(
+        &self,
+        list: &str,
+        find: &Find,
+        page: Option<(i64, i64)>,
+        read: impl FnOnce() -> Result<(results::Answer, usize), ListError>,
+    ) -> Result<results::Answer, ListError> {
+        let generation = if self.results.enabled() { self.store.generation() } else { None };
+        let Some(generation) = generation else {
+            return read().map(|(answer, _)| answer);
+        };
+        let key = results::key(list, find, page);
+        if let Some(answer) = self.results.get(&key, generation) {
+            return Ok(answer);
+        }
+        let (answer, weight) = read()?;
+        self.results.keep(key, generation, &answer, weight);
+        Ok(answer)
+    }
+
+    /// The page (clamped by the count of matches) and the query that reads it.
+    fn page_query(&self, model: &Model, find: &Find, page: i64, per_page: i64) -> Result<(Page, Query), ListError> {
         let mut query = self.query(model, find)?;
-        let total = self.store.count(list, &query.conds)?;
+        let total = self.store.count(&model.name, &query.conds)?;
         let page = Page::new(page, per_page, total);
         query.skip = page.skip();
         query.limit = Some(page.per_page);
-        let items = self.store.find(list, &query)?;
-        Ok(PageOf { items: self.present(model, items, &find.populate)?, page })
+        Ok((page, query))
     }
 
     /// The item with this id, or else the one with this slug.
@@ -699,6 +779,80 @@ impl Db {
             }
         }
         Ok(out)
+    }
+}
+
+impl Db {
+    /// A stored item as scripts see it: [`into_public`] as a Rhai map, made once per text.
+    fn script_value(&self, model: &Model, stored: Stored) -> rhai::Map {
+        self.documents.value(&model.name, stored, |s| {
+            let item = Item { id: s.id.clone(), version: s.version, data: store::decode_text(&s.text) };
+            crate::script::map_to_rhai(&into_public(model, item))
+        })
+    }
+
+    /// [`Db::present`] as script values: the same items, relationships populated the same way.
+    /// Also returns the bytes of stored text read.
+    fn present_values(
+        &self,
+        model: &Model,
+        rows: Vec<Stored>,
+        populate: &[String],
+    ) -> Result<(rhai::Array, usize), ListError> {
+        let mut weight: usize = rows.iter().map(|row| row.text.len()).sum();
+        let mut out: Vec<rhai::Map> = rows.into_iter().map(|row| self.script_value(model, row)).collect();
+        for name in populate {
+            let Some(field) = model.field(name) else { continue };
+            let Some(target) = field.target.as_ref().and_then(|t| self.models.get(t)) else { continue };
+            let mut ids: Vec<String> = Vec::new();
+            for item in &out {
+                let Some(v) = item.get(name.as_str()) else { continue };
+                if let Some(a) = v.read_lock::<rhai::Array>() {
+                    ids.extend(
+                        a.iter().filter_map(|id| id.read_lock::<rhai::ImmutableString>().map(|s| s.to_string())),
+                    );
+                } else if let Some(id) = v.read_lock::<rhai::ImmutableString>() {
+                    ids.push(id.to_string());
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                continue;
+            }
+            let q = Query {
+                conds: vec![Cond {
+                    path: Path::Id,
+                    op: Op::In,
+                    value: Value::Array(ids.into_iter().map(Value::String).collect()),
+                }],
+                ..Query::default()
+            };
+            let found: std::collections::HashMap<String, rhai::Dynamic> = self
+                .store
+                .find_stored(&target.name, &q)?
+                .into_iter()
+                .map(|row| {
+                    weight += row.text.len();
+                    (row.id.clone(), rhai::Dynamic::from_map(self.script_value(target, row)))
+                })
+                .collect();
+            let resolve = |id: &rhai::Dynamic| {
+                id.read_lock::<rhai::ImmutableString>().and_then(|id| found.get(id.as_str()).cloned())
+            };
+            for item in &mut out {
+                let Some(v) = item.get_mut(name.as_str()) else { continue };
+                let resolved = if let Some(a) = v.read_lock::<rhai::Array>() {
+                    rhai::Dynamic::from_array(a.iter().filter_map(resolve).collect())
+                } else if v.is_string() {
+                    resolve(v).unwrap_or(rhai::Dynamic::UNIT)
+                } else {
+                    continue;
+                };
+                *v = resolved;
+            }
+        }
+        Ok((out.into_iter().map(rhai::Dynamic::from_map).collect(), weight))
     }
 }
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map as RhaiMap, NativeCallContext, Position};
 use serde_json::{Map, Value};
 
-use super::{Db, Find, ListError, PageOf, Saved, context};
+use super::query::Page;
+use super::{Db, Find, ListError, Saved, context};
 use crate::script::{map_to_json, map_to_rhai};
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -52,10 +53,6 @@ pub fn is_unavailable(err: &EvalAltResult) -> bool {
     }
 }
 
-fn items(list: Vec<Map<String, Value>>) -> Array {
-    list.iter().map(|m| Dynamic::from_map(map_to_rhai(m))).collect()
-}
-
 fn saved(result: Saved) -> RhaiMap {
     let mut out = RhaiMap::new();
     match result {
@@ -74,12 +71,12 @@ fn saved(result: Saved) -> RhaiMap {
     out
 }
 
-fn page_map(page: PageOf) -> RhaiMap {
-    let p = &page.page;
-    let shown = page.items.len() as i64;
+fn page_map((page, items): (Page, Array)) -> RhaiMap {
+    let p = &page;
+    let shown = items.len() as i64;
     let first = if shown == 0 { 0 } else { p.skip() as i64 + 1 };
     let mut out = RhaiMap::new();
-    out.insert("items".into(), Dynamic::from_array(items(page.items)));
+    out.insert("items".into(), Dynamic::from_array(items));
     out.insert("page".into(), (p.page as i64).into());
     out.insert("pages".into(), (p.pages as i64).into());
     out.insert("per_page".into(), (p.per_page as i64).into());
@@ -136,7 +133,7 @@ fn open(name: &str) -> Fallible<ListHandle> {
 
 impl FindHandle {
     fn run(&self) -> Fallible<Array> {
-        self.db.find(&self.list, &self.find).map(items).map_err(fail)
+        self.db.find_values(&self.list, &self.find).map_err(fail)
     }
 }
 
@@ -175,7 +172,7 @@ pub fn register(engine: &mut Engine) {
         Ok(found.map_or(Dynamic::UNIT, |m| Dynamic::from_map(map_to_rhai(&m))))
     });
     engine.register_fn("paginate", |l: &mut ListHandle, page: Dynamic, per_page: i64| -> Fallible<RhaiMap> {
-        l.db.paginate(&l.name, &Find::default(), page_number(&page), per_page).map(page_map).map_err(fail)
+        l.db.paginate_values(&l.name, &Find::default(), page_number(&page), per_page).map(page_map).map_err(fail)
     });
 
     // Writes, with hooks run on this same engine.
@@ -224,6 +221,6 @@ pub fn register(engine: &mut Engine) {
     engine
         .register_fn("count", |f: &mut FindHandle| f.db.count(&f.list, &f.find.filter).map(|n| n as i64).map_err(fail));
     engine.register_fn("paginate", |f: &mut FindHandle, page: Dynamic, per_page: i64| -> Fallible<RhaiMap> {
-        f.db.paginate(&f.list, &f.find, page_number(&page), per_page).map(page_map).map_err(fail)
+        f.db.paginate_values(&f.list, &f.find, page_number(&page), per_page).map(page_map).map_err(fail)
     });
 }

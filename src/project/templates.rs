@@ -45,19 +45,33 @@ fn html_formatter(
     if plain {
         return minijinja::escape_formatter(out, state, value);
     }
-    let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            c => escaped.push(c),
+    let owned;
+    let text = match value.as_str() {
+        Some(text) => text,
+        None => {
+            owned = value.to_string();
+            &owned
         }
+    };
+    write_escaped(out, text).map_err(Error::from)
+}
+
+/// Writes `text` with `& < > " '` escaped, the runs between them as they are.
+fn write_escaped(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    let mut rest = text;
+    while let Some(at) = rest.bytes().position(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')) {
+        out.write_str(&rest[..at])?;
+        out.write_str(match rest.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#x27;",
+        })?;
+        // The byte is ASCII, so the next one starts a character.
+        rest = &rest[at + 1..];
     }
-    out.write_str(&escaped).map_err(Error::from)
+    out.write_str(rest)
 }
 
 /// A minijinja error as a diagnostic at its template and line.
@@ -105,4 +119,17 @@ fn url_for(routes: &RouteTable, view: &str, kwargs: &Kwargs) -> Result<String, E
     }
     kwargs.assert_all_used()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaping_replaces_the_five_characters_and_keeps_the_rest() {
+        let mut out = String::new();
+        super::write_escaped(&mut out, "a&b<c>d\"e'f/g é😀&").unwrap();
+        assert_eq!(out, "a&amp;b&lt;c&gt;d&quot;e&#x27;f/g é😀&amp;");
+        let mut plain = String::new();
+        super::write_escaped(&mut plain, "").unwrap();
+        assert_eq!(plain, "");
+    }
 }

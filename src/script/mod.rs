@@ -177,6 +177,9 @@ pub fn too_deep(value: &Dynamic) -> bool {
         if depth > MAX_VALUE_DEPTH {
             return true;
         }
+        if !value.is_array() && !value.is_map() {
+            return false; // most values: no lock to take, no type to compare
+        }
         if let Some(array) = value.read_lock::<rhai::Array>() {
             return array.iter().any(|v| past(v, depth + 1));
         }

@@ -139,13 +139,11 @@ async fn handle_route(
         keep_flashes(&mut data, flashes);
         (status.unwrap_or(StatusCode::OK), axum::Json(value.clone())).into_response()
     } else {
-        let token =
-            data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_secret()[..64].to_string()));
+        let token = data.entry(CSRF_KEY).or_insert_with(|| Value::String(super::session::new_csrf_token()));
         let token = token.as_str().unwrap_or_default().to_string();
         let view = outcome.render.as_deref().unwrap_or(&route.view);
         let locals = scope.take_locals();
         let session = public_part(&data);
-        let req = req.clone();
         let context = ViewContext {
             locals: ScriptMap::new(locals),
             session,
@@ -167,11 +165,13 @@ async fn handle_route(
     let id = finish_session(app, &visitor, data, &outcome, &mut response).await?;
     if let Some(id) = id {
         for (event, payload) in &outcome.session_emits {
-            super::sockets::emit_to_session(app, &id, event, payload).await;
+            Box::pin(super::sockets::emit_to_session(app, &id, event, payload)).await;
         }
     }
+    // Socket effects are boxed: their futures (the Redis adapter's inside) would make every
+    // request's future tens of KB, copied through each middleware layer.
     for effect in outcome.io {
-        super::sockets::apply_io(app, "/", effect).await;
+        Box::pin(super::sockets::apply_io(app, "/", effect)).await;
     }
     Ok(response)
 }
@@ -288,7 +288,7 @@ async fn finish_session(
     if outcome.destroy {
         if let Some(old) = visitor.id {
             sessions.delete(old).await?;
-            super::sockets::end_session(app, &old).await;
+            Box::pin(super::sockets::end_session(app, &old)).await;
         }
         set_cookie(sessions.clear_cookie_header());
         // Only the flash survives a logout ("you are signed out"), in a new session.

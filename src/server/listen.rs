@@ -2,7 +2,7 @@
 //! a cap on open connections, `TCP_NODELAY`, WebSocket upgrades, and a graceful stop.
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -49,8 +49,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body));
     let open = Arc::new(Semaphore::new(limits.max_connections));
-    let mut refused = 0u64;
-    let mut last_refusal_log: Option<Instant> = None;
+    let refusals = log::Occasional::new(REFUSAL_LOG_INTERVAL);
     // Every connection holds a receiver; once they are all dropped, every connection is done.
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -69,15 +68,12 @@ pub async fn serve(
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
             drop(stream);
-            refused += 1;
-            if last_refusal_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL) {
+            if let Some(refused) = refusals.tick() {
                 log::warning(&format!(
                     "{} open connections, the most `[server] max_connections` allows: closed {refused} \
                      new connection(s) (the latest from {remote})",
                     limits.max_connections
                 ));
-                last_refusal_log = Some(Instant::now());
-                refused = 0;
             }
             continue;
         };

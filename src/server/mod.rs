@@ -12,7 +12,9 @@ pub(crate) mod pages;
 pub mod redis;
 pub(crate) mod reload;
 pub mod session;
+pub(crate) mod signed_cookie;
 pub(crate) mod socket_budget;
+pub(crate) mod socket_turns;
 pub(crate) mod sockets;
 pub(crate) mod statics;
 pub mod store;
@@ -218,9 +220,14 @@ fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
         .ws_max_message_size(max_payload)
         .ws_max_frame_size(max_payload)
         .ws_read_buffer_size(WS_READ_BUFFER)
+        .max_buffer_size(SEND_BUFFER)
         .connect_timeout(socket_budget::CONNECT_WINDOW)
         .with_parser(parser)
 }
+
+/// Messages queued for one client before more are dropped (socketioxide's default is 128):
+/// room enough for a burst of a busy room; the queue takes memory only as it fills.
+pub const SEND_BUFFER: usize = 1024;
 
 /// Bytes a WebSocket reads at a time (see [`socket_builder`]).
 const WS_READ_BUFFER: usize = 1024;

@@ -101,43 +101,41 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
         // without waiting for the quiet moment. Browsers hear of it once, after the burst.
         // A save is often two events (truncate, then write): the early load may have seen a
         // half-written file. Should the burst end broken, what served before it comes back.
-        let early = load(&root).await.filter(|p| !p.has_errors());
+        // The early load skips the project-wide rules (most of a reload's time, regexes
+        // compiled afresh): they run on the load made once the burst is over.
+        let early = load_unchecked(&root).await.filter(|p| !p.has_errors());
         let before = early.as_ref().map(|_| app.project());
-        let swapped = early.is_some();
         if let Some(project) = early {
             warn_about_restart(&app, &project);
             app.swap(project);
         }
         // Changes made while it loaded are queued: they count towards this burst.
         let waiting = Instant::now();
-        let mut more = false;
         while waiting.elapsed() < MAX_WAIT {
             match tokio::time::timeout(QUIET, rx.recv()).await {
-                Ok(Some(paths)) => {
-                    changed.extend(paths);
-                    more = true;
-                }
+                Ok(Some(paths)) => changed.extend(paths),
                 Ok(None) | Err(_) => break,
             }
         }
         changed.sort();
         changed.dedup();
-        let project = if swapped && !more { Loaded::Swapped } else { Loaded::New(load(&root).await.map(Box::new)) };
-        apply(&app, &root, &changed, started, project, before, &shown).await;
+        if let Some(project) = load(&root).await {
+            apply(&app, &root, &changed, started, project, before, &shown).await;
+        }
     }
 }
 
-/// What `apply` publishes.
-enum Loaded {
-    /// The project loaded at the burst's first change is already serving.
-    Swapped,
-    /// A project loaded now (`None`: the loader itself failed).
-    New(Option<Box<crate::project::Project>>),
-}
-
+/// The project at `root` with every rule checked (`None`: the loader itself failed).
 async fn load(root: &Path) -> Option<crate::project::Project> {
     let root = root.to_path_buf();
     tokio::task::spawn_blocking(move || crate::check::load_and_check(&root, false)).await.ok()
+}
+
+/// The project at `root` with only the problems found while loading it (syntax errors and
+/// the like), not the project-wide rules.
+async fn load_unchecked(root: &Path) -> Option<crate::project::Project> {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::project::load(&root)).await.ok()
 }
 
 fn warn_about_restart(app: &App, project: &crate::project::Project) {
@@ -153,51 +151,40 @@ async fn apply(
     root: &Path,
     changed: &[PathBuf],
     started: Instant,
-    loaded: Loaded,
+    project: crate::project::Project,
     before: Option<Arc<crate::project::Project>>,
     shown: &Shown,
 ) {
-    let project = match loaded {
-        Loaded::Swapped => None,
-        Loaded::New(Some(project)) => Some(*project),
-        Loaded::New(None) => return,
-    };
     // Editors and tools save through temporary files that are gone by now; name the rest.
     let names: Vec<String> = changed
         .iter()
         .filter(|p| p.exists() || p.extension().is_some())
         .map(|p| crate::diagnostic::relative(root, p))
         .collect();
-    let diagnostics = project.as_ref().map_or_else(|| app.project().diagnostics.clone(), |p| p.diagnostics.clone());
-    let (fresh, repeated) = shown.fresh(&diagnostics);
+    let (fresh, repeated) = shown.fresh(&project.diagnostics);
     log::diagnostics(&fresh);
     if repeated > 0 {
         let plural = if repeated == 1 { "" } else { "s" };
         log::info(&format!("({repeated} warning{plural} shown before, unchanged; `keystone-rs check` lists all)"));
     }
-    let project = match project {
-        Some(project) if project.has_errors() => {
-            let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-            *app.broken.lock().unwrap() = errors.clone();
-            if let Some(before) = before {
-                app.publish(before);
-            }
-            if app.project().has_errors() {
-                // Nothing good to keep (the project was broken at start): serve the newest.
-                log::error(&format!("{} changed; the project still has errors", names.join(", ")));
-                app.swap(project);
-            } else {
-                log::error(&format!("{} broke the project; still serving the last good version", names.join(", ")));
-            }
-            live::announce(app, &Change::Broken(errors)).await;
-            return;
+    if project.has_errors() {
+        let errors: Vec<_> = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        *app.broken.lock().unwrap() = errors.clone();
+        if let Some(before) = before {
+            app.publish(before);
         }
-        other => other,
-    };
-    if let Some(project) = project {
-        warn_about_restart(app, &project);
-        app.swap(project);
+        if app.project().has_errors() {
+            // Nothing good to keep (the project was broken at start): serve the newest.
+            log::error(&format!("{} changed; the project still has errors", names.join(", ")));
+            app.swap(project);
+        } else {
+            log::error(&format!("{} broke the project; still serving the last good version", names.join(", ")));
+        }
+        live::announce(app, &Change::Broken(errors)).await;
+        return;
     }
+    warn_about_restart(app, &project);
+    app.swap(project);
     let project = app.project();
     let css_only = names.iter().all(|n| n.starts_with("public/") && n.ends_with(".css"));
     let change = if css_only {

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Cookie, Key, SameSite};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Error as StoreError;
 
+use super::signed_cookie::{self, Signer};
 use super::store::{self, LocalStore};
 use crate::project::settings::{SessionSettings, Store};
 
@@ -92,8 +93,11 @@ pub struct VisitorSession {
 
 pub struct SessionManager {
     store: Arc<dyn store::Store>,
-    key: Key,
+    signer: Signer,
     cookie_name: String,
+    /// `Set-Cookie` for a session: `name=` + the signed id + these attributes (made once).
+    cookie_start: String,
+    cookie_attributes: String,
     expiry: Duration,
     secure: bool,
 }
@@ -125,28 +129,38 @@ impl SessionManager {
     }
 
     pub fn with_store(store: Arc<dyn store::Store>, settings: &SessionSettings, secret: &[u8], secure: bool) -> Self {
+        let cookie_name = settings.cookie.value.clone();
+        let expiry = *settings.expiry;
+        // The cookie crate writes the attributes; only the signed id changes from one to the next.
+        let max_age = time::Duration::seconds(i64::try_from(expiry.as_secs()).unwrap_or(i64::MAX));
+        let template = Cookie::build((cookie_name.clone(), ""))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .max_age(max_age)
+            .build()
+            .encoded()
+            .to_string();
+        let (cookie_start, cookie_attributes) = match template.find(';') {
+            Some(at) => (template[..at].to_string(), template[at..].to_string()),
+            None => (template, String::new()),
+        };
         SessionManager {
             store,
-            key: derive_key(secret),
-            cookie_name: settings.cookie.value.clone(),
-            expiry: *settings.expiry,
+            signer: Signer::new(derive_key(secret).signing()),
+            cookie_name,
+            cookie_start,
+            cookie_attributes,
+            expiry,
             secure,
         }
     }
 
     /// The session id named by the request's signed cookie; `None` if absent or forged.
     pub fn id_from_headers(&self, headers: &HeaderMap) -> Option<Id> {
-        let mut jar = CookieJar::new();
-        for header in headers.get_all(http::header::COOKIE) {
-            let Ok(text) = header.to_str() else { continue };
-            for cookie in Cookie::split_parse_encoded(text.to_string()).flatten() {
-                if cookie.name() == self.cookie_name {
-                    jar.add_original(cookie.into_owned());
-                }
-            }
-        }
-        let verified = jar.signed(&self.key).get(&self.cookie_name)?;
-        Id::from_str(verified.value()).ok()
+        let signed = signed_cookie::find(headers, &self.cookie_name)?;
+        Id::from_str(self.signer.verify(&signed)?).ok()
     }
 
     /// Loads the session `id` names. An unknown or expired id gives a new, empty session.
@@ -267,24 +281,23 @@ impl SessionManager {
 
     /// The `Set-Cookie` value carrying `id`, signed, HttpOnly and SameSite=Lax.
     pub fn cookie_header(&self, id: Id) -> String {
-        let mut jar = CookieJar::new();
-        let max_age = time::Duration::seconds(i64::try_from(self.expiry.as_secs()).unwrap_or(i64::MAX));
-        let cookie = Cookie::build((self.cookie_name.clone(), id.to_string()))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .max_age(max_age)
-            .build();
-        jar.signed_mut(&self.key).add(cookie);
-        jar.get(&self.cookie_name).map(|c| c.encoded().to_string()).unwrap_or_default()
+        let value = signed_cookie::encode(&self.signer.sign(&id.to_string()));
+        [self.cookie_start.as_str(), &value, &self.cookie_attributes].concat()
     }
 }
 
-/// 64 random bytes, hex-encoded: app secrets and CSRF tokens.
+/// 64 random bytes, hex-encoded: app secrets.
 pub fn new_secret() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// 32 random bytes, hex-encoded (64 characters): a session's CSRF token.
+pub fn new_csrf_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
@@ -293,4 +306,42 @@ pub fn new_secret() -> String {
 fn derive_key(secret: &[u8]) -> Key {
     use sha2::Digest as _;
     Key::from(&sha2::Sha512::digest(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_the_one_the_cookie_crate_would_sign() {
+        let settings = SessionSettings::default();
+        for secure in [false, true] {
+            let sessions = SessionManager::with_store(Arc::new(LocalStore::default()), &settings, b"secret", secure);
+            let id = Id::default();
+            let max_age = time::Duration::seconds(i64::try_from(settings.expiry.as_secs()).unwrap());
+            let cookie = Cookie::build((settings.cookie.value.clone(), id.to_string()))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(secure)
+                .max_age(max_age)
+                .build();
+            let mut jar = cookie::CookieJar::new();
+            jar.signed_mut(&derive_key(b"secret")).add(cookie);
+            let expected = jar.get(&settings.cookie.value).unwrap().encoded().to_string();
+            assert_eq!(sessions.cookie_header(id), expected);
+            let mut headers = HeaderMap::new();
+            let pair = expected.split(';').next().unwrap();
+            headers.insert(http::header::COOKIE, format!("other=1; {pair}").parse().unwrap());
+            assert_eq!(sessions.id_from_headers(&headers), Some(id));
+        }
+    }
+
+    #[test]
+    fn csrf_tokens_are_64_hex_characters_and_differ() {
+        let (a, b) = (new_csrf_token(), new_csrf_token());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
 }

@@ -19,13 +19,23 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Sockets connected and handshakes pending, against a cap read at each handshake (the
 /// setting reloads).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SocketBudget {
     connected: Arc<AtomicUsize>,
     /// Handshakes not yet connected, per slice of time: (start of the slice, how many).
     pending: Mutex<VecDeque<(Instant, usize)>>,
-    /// Refusals since the last log line, and when that was.
-    refusals: Mutex<(usize, Option<Instant>)>,
+    /// Refused handshakes, logged now and then.
+    refusals: crate::log::Occasional,
+}
+
+impl Default for SocketBudget {
+    fn default() -> Self {
+        SocketBudget {
+            connected: Arc::default(),
+            pending: Mutex::default(),
+            refusals: crate::log::Occasional::new(REFUSAL_LOG_INTERVAL),
+        }
+    }
 }
 
 impl SocketBudget {
@@ -65,15 +75,8 @@ impl SocketBudget {
     }
 
     /// Notes a refused handshake; says how many to log when a line is due.
-    pub fn refused(&self) -> Option<usize> {
-        let mut refusals = self.refusals.lock().unwrap();
-        refusals.0 += 1;
-        if refusals.1.is_some_and(|at| at.elapsed() < REFUSAL_LOG_INTERVAL) {
-            return None;
-        }
-        let count = std::mem::take(&mut refusals.0);
-        refusals.1 = Some(Instant::now());
-        Some(count)
+    pub fn refused(&self) -> Option<u64> {
+        self.refusals.tick()
     }
 
     /// Sockets connected now.

@@ -15,6 +15,7 @@ use tower_sessions::session::Id;
 
 use super::App;
 use super::session::{Follow, VisitorSession, merge_public, public_part};
+use super::socket_turns::{Flooded, MAX_WAITING_BYTES, MAX_WAITING_EVENTS, Turn, Turns};
 use crate::log;
 use crate::script::effects::{self, Effect};
 use crate::script::socket_api::{self, SocketHandle};
@@ -37,6 +38,8 @@ struct SocketLink {
     ready: tokio::sync::SetOnce<()>,
     /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
     gone: AtomicBool,
+    /// The socket's events, one at a time in arrival order.
+    turns: Arc<Turns>,
 }
 
 impl SocketLink {
@@ -68,18 +71,26 @@ impl Handlers {
 struct Link(Arc<SocketLink>);
 
 /// An event's arguments as they arrived (a message of at most `[sockets] max_payload` bytes,
-/// attachments included): decoded only once a handler for the event is found.
-struct RawArgs(socketioxide_core::Value);
+/// attachments included): decoded only once a handler for the event is found. With them, the
+/// event's turn, taken as it is read (`None` on a socket we did not prepare).
+struct RawArgs(socketioxide_core::Value, Option<Result<Turn, Flooded>>);
 
 impl<A: Adapter> FromMessageParts<A> for RawArgs {
     type Error = std::convert::Infallible;
     fn from_message_parts(
-        _: &Arc<socketioxide::socket::Socket<A>>,
+        socket: &Arc<socketioxide::socket::Socket<A>>,
         value: &mut socketioxide_core::Value,
         _: &Option<i64>,
     ) -> Result<Self, Self::Error> {
+        let bytes = match &*value {
+            socketioxide_core::Value::Str(text, attachments) => {
+                text.len() + attachments.iter().flatten().map(bytes::Bytes::len).sum::<usize>()
+            }
+            socketioxide_core::Value::Bytes(data) => data.len(),
+        };
+        let turn = socket.extensions.get::<Link>().map(|Link(link)| link.turns.take(bytes));
         // The text is shared and the attachments are reference-counted: no copy of the payload.
-        Ok(RawArgs(value.clone()))
+        Ok(RawArgs(value.clone(), turn))
     }
 }
 
@@ -155,6 +166,7 @@ async fn prepare<A: Adapter>(
         handlers: Mutex::default(),
         ready: tokio::sync::SetOnce::new(),
         gone: AtomicBool::new(false),
+        turns: Arc::default(),
     })));
     socket.extensions.insert(Arc::new(app.socket_budget.connected()));
     if let Some(id) = session_id {
@@ -184,9 +196,28 @@ async fn on_event<A: Adapter>(
     ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
+    let mut data = data;
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
+    let turn = match data.1.take() {
+        Some(Ok(turn)) => turn,
+        Some(Err(Flooded)) => {
+            if socket.connected() {
+                log::error(&format!(
+                    "socket {} on {}: more than {MAX_WAITING_EVENTS} events or {} MiB waiting for their handlers; \
+                     disconnected (it sends faster than they run)",
+                    socket.id,
+                    socket.ns(),
+                    MAX_WAITING_BYTES >> 20
+                ));
+                let _ = socket.clone().disconnect();
+            }
+            return;
+        }
+        None => return,
+    };
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event);
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
@@ -219,6 +250,9 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     if link.gone.swap(true, Ordering::SeqCst) {
         return;
     }
+    // After the socket's last events.
+    let turn = link.turns.take_last();
+    turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect");
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
@@ -315,12 +349,12 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 link.handlers.lock().unwrap().set(event, handler);
                 Ok(())
             }
-            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| e.to_string()),
+            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| (send_full(&e), e.to_string())),
             Effect::Broadcast { event, data } => {
-                socket.broadcast().emit(&event, &data).await.map_err(|e| e.to_string())
+                socket.broadcast().emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
             }
             Effect::ToRoom { room, event, data } => {
-                socket.to(room).emit(&event, &data).await.map_err(|e| e.to_string())
+                socket.to(room).emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
             }
             Effect::Join(room) => {
                 socket.join(room);
@@ -335,14 +369,16 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 Ok(())
             }
             io @ Effect::Io { .. } => {
-                apply_io(app, socket.ns(), io).await;
+                // Boxed: with the Redis adapter's futures inside, it would make every socket
+                // event's task tens of KB, copied as it is spawned.
+                Box::pin(apply_io(app, socket.ns(), io)).await;
                 Ok(())
             }
             // Response effects (render, redirect…) mean nothing to a socket.
             _ => Ok(()),
         };
-        if let Err(err) = sent {
-            log::debug(&format!("socket {}: {err}", socket.id));
+        if let Err((full, err)) = sent {
+            note_unsent(&format!("socket {}", socket.id), full, &err);
         }
     }
     if disconnect {
@@ -362,9 +398,36 @@ pub async fn apply_io(app: &App, own_namespace: &str, effect: Effect) {
         };
         let sent = if rooms.is_empty() { ops.emit(&event, &data).await } else { ops.to(rooms).emit(&event, &data).await };
         if let Err(err) = sent {
-            log::debug(&format!("io.emit {event}: {err}"));
+            note_unsent(&format!("io.emit(\"{event}\")"), broadcast_full(&err), &err);
         }
     })
+}
+
+/// Messages the server could not queue because a client's send buffer was full: the client
+/// reads more slowly than the server sends. socketioxide drops them; we say so now and then.
+static UNSENT: log::Occasional = log::Occasional::new(std::time::Duration::from_secs(10));
+
+/// Logs a failed emit: a full buffer is the developer's business (a warning, at most one line
+/// per 10 s); a socket that closed meanwhile is not.
+fn note_unsent(what: &str, full: bool, err: &dyn std::fmt::Display) {
+    if !full {
+        log::debug(&format!("{what}: {err}"));
+    } else if let Some(dropped) = UNSENT.tick() {
+        log::warning(&format!(
+            "{dropped} message(s) not sent (the latest by {what}): a client reads more slowly than the server \
+             sends, and its buffer of {} messages is full",
+            super::SEND_BUFFER
+        ));
+    }
+}
+
+fn send_full(err: &socketioxide::SendError) -> bool {
+    matches!(err, socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull))
+}
+
+fn broadcast_full(err: &socketioxide::BroadcastError) -> bool {
+    matches!(err, socketioxide::BroadcastError::Socket(errors)
+        if errors.iter().any(|e| matches!(e, socketioxide::SocketError::InternalChannelFull)))
 }
 
 /// Sends `event` to every socket of session `id`, in every namespace (and on every node with
@@ -373,7 +436,7 @@ pub async fn emit_to_session(app: &App, id: &Id, event: &str, data: &Value) {
     super::with_io!(app.io(), io => {
         for ops in session_sockets(io, app, id) {
             if let Err(err) = ops.emit(event, data).await {
-                log::debug(&format!("emit_to_session {event}: {err}"));
+                note_unsent(&format!("emit_to_session(\"{event}\")"), broadcast_full(&err), &err);
             }
         }
     })

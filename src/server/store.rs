@@ -156,7 +156,8 @@ impl LocalStore {
         let bytes: Option<Vec<u8>> = disk
             .conn
             .call(move |c| {
-                c.query_row(&format!("select data from {TABLE} where id = ?1"), params![key], |row| row.get(0))
+                c.prepare_cached(&format!("select data from {TABLE} where id = ?1"))?
+                    .query_row(params![key], |row| row.get(0))
                     .optional()
             })
             .await
@@ -171,20 +172,17 @@ impl LocalStore {
 
 #[async_trait]
 impl Store for LocalStore {
+    /// A new visitor never waits for the disk: an id is 128 random bits from a CSPRNG, so one
+    /// already on disk (and not in memory) is as likely as guessing a live session's id; only
+    /// the ids this process knows are checked (as tower-sessions' memory store does).
     async fn create(&self, record: &mut Record) -> StoreResult<()> {
-        loop {
-            // An id already known here, or on disk, is taken (astronomically unlikely).
-            let taken = self.known(&record.id).is_some() || self.read_disk(&record.id).await?.is_some();
-            if !taken {
-                let mut state = self.state.lock().unwrap();
-                if let std::collections::hash_map::Entry::Vacant(slot) = state.records.entry(record.id) {
-                    slot.insert(Some(record.clone()));
-                    self.touch(&mut state, record.id);
-                    return Ok(());
-                }
-            }
+        let mut state = self.state.lock().unwrap();
+        while state.records.contains_key(&record.id) {
             record.id = Id::default();
         }
+        state.records.insert(record.id, Some(record.clone()));
+        self.touch(&mut state, record.id);
+        Ok(())
     }
 
     async fn update(&self, record: &Record) -> StoreResult<bool> {

@@ -37,32 +37,46 @@ fn wrap_children(mut map: rhai::Map) -> rhai::Map {
 /// Replaces a nested map or array by its template value (held as a Rhai custom value), so that
 /// reading it later costs a clone of an `Arc`; unshares shared values.
 fn wrap_nested(slot: &mut Dynamic) {
+    if !slot.is_map() && !slot.is_array() && !slot.is_shared() {
+        return; // a plain scalar: read as it is
+    }
     let value = std::mem::take(slot).flatten();
     *slot = if value.is_map() || value.is_array() { Dynamic::from(from_script(value)) } else { value };
 }
 
 /// A value already prepared by [`wrap_nested`]: scalars convert here, wrapped containers clone.
 fn scalar(value: &Dynamic) -> Value {
-    if let Ok(s) = value.as_immutable_string_ref() {
+    // Asked by kind first: a failed `as_…` names the type it found, which costs more.
+    if value.is_string()
+        && let Ok(s) = value.as_immutable_string_ref()
+    {
         return Value::from(s.as_str());
     }
-    if let Ok(n) = value.as_int() {
+    if let Some(wrapped) = value.read_lock::<Value>() {
+        return wrapped.clone();
+    }
+    if value.is_int()
+        && let Ok(n) = value.as_int()
+    {
         return Value::from(n);
     }
-    if let Ok(b) = value.as_bool() {
+    if value.is_bool()
+        && let Ok(b) = value.as_bool()
+    {
         return Value::from(b);
     }
     if value.is_unit() {
         return Value::from(());
     }
-    if let Ok(x) = value.as_float() {
+    if value.is_float()
+        && let Ok(x) = value.as_float()
+    {
         return Value::from(x);
     }
-    if let Ok(c) = value.as_char() {
+    if value.is_char()
+        && let Ok(c) = value.as_char()
+    {
         return Value::from(c.to_string());
-    }
-    if let Some(wrapped) = value.read_lock::<Value>() {
-        return wrapped.clone();
     }
     Value::from(minijinja::value::Serde(value))
 }

@@ -121,6 +121,21 @@ const scenarios = {
   },
 
   /** One socket, held until the server goes: prints a line once connected and one at the end. */
+  /** A socket's events run in the order sent; one that floods its handlers is cut off. */
+  async order() {
+    const cookie = await visit();
+    const s = await connect({ cookie });
+    const answers = [];
+    await Promise.all(Array.from({ length: 300 }, (_, i) => ack(s, "echo", i).then((n) => answers.push(n))));
+    const inOrder = answers.every((n, i) => n === i);
+    // Events whose handler takes a while, sent far faster than they run.
+    const flood = await connect({ cookie });
+    for (let i = 0; i < 3000; i++) flood.emit("slow", i);
+    const [floodReason] = await waitFor(flood, "disconnect", 30000);
+    const fresh = await connect({ cookie });
+    const afterwards = await ack(fresh, "echo", "still here");
+    return { answered: answers.length, inOrder, firstAnswers: answers.slice(0, 5), floodReason, afterwards };
+  },
   async hold() {
     const cookie = await visit();
     const s = await connect({ cookie });

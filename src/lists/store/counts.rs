@@ -42,6 +42,11 @@ impl Counts {
         inner.known.clear();
     }
 
+    /// Bumped by every forget: the same number means nothing was written in between.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
     pub(crate) fn lookup(&self, key: &str) -> Lookup {
         let inner = self.inner();
         match inner.known.get(key) {

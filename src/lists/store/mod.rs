@@ -25,6 +25,30 @@ pub struct Item {
     pub data: Map<String, Value>,
 }
 
+/// A stored item as read, its document still the JSON text the database holds: a reader
+/// that has already decoded the same text can skip decoding it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: String,
+    pub version: i64,
+    pub text: String,
+}
+
+impl Stored {
+    /// The item, its document decoded (text that is not a JSON object reads as no fields).
+    pub fn into_item(self) -> Item {
+        Item { data: decode_text(&self.text), id: self.id, version: self.version }
+    }
+}
+
+/// A stored document's fields.
+pub(crate) fn decode_text(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text).map(decode) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique index refused the write.
@@ -116,10 +140,24 @@ pub trait Store: Send + Sync {
     fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError>;
     /// # Errors
     /// The database being down.
-    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError>;
+    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+        Ok(self.find_stored(list, query)?.into_iter().map(Stored::into_item).collect())
+    }
+    /// [`Store::find`] with the documents left as stored text.
+    ///
+    /// # Errors
+    /// The database being down.
+    fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError>;
     /// # Errors
     /// The database being down.
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError>;
+    /// A number that stays the same as long as no item of any list can have changed, read
+    /// now: this store's writes move it and, on SQLite, so does any other connection's commit
+    /// (another process included). `None` when the store cannot tell, as on PostgreSQL (other
+    /// nodes write without telling), or when the database cannot be reached.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
     /// Records `name` as applied; `false` when it already was (by this node or another).
     ///
     /// # Errors
@@ -181,11 +219,15 @@ impl Store for Reconnecting {
     fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError> {
         self.get()?.delete(list, id)
     }
-    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
-        self.get()?.find(list, query)
+    fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError> {
+        self.get()?.find_stored(list, query)
     }
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
         self.get()?.count(list, conds)
+    }
+    fn generation(&self) -> Option<u64> {
+        // Once open, a store is kept for good: its generations never start over.
+        self.get().ok()?.generation()
     }
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
         self.get()?.claim_update(name)
@@ -250,8 +292,14 @@ pub(crate) fn field_of_index(list: &str, indexes: &Indexes, name: &str) -> Optio
 
 const ESCAPE: char = '\u{10FFFF}';
 
+/// Whether `s` may hold the escape character (U+10FFFF is the only character whose UTF-8
+/// starts with 0xF4 0x8F 0xBF; a byte search is much quicker than a character search).
+fn may_hold_escape(s: &str) -> bool {
+    s.as_bytes().contains(&0xF4) && s.contains(ESCAPE)
+}
+
 pub(crate) fn escape_str(s: &str) -> String {
-    if !s.contains(['\0', ESCAPE]) {
+    if !s.as_bytes().contains(&0) && !may_hold_escape(s) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -272,7 +320,7 @@ pub(crate) fn escape_str(s: &str) -> String {
 }
 
 pub(crate) fn unescape_str(s: &str) -> String {
-    if !s.contains(ESCAPE) {
+    if !may_hold_escape(s) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len());
@@ -315,9 +363,9 @@ pub(crate) fn decode(mut value: Value) -> Value {
 
 fn decode_in_place(value: &mut Value) {
     match value {
-        Value::String(s) if s.contains(ESCAPE) => *s = unescape_str(s),
+        Value::String(s) if may_hold_escape(s) => *s = unescape_str(s),
         Value::Array(a) => a.iter_mut().for_each(decode_in_place),
-        Value::Object(m) if m.keys().any(|k| k.contains(ESCAPE)) => {
+        Value::Object(m) if m.keys().any(|k| may_hold_escape(k)) => {
             *m = std::mem::take(m).into_iter().map(|(k, v)| (unescape_str(&k), decode(v))).collect();
         }
         Value::Object(m) => m.values_mut().for_each(decode_in_place),

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
+use super::{Index, Indexes, Item, Store, StoreError, Stored, encode, escape_str, field_of_index, table};
 use super::{order_clause, order_key};
 use crate::lists::blocking;
 use crate::lists::query::{Cond, Op, Path, Query};
@@ -202,7 +202,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Param>) -> String {
 
 /// The query of a find, pushing its parameters.
 fn select(list: &str, query: &Query, params: &mut Vec<Param>) -> String {
-    let mut sql = format!("SELECT id, version, data FROM \"{}\"", table(list));
+    let mut sql = format!("SELECT id, version, data::text FROM \"{}\"", table(list));
     sql.push_str(&where_clause(&query.conds, params));
     sql.push_str(&order_clause(query, expr));
     if let Some(limit) = query.limit {
@@ -214,13 +214,8 @@ fn select(list: &str, query: &Query, params: &mut Vec<Param>) -> String {
     sql
 }
 
-fn item(row: &postgres::Row) -> Item {
-    let data: Value = row.get(2);
-    let data = match decode(data) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    Item { id: row.get(0), version: row.get(1), data }
+fn stored(row: &postgres::Row) -> Stored {
+    Stored { id: row.get(0), version: row.get(1), text: row.get(2) }
 }
 
 impl Store for PostgresStore {
@@ -286,10 +281,10 @@ impl Store for PostgresStore {
         self.write(list, |c| c.execute(&sql, &params).map(|n| n == 1))
     }
 
-    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+    fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError> {
         let mut params: Vec<Param> = Vec::new();
         let sql = select(list, query, &mut params);
-        self.with(|c| Ok(c.query(&sql, &params)?.iter().map(item).collect()))
+        self.with(|c| Ok(c.query(&sql, &params)?.iter().map(stored).collect()))
     }
 
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::counts::{Counts, Lookup};
 use super::order_clause;
-use super::{Index, Indexes, Item, Store, StoreError, decode, encode, escape_str, field_of_index, table};
+use super::{Index, Indexes, Item, Store, StoreError, Stored, encode, escape_str, field_of_index, table};
 use crate::lists::query::{Cond, Op, Path, Query};
 
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
@@ -74,6 +74,7 @@ impl SqliteStore {
         let conn = Connection::open(&self.file).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        add_unicode_lower(&conn).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(conn)
     }
 
@@ -95,6 +96,17 @@ impl SqliteStore {
     /// Runs `f` on a pooled connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         self.pooled(|p| f(&p.conn))?.map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    /// Forgets what is remembered if another connection committed since `p` last looked (or
+    /// `p` is new): `PRAGMA data_version` moves with every commit but this connection's own.
+    fn notice_commits(&self, p: &mut Pooled) -> rusqlite::Result<()> {
+        let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if p.data_version != Some(version) {
+            self.counts.forget();
+            p.data_version = Some(version);
+        }
+        Ok(())
     }
 
     /// A write, with a unique violation turned into the field it is about.
@@ -181,7 +193,7 @@ fn where_clause(conds: &[Cond], params: &mut Vec<Sql>) -> String {
             }
             (_, Op::Contains) => {
                 params.push(bind(&c.value));
-                format!("instr(lower({e}), lower(?)) > 0")
+                format!("instr(ks_lower({e}), ks_lower(?)) > 0")
             }
             (_, op) => {
                 params.push(bind(&c.value));
@@ -209,18 +221,15 @@ fn count(list: &str, conds: &[Cond], params: &mut Vec<Sql>) -> String {
     format!("SELECT count(*) FROM \"{}\"{}", table(list), where_clause(conds, params))
 }
 
-fn item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     let id: String = row.get(0)?;
     let version: i64 = row.get(1)?;
+    // Text that is not UTF-8 is no JSON document: it reads as one without fields.
     let text = match row.get_ref(2)? {
-        rusqlite::types::ValueRef::Text(text) => text,
-        _ => b"",
+        rusqlite::types::ValueRef::Text(text) => std::str::from_utf8(text).unwrap_or_default().to_string(),
+        _ => String::new(),
     };
-    let data = match serde_json::from_slice(text).map(decode) {
-        Ok(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    Ok(Item { id, version, data })
+    Ok(Stored { id, version, text })
 }
 
 impl Store for SqliteStore {
@@ -288,10 +297,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn find(&self, list: &str, query: &Query) -> Result<Vec<Item>, StoreError> {
+    fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError> {
         let mut params = Vec::new();
         let sql = select(list, query, &mut params);
-        self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), item)?.collect())
+        self.with(|c| c.prepare_cached(&sql)?.query_map(params_from_iter(params), stored)?.collect())
     }
 
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
@@ -299,12 +308,7 @@ impl Store for SqliteStore {
         let sql = count(list, conds, &mut params);
         let key = format!("{sql}\n{params:?}");
         self.pooled(|p| {
-            let version: i64 = p.conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
-            if p.data_version != Some(version) {
-                // Another connection committed since this one last looked (or it is new).
-                self.counts.forget();
-                p.data_version = Some(version);
-            }
+            self.notice_commits(p)?;
             let generation = match self.counts.lookup(&key) {
                 Lookup::Known(n) => return Ok(n),
                 Lookup::Unknown(generation) => generation,
@@ -314,6 +318,10 @@ impl Store for SqliteStore {
             Ok(n)
         })?
         .map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    fn generation(&self) -> Option<u64> {
+        self.pooled(|p| self.notice_commits(p).map(|()| self.counts.generation())).ok()?.ok()
     }
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
@@ -329,6 +337,25 @@ impl Store for SqliteStore {
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| c.execute("DELETE FROM ks_updates WHERE name = ?1", [name]).map(|_| ()))
     }
+}
+
+/// `ks_lower(text)`: lower case for every script, where SQLite's own `lower()` knows only
+/// ASCII (`contains` would tell "É" from "é", while PostgreSQL's does not). Other values pass
+/// through unchanged.
+fn add_unicode_lower(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    conn.create_scalar_function(
+        "ks_lower",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Text(bytes) => Value::Text(String::from_utf8_lossy(bytes).to_lowercase()),
+                other => Value::try_from(other).unwrap_or(Value::Null),
+            })
+        },
+    )
 }
 
 #[cfg(test)]
