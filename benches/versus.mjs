@@ -11,9 +11,10 @@
 // visits:  a visit is GET / with no cookie (a new session) then a websocket connect carrying
 //          that cookie, until the `msg` event arrives; then the socket closes. Prints latency
 //          p50/p99 (ms) and the server's CPU per visit (µs, from /proc/PID/stat).
-// sockets: opens <sockets> sockets, each with its own session (GET / first), and holds them;
-//          prints RSS before, with all connected (and KiB per socket), and after they all
-//          disconnect (settled for 3 s).
+// sockets: makes <sockets> sessions (GET / each), then opens a socket with each and holds
+//          them; prints RSS before, with the sessions, with all connected (KiB per socket,
+//          its session included, and per session alone), and after they all disconnect
+//          (once the server has closed them, settled for 3 s).
 // fanout:  <receivers> sockets; one of them emits `chat` <messages> times, at most 8 in
 //          flight; every socket (sender included) must receive every one. Prints the
 //          server's CPU per delivery (µs).
@@ -23,7 +24,7 @@
 //          prints requests/s and the server's CPU per request.
 // Each prints one JSON line on stdout; exits 1 on any failed visit, connect or delivery.
 // Gives up after 300 s.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -57,6 +58,11 @@ function cpuTicks() {
 function rssKib() {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+)/m.exec(status)[1]);
+}
+
+/** The server's open file descriptors (one per connection, among others). */
+function openFds() {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 function percentile(sorted, p) {
@@ -130,20 +136,34 @@ async function visits([countArg = "500", concurrencyArg = "1"]) {
 
 async function sockets([countArg = "5000"]) {
   const count = Number(countArg);
+  const fdsBefore = openFds();
   const rssBefore = rssKib();
+  // The sessions first, then their sockets: sessions stay after a disconnect (until they
+  // expire), sockets should not, so the two are measured apart.
+  const cookies = [];
+  await pool(count, 50, async () => cookies.push(await newSession()));
+  await sleep(1000);
+  const rssSessions = rssKib();
   const held = [];
-  await pool(count, 50, async () => held.push(await connect(await newSession())));
+  let next = 0;
+  await pool(count, 50, async () => held.push(await connect(cookies[next++])));
   await sleep(1000);
   const rssConnected = rssKib();
   for (const s of held) s.disconnect();
+  // Until the server has closed them (a loaded machine takes longer than any fixed wait); the
+  // client's keep-alive HTTP connections (at most 50) may still be open.
+  const deadline = now() + 60_000;
+  while (openFds() > fdsBefore + 64 && now() < deadline) await sleep(100);
   await sleep(3000);
   const rssAfter = rssKib();
   return {
     sockets: held.length,
     rss_before_kib: rssBefore,
+    rss_sessions_kib: rssSessions,
     rss_connected_kib: rssConnected,
     rss_after_kib: rssAfter,
     kib_per_socket: +((rssConnected - rssBefore) / count).toFixed(1),
+    kib_per_session: +((rssSessions - rssBefore) / count).toFixed(1),
   };
 }
 

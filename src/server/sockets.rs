@@ -1,6 +1,5 @@
 //! Socket.IO namespaces wired by `sockets/*.rhai`, each socket bound to the visitor's
 //! HTTP session (the signed cookie of its handshake), loaded fresh for every event.
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,10 +30,12 @@ struct SocketLink {
     session_id: Mutex<Option<Id>>,
     /// The session of a socket without a valid cookie: its own, never saved.
     own_session: Mutex<Map<String, Value>>,
-    handlers: Mutex<HashMap<String, FnPtr>>,
-    /// Becomes true once `connect(socket)` has run: socketioxide acknowledges the connection
-    /// before our async connect handler finishes, so early events wait for their handlers.
-    ready: tokio::sync::watch::Sender<bool>,
+    handlers: Mutex<Handlers>,
+    /// Set once `connect(socket)` has run: socketioxide acknowledges the connection before our
+    /// async connect handler finishes, so early events wait for their handlers. (A `SetOnce`
+    /// is a flag and one `Notify` in place; a `watch` channel allocated about 400 bytes more
+    /// per socket, issue 11.)
+    ready: tokio::sync::SetOnce<()>,
     /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
     gone: AtomicBool,
     /// The socket's events, one at a time in arrival order.
@@ -43,8 +44,26 @@ struct SocketLink {
 
 impl SocketLink {
     async fn wait_ready(&self) {
-        let mut ready = self.ready.subscribe();
-        let _ = ready.wait_for(|r| *r).await;
+        self.ready.wait().await;
+    }
+}
+
+/// A socket's handlers by event name, as `socket.on` registered them (a later one for the same
+/// event replaces the earlier). A few per socket: a list costs a quarter of a hash map's
+/// smallest table (issue 11: memory per socket) and is as quick to search.
+#[derive(Default)]
+struct Handlers(Vec<(String, FnPtr)>);
+
+impl Handlers {
+    fn get(&self, event: &str) -> Option<FnPtr> {
+        self.0.iter().find(|(name, _)| name == event).map(|(_, handler)| handler.clone())
+    }
+
+    fn set(&mut self, event: String, handler: FnPtr) {
+        match self.0.iter_mut().find(|(name, _)| *name == event) {
+            Some((_, slot)) => *slot = handler,
+            None => self.0.push((event, handler)),
+        }
     }
 }
 
@@ -145,7 +164,7 @@ async fn prepare<A: Adapter>(
         session_id: Mutex::new(session_id),
         own_session: Mutex::default(),
         handlers: Mutex::default(),
-        ready: tokio::sync::watch::Sender::new(false),
+        ready: tokio::sync::SetOnce::new(),
         gone: AtomicBool::new(false),
         turns: Arc::default(),
     })));
@@ -166,7 +185,8 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>
         let _ = run(&app, &socket, &link, move |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null))
             .await;
     }
-    link.ready.send_replace(true);
+    // Only this handler sets it, once per socket.
+    let _ = link.ready.set(());
 }
 
 async fn on_event<A: Adapter>(
@@ -199,7 +219,7 @@ async fn on_event<A: Adapter>(
     };
     turn.wait().await;
     link.wait_ready().await;
-    let handler = link.handlers.lock().unwrap().get(&event).cloned();
+    let handler = link.handlers.lock().unwrap().get(&event);
     let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
         log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
         return;
@@ -234,7 +254,7 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     let turn = link.turns.take_last();
     turn.wait().await;
     link.wait_ready().await;
-    let handler = link.handlers.lock().unwrap().get("disconnect").cloned();
+    let handler = link.handlers.lock().unwrap().get("disconnect");
     if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
         let reason = rhai::Dynamic::from(reason.to_string());
         let _ =
@@ -326,7 +346,7 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
     for effect in effects {
         let sent = match effect {
             Effect::On { event, handler } => {
-                link.handlers.lock().unwrap().insert(event, handler);
+                link.handlers.lock().unwrap().set(event, handler);
                 Ok(())
             }
             Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| (send_full(&e), e.to_string())),
@@ -483,5 +503,22 @@ async fn sweep<A: Adapter>(app: &App, io: &SocketIo<A>) {
                 let _ = socket.disconnect();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_registered_again_for_an_event_replaces_the_first() {
+        let mut handlers = Handlers::default();
+        handlers.set("chat".into(), FnPtr::new("first").unwrap());
+        handlers.set("disconnect".into(), FnPtr::new("bye").unwrap());
+        handlers.set("chat".into(), FnPtr::new("second").unwrap());
+        assert_eq!(handlers.get("chat").map(|f| f.fn_name().to_string()).as_deref(), Some("second"));
+        assert_eq!(handlers.get("disconnect").map(|f| f.fn_name().to_string()).as_deref(), Some("bye"));
+        assert!(handlers.get("missing").is_none());
+        assert_eq!(handlers.0.len(), 2);
     }
 }
