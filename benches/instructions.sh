@@ -52,36 +52,12 @@ connect() {
         die "versus.mjs connects failed"
 }
 
-# count NAME N: zeroes the counters, runs NAME, settles, dumps; prints instructions per op.
 declare -A IR
-count() {
-    local name=$1 n=$2 before total
-    "$name" # warm-up
-    sleep 1
-    callgrind_control -z "$PID" >/dev/null 2>&1
-    "$name"
-    sleep 1
-    before=$(find "$WORK" -name 'callgrind.out*' | wc -l)
-    callgrind_control -d "$name" "$PID" >/dev/null 2>&1
-    local deadline=$((SECONDS + 60))
-    until (($(find "$WORK" -name 'callgrind.out*' | wc -l) > before)); do
-        ((SECONDS < deadline)) || die "callgrind wrote no dump"
-        sleep 0.2
-    done
-    sleep 1 # the dump is written in one go, but give it a moment
-    total=$(grep -h '^summary:\|^totals:' "$(ls -t "$WORK"/callgrind.out* | head -n1)" | head -n1 | awk '{print $2}')
-    IR[$name]=$((total / n))
-    if [[ -n "${INSTR_KEEP:-}" ]]; then
-        mkdir -p "$INSTR_KEEP"
-        cp "$(ls -t "$WORK"/callgrind.out* | head -n1)" "$INSTR_KEEP/callgrind.$name"
-    fi
-    log "$name: $total instructions for $n"
-}
 
 log "counting (slow: everything runs under valgrind)"
-count page "$REQUESTS"
-count first "$REQUESTS"
-count connect "$CONNECTS"
+callgrind_count page "$REQUESTS"
+callgrind_count first "$REQUESTS"
+callgrind_count connect "$CONNECTS"
 
 echo
 echo "keystone-rs ($KEYSTONE), instructions per operation (callgrind, all threads)"

@@ -292,3 +292,29 @@ wrk_latency_ms() { to_ms "$(awk -v p="$1%" '$1 == p {print $2}')"; }
 cpu_us_per_req() {
     awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}'
 }
+
+# callgrind_count NAME N: with the server PID running under valgrind's callgrind and writing
+# its dumps into $WORK, runs NAME once to warm up, zeroes the counters, runs NAME again, dumps
+# and sets IR[NAME] to the instructions per operation (N operations). INSTR_KEEP=DIR keeps the
+# dump as DIR/callgrind.NAME for callgrind_annotate. The caller declares `declare -A IR`.
+callgrind_count() {
+    local name=$1 n=$2 before total dump deadline
+    "$name" # warm-up
+    sleep 1
+    callgrind_control -z "$PID" >/dev/null 2>&1
+    "$name"
+    sleep 1
+    before=$(find "$WORK" -name 'callgrind.out*' | wc -l)
+    callgrind_control -d "$name" "$PID" >/dev/null 2>&1
+    deadline=$((SECONDS + 60))
+    until (($(find "$WORK" -name 'callgrind.out*' | wc -l) > before)); do
+        ((SECONDS < deadline)) || die "callgrind wrote no dump"
+        sleep 0.2
+    done
+    sleep 1 # the dump is written in one go, but give it a moment
+    dump=$(ls -t "$WORK"/callgrind.out* | head -n1)
+    total=$(grep -h '^summary:\|^totals:' "$dump" | head -n1 | awk '{print $2}')
+    if [[ -n "${INSTR_KEEP:-}" ]]; then mkdir -p "$INSTR_KEEP" && cp "$dump" "$INSTR_KEEP/callgrind.$name"; fi
+    IR[$name]=$((total / n))
+    log "$name: $total instructions for $n"
+}

@@ -12,7 +12,7 @@
 #
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building this
 # tree), INSTR_REQUESTS (200), BENCH_POSTS (10000), INSTR_KEEP (a directory to copy the
-# callgrind dumps into, for `callgrind_annotate DIR/callgrind.out.blog`).
+# callgrind dumps into, for `callgrind_annotate DIR/callgrind.blog`).
 set -euo pipefail
 # shellcheck source=benches/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +20,6 @@ cd "$ROOT"
 
 REQUESTS=${INSTR_REQUESTS:-200}
 POSTS=${BENCH_POSTS:-10000}
-KEEP=${INSTR_KEEP:-}
 
 trap_cleanup
 require_tools cargo curl valgrind callgrind_control
@@ -53,33 +52,11 @@ requests() {
 home() { requests /; }
 blog() { requests "/blog?page=3"; }
 
-# count NAME: zeroes the counters, runs NAME, settles, dumps; sets IR[NAME] per request.
 declare -A IR
-count() {
-    local name=$1 before total dump
-    "$name" # warm-up
-    sleep 1
-    callgrind_control -z "$PID" >/dev/null 2>&1
-    "$name"
-    sleep 1
-    before=$(find "$WORK" -name 'callgrind.out*' | wc -l)
-    callgrind_control -d "$name" "$PID" >/dev/null 2>&1
-    local deadline=$((SECONDS + 60))
-    until (($(find "$WORK" -name 'callgrind.out*' | wc -l) > before)); do
-        ((SECONDS < deadline)) || die "callgrind wrote no dump"
-        sleep 0.2
-    done
-    sleep 1 # the dump is written in one go, but give it a moment
-    dump=$(ls -t "$WORK"/callgrind.out* | head -n1)
-    total=$(grep -h '^summary:\|^totals:' "$dump" | head -n1 | awk '{print $2}')
-    if [[ -n "$KEEP" ]]; then mkdir -p "$KEEP" && cp "$dump" "$KEEP/callgrind.out.$name"; fi
-    IR[$name]=$((total / REQUESTS))
-    log "$name: $total instructions for $REQUESTS"
-}
 
 log "counting (slow: everything runs under valgrind)"
-count home
-count blog
+callgrind_count home "$REQUESTS"
+callgrind_count blog "$REQUESTS"
 
 echo
 echo "keystone-rs ($KEYSTONE), instructions per request (callgrind, all threads)"
