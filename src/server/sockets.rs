@@ -192,11 +192,10 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>
 async fn on_event<A: Adapter>(
     socket: SocketRef<A>,
     Event(event): Event,
-    data: RawArgs,
+    mut data: RawArgs,
     ack: AckSender<A>,
     State(app): State<Arc<App>>,
 ) {
-    let mut data = data;
     let Some(Link(link)) = socket.extensions.get::<Link>() else {
         return;
     };
