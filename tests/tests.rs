@@ -10,6 +10,7 @@ mod cluster;
 mod e2e;
 mod errors;
 mod fuzz;
+mod inline;
 mod lists;
 mod live;
 mod new;

@@ -69,8 +69,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     raise_open_files_limit(u64::from(settings.server.max_connections.get()));
 
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    // Scripts that cannot block run on the async workers (`script::inline`): they need the
+    // script threads' stack for deep (but allowed) recursion in debug builds.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::script::effects::SCRIPT_STACK)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let sessions =
             SessionManager::open(&settings.session, &settings.name, &root, secret.as_bytes(), *settings.server.secure)

@@ -204,51 +204,79 @@ impl Step {
             Step::Guard(g) => g.name(),
         }
     }
+
+    /// Whether the step may run inline: a built-in guard only reads the user bound already.
+    fn runs_inline(&self) -> bool {
+        match self {
+            Step::Script(s) => s.runs_inline(),
+            Step::Guard(_) => true,
+        }
+    }
 }
 
-/// Runs middleware, guards and controller in order in one scope, on the script pool within
-/// `budget`. A step before the last that decides the response (redirect, status, json,
-/// render) ends the chain. Gives the scope back with what the scripts left in it. `lists`
-/// is what `list("…")` reads and writes; `visitor` is who `signin()` signs in and whose
-/// `user` the scripts see.
+type Lists = Option<std::sync::Arc<crate::lists::Db>>;
+
+/// Runs middleware, guards and controller in order in one scope (made by `scope`), within
+/// `budget`: inline on this async worker when no step can block and no signed-in user is to
+/// be read (see [`super::inline`]), else (or when the inline run passes the inline limits,
+/// then again from a fresh `scope`) on the script pool. A step before the last that decides
+/// the response (redirect, status, json, render) ends the chain. Gives the scope back with
+/// what the scripts left in it. `lists` is what `list("…")` reads and writes; `visitor` is who
+/// `signin()` signs in and whose `user` the scripts see.
 ///
 /// # Errors
 /// The first script error (including a runaway script hitting a limit or its budget).
 pub async fn run_chain(
     steps: Vec<Step>,
-    scope: RequestScope,
+    scope: impl Fn() -> RequestScope,
     budget: std::time::Duration,
-    lists: Option<std::sync::Arc<crate::lists::Db>>,
+    lists: Lists,
     visitor: crate::users::script_api::Visitor,
 ) -> (RequestScope, Result<Response, ScriptError>) {
-    let (result, effects) = effects::run(budget, move || {
-        let _lists = crate::lists::context::enter(lists);
-        let mut scope = scope;
-        let outcome = match scope.bind_user(&visitor) {
-            Ok(()) => {
-                let _visitor = crate::users::script_api::enter(visitor);
-                run_chain_here(&steps, &mut scope)
-            }
-            Err(err) => Err(err),
-        };
-        // Too deep to hand to the server: refused here, and dropped on this thread's stack.
-        let deep = scope.too_deep("session").or_else(|| scope.too_deep("locals"));
-        if let Some(message) = deep {
-            let file = steps.last().map_or("(script)", Step::file);
-            let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
-            return Ok((
-                empty,
-                Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false }),
-            ));
+    // Binding `user` for a signed-in visitor reads the user list: the pool's work.
+    let inline = super::inline::enabled()
+        && (visitor.user_id.is_none() || lists.is_none())
+        && steps.iter().all(Step::runs_inline);
+    let inline_outcome =
+        if inline { effects::run_inline(budget, || chain(&steps, scope(), lists.clone(), visitor.clone())) } else { None };
+    let (result, effects) = match inline_outcome {
+        Some(outcome) => outcome,
+        None => {
+            let scope = scope();
+            effects::run(budget, move || chain(&steps, scope, lists, visitor)).await
         }
-        Ok((scope, outcome))
-    })
-    .await;
+    };
     match result {
         Ok((scope, Ok(()))) => (scope, Ok(Response::from_effects(effects))),
         Ok((scope, Err(err))) => (scope, Err(err)),
         Err(err) => (RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new()), Err(err)),
     }
+}
+
+/// One run of a request's chain, on the thread it is called on: the scope the scripts left and
+/// their outcome.
+fn chain(
+    steps: &[Step],
+    mut scope: RequestScope,
+    lists: Lists,
+    visitor: crate::users::script_api::Visitor,
+) -> Result<(RequestScope, Result<(), ScriptError>), ScriptError> {
+    let _lists = crate::lists::context::enter(lists);
+    let outcome = match scope.bind_user(&visitor) {
+        Ok(()) => {
+            let _visitor = crate::users::script_api::enter(visitor);
+            run_chain_here(steps, &mut scope)
+        }
+        Err(err) => Err(err),
+    };
+    // Too deep to hand to the server: refused here, and dropped on this thread's stack.
+    let deep = scope.too_deep("session").or_else(|| scope.too_deep("locals"));
+    if let Some(message) = deep {
+        let file = steps.last().map_or("(script)", Step::file);
+        let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
+        return Ok((empty, Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false })));
+    }
+    Ok((scope, outcome))
 }
 
 fn run_chain_here(steps: &[Step], scope: &mut RequestScope) -> Result<(), ScriptError> {
@@ -260,7 +288,7 @@ fn run_chain_here(steps: &[Step], scope: &mut RequestScope) -> Result<(), Script
                 // Variables a script declares stay its own; req, session, locals and user carry on.
                 scope.scope.rewind(base);
                 if let Err(err) = result {
-                    return Err(ScriptError::new(&script.file, &err));
+                    return Err(script.error(&err));
                 }
             }
             Step::Guard(guard) => {

@@ -1,7 +1,8 @@
 //! The one pipeline for script effects. Every script — controller, middleware, guard, socket
-//! handler — runs through [`run`]: on the script pool (never on the async workers), with a
-//! wall-clock budget, and with one [`Effect`] recorder that every script API writes to. The
-//! server applies the effects, in order, once the script has returned.
+//! handler — runs through [`run`] (on the script pool) or [`run_inline`] (on the async worker,
+//! when [`super::inline`] allows it), with a wall-clock budget, and with one [`Effect`]
+//! recorder that every script API writes to. The server applies the effects, in order, once
+//! the script has returned.
 use std::cell::RefCell;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -67,6 +68,17 @@ impl Effect {
 struct Run {
     effects: Vec<Effect>,
     deadline: Instant,
+    /// An inline run: stopped at the inline limits (its deadline is theirs) rather than at
+    /// the budget, to run again on the pool.
+    inline: bool,
+    /// The inline run passed its limits: its result and effects are void.
+    over_inline_limits: bool,
+}
+
+impl Run {
+    fn new(deadline: Instant, inline: bool) -> Self {
+        Run { effects: Vec::new(), deadline, inline, over_inline_limits: false }
+    }
 }
 
 thread_local! {
@@ -93,17 +105,32 @@ pub fn decided() -> bool {
     RUN.with(|run| run.borrow().as_ref().is_some_and(|r| r.effects.iter().any(Effect::decides_response)))
 }
 
-/// Whether the running script is past its wall-clock budget (checked by the engine's
-/// progress callback).
-pub(super) fn past_deadline() -> bool {
-    RUN.with(|run| run.borrow().as_ref().is_some_and(|r| Instant::now() >= r.deadline))
+/// The engine's progress check (every 16 operations): the token to stop the running script
+/// with, if it is past its wall-clock budget or, inline, past the inline limits.
+pub(super) fn progress(operations: u64) -> Option<&'static str> {
+    RUN.with(|run| {
+        let mut run = run.borrow_mut();
+        let run = run.as_mut()?;
+        let late = Instant::now() >= run.deadline;
+        if run.inline && (late || operations >= super::inline::INLINE_OPERATIONS) {
+            run.over_inline_limits = true;
+            return Some(super::OVER_INLINE_LIMITS);
+        }
+        late.then_some(super::BUDGET_SPENT)
+    })
 }
 
-/// Threads scripts run on. Scripts are synchronous and may block (a runaway loop until its
-/// budget ends; a data read in later versions), so they never run on the async workers.
-/// Tokio's blocking pool grows with demand, so two runaway scripts never hold up a third
-/// request. Only these threads get the large stack deep (but allowed) script recursion
-/// needs in debug builds; the async workers keep the default.
+/// Whether the inline run in progress on this thread passed the inline limits.
+pub(super) fn over_inline_limits() -> bool {
+    RUN.with(|run| run.borrow().as_ref().is_some_and(|r| r.over_inline_limits))
+}
+
+/// Threads scripts run on. Scripts are synchronous and may block (a list read, argon2 in
+/// `signin`, a runaway loop until its budget ends), so only runs that provably cannot block
+/// run on the async workers ([`run_inline`]). Tokio's blocking pool grows with demand, so two
+/// runaway scripts never hold up a third request. These threads get the large stack deep (but
+/// allowed) script recursion needs in debug builds; so do `serve`'s async workers, for the
+/// inline runs.
 static POOL: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()
         .thread_name("keystone-script")
@@ -113,8 +140,8 @@ static POOL: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("the script thread pool starts")
 });
 
-/// Stack of each script thread (only touched pages cost memory).
-const SCRIPT_STACK: usize = 16 * 1024 * 1024;
+/// Stack of each script thread, and of `serve`'s async workers (only touched pages cost memory).
+pub const SCRIPT_STACK: usize = 16 * 1024 * 1024;
 /// Scripts running at once at most; more wait for a thread.
 const MAX_SCRIPT_THREADS: usize = 256;
 
@@ -137,8 +164,33 @@ pub fn run_here<T>(
     budget: Duration,
     script: impl FnOnce() -> Result<T, ScriptError>,
 ) -> (Result<T, ScriptError>, Vec<Effect>) {
-    RUN.with(|run| *run.borrow_mut() = Some(Run { effects: Vec::new(), deadline: Instant::now() + budget }));
+    let (result, run) = run_recorded(Run::new(Instant::now() + budget, false), script);
+    (result, run.effects)
+}
+
+/// Runs `script` here, on the async worker, within the inline limits
+/// ([`super::inline::INLINE_OPERATIONS`] per engine call and [`super::inline::INLINE_TIME`],
+/// or `budget` if shorter): its result and effects, or `None` when it passed the limits. Then
+/// nothing it recorded is kept, and the caller runs it again, from its original inputs, on the
+/// pool. (Only what a script prints outside the recorder, `print`, shows twice.)
+pub fn run_inline<T>(
+    budget: Duration,
+    script: impl FnOnce() -> Result<T, ScriptError>,
+) -> Option<(Result<T, ScriptError>, Vec<Effect>)> {
+    let deadline = Instant::now() + budget.min(super::inline::INLINE_TIME);
+    // A script API that panics fails its request, as on the pool, not the worker's task.
+    let script = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(script))
+            .unwrap_or_else(|_| Err(ScriptError::internal("a script call panicked")))
+    };
+    let (result, run) = run_recorded(Run::new(deadline, true), script);
+    (!run.over_inline_limits).then_some((result, run.effects))
+}
+
+/// Runs `script` with `run` as this thread's recorder; gives the recorder back.
+fn run_recorded<T>(run: Run, script: impl FnOnce() -> Result<T, ScriptError>) -> (Result<T, ScriptError>, Run) {
+    RUN.with(|slot| *slot.borrow_mut() = Some(run));
     let result = script();
-    let effects = RUN.with(|run| run.borrow_mut().take().map(|r| r.effects).unwrap_or_default());
-    (result, effects)
+    let run = RUN.with(|slot| slot.borrow_mut().take()).unwrap_or_else(|| Run::new(Instant::now(), false));
+    (result, run)
 }

@@ -1,11 +1,13 @@
 //! Rhai scripting: one sandboxed engine for controllers, middleware, guards and sockets.
 //!
-//! Scripts run synchronously on the script pool with a time budget and record their effects
-//! (a response, emits, joins) through one recorder ([`effects`]); the server applies those
-//! effects once the script returns.
+//! Scripts run synchronously, on the script pool or, when they cannot block, inline on the
+//! async worker ([`inline`]), with a time budget, and record their effects (a response, emits,
+//! joins) through one recorder ([`effects`]); the server applies those effects once the script
+//! returns.
 
 pub(crate) mod controller;
 pub(crate) mod effects;
+pub(crate) mod inline;
 pub(crate) mod io_api;
 pub(crate) mod rate_limit;
 pub(crate) mod socket_api;
@@ -23,6 +25,8 @@ pub struct Script {
     /// The source, for the check rules' scanners.
     pub source: Arc<str>,
     pub ast: Arc<AST>,
+    /// Whether its runs may go inline on the async workers ([`inline`]).
+    inline: Arc<inline::Inline>,
 }
 
 impl std::fmt::Debug for Script {
@@ -39,6 +43,9 @@ pub const MAX_ARRAY: usize = 1024 * 1024;
 
 /// The token a script is stopped with when its time budget is spent.
 const BUDGET_SPENT: &str = "keystone:budget";
+
+/// The token an inline run is stopped with at the inline limits (it runs again on the pool).
+const OVER_INLINE_LIMITS: &str = "keystone:inline";
 
 /// The one engine every script runs on (Send + Sync with rhai's `sync` feature).
 pub fn engine() -> &'static Engine {
@@ -62,9 +69,12 @@ fn build_engine() -> Engine {
     engine.set_max_map_size(10_000);
     // The wall-clock budget: Rhai's size re-checks are not counted as operations, so a
     // script inside every limit can still run for seconds. Reading the clock every 16
-    // operations keeps the check cheap.
+    // operations keeps the check cheap. Inline runs also stop at the inline limits.
     engine.on_progress(|operations| {
-        (operations % 16 == 0 && effects::past_deadline()).then(|| rhai::Dynamic::from(BUDGET_SPENT))
+        if operations % 16 != 0 {
+            return None;
+        }
+        effects::progress(operations).map(rhai::Dynamic::from)
     });
     engine.on_print(crate::log::script_print);
     engine.on_debug(|text, _source, pos| crate::log::script_print(&format!("[debug {pos}] {text}")));
@@ -99,7 +109,12 @@ fn env_var(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
 /// Compiles a script; a syntax error becomes a diagnostic at its line and column.
 pub fn compile(file: &str, source: &str) -> Result<Script, Box<Diagnostic>> {
     match engine().compile(source) {
-        Ok(ast) => Ok(Script { file: file.to_string(), source: source.into(), ast: Arc::new(ast) }),
+        Ok(ast) => Ok(Script {
+            file: file.to_string(),
+            source: source.into(),
+            ast: Arc::new(ast),
+            inline: Arc::new(inline::Inline::of_source(source)),
+        }),
         Err(err) => {
             let pos = err.position();
             let message = crate::diagnostic::lowercase_first(&err.err_type().to_string());
@@ -135,6 +150,12 @@ impl ScriptError {
                 if token.clone().into_string().is_ok_and(|t| t == BUDGET_SPENT) =>
             {
                 "script stopped: it ran past its time budget ([scripts] timeout in keystone.toml)".to_string()
+            }
+            // Never shown: the run is dropped and made again on the pool.
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().is_ok_and(|t| t == OVER_INLINE_LIMITS) =>
+            {
+                "script stopped inline: it runs again on the script pool".to_string()
             }
             // A script API refusing its arguments (`redirect`, `status`): its own message.
             EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {

@@ -133,7 +133,7 @@ pub fn run_connect(script: &Script, socket: &SocketHandle) -> Result<(), ScriptE
     engine()
         .call_fn::<Dynamic>(&mut scope, &script.ast, "connect", (socket.clone(),))
         .map(drop)
-        .map_err(|err| ScriptError::new(&script.file, &err))
+        .map_err(|err| script.error(&err))
 }
 
 /// Calls an event handler registered with `socket.on`; its return value answers the ack.
@@ -148,6 +148,6 @@ pub fn run_handler(
 ) -> Result<serde_json::Value, ScriptError> {
     handler
         .call::<Dynamic>(engine(), &script.ast, (socket.clone(), data))
-        .map_err(|err| ScriptError::new(&script.file, &err))
+        .map_err(|err| script.error(&err))
         .and_then(|value| super::json_out(&value).map_err(|err| ScriptError::new(&script.file, &err)))
 }

@@ -75,7 +75,8 @@ async fn handle_route(
         .chain(guards)
         .chain(project.controllers.get(&route.view).cloned().map(Step::Script))
         .collect();
-    let scope = RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
+    // Made again only if an inline run passes the inline limits and runs again on the pool.
+    let scope = || RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
     let user_visitor = crate::users::script_api::Visitor {
         user_list: project.settings.admin.user_list.to_string(),
         throttle: app.throttle.clone(),

@@ -181,9 +181,8 @@ async fn prepare<A: Adapter>(
 /// arrived meanwhile wait for it.
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
     let Some(Link(link)) = socket.extensions.get::<Link>() else { return };
-    if let Some(script) = link.script.clone() {
-        let _ = run(&app, &socket, &link, move |handle| socket_api::run_connect(&script, handle).map(|()| Value::Null))
-            .await;
+    if link.script.is_some() {
+        let _ = run(&app, &socket, &link, Call::Connect, || rhai::Dynamic::UNIT).await;
     }
     // Only this handler sets it, once per socket.
     let _ = link.ready.set(());
@@ -219,10 +218,12 @@ async fn on_event<A: Adapter>(
     turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event);
-    let (Some(handler), Some(script)) = (handler, link.script.clone()) else {
+    let (Some(handler), true) = (handler, link.script.is_some()) else {
         log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
         return;
     };
+    // Shared bytes, to decode the argument again should an inline run be made again on the pool.
+    let raw = data.0.clone();
     // A handler gets the event's first argument; an event without one gives `()`.
     let data = match data.first() {
         Ok(data) => data,
@@ -235,8 +236,9 @@ async fn on_event<A: Adapter>(
             return;
         }
     };
-    let result =
-        run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, data)).await;
+    let mut data = Some(data);
+    let arg = move || data.take().unwrap_or_else(|| RawArgs(raw.clone(), None).first().unwrap_or_default());
+    let result = run(&app, &socket, &link, Call::Handler(handler), arg).await;
     if let Some(value) = result {
         let _ = ack.send(&value);
     }
@@ -254,10 +256,9 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect");
-    if let (Some(handler), Some(script)) = (handler, link.script.clone()) {
+    if let (Some(handler), true) = (handler, link.script.is_some()) {
         let reason = rhai::Dynamic::from(reason.to_string());
-        let _ =
-            run(&app, &socket, &link, move |handle| socket_api::run_handler(&script, &handler, handle, reason)).await;
+        let _ = run(&app, &socket, &link, Call::Handler(handler), || reason.clone()).await;
     }
 }
 
@@ -272,14 +273,46 @@ pub async fn disconnect_all_for_shutdown<A: Adapter>(io: &SocketIo<A>, app: &Arc
     runs.join_all().await;
 }
 
-/// Runs one script call for a socket: loads the session fresh, runs, saves what changed, then
-/// applies the recorded effects in order. Returns the script's value, or `None` on error.
+/// What a socket run calls in the namespace script.
+enum Call {
+    /// `connect(socket)`.
+    Connect,
+    /// A handler registered with `socket.on`, given the socket and one argument.
+    Handler(FnPtr),
+}
+
+type Lists = Option<Arc<crate::lists::Db>>;
+
+/// One run of `call` with `handle` and `arg`, on the thread it is called on.
+fn call_script(
+    script: &Script,
+    call: &Call,
+    handle: &SocketHandle,
+    arg: rhai::Dynamic,
+    lists: Lists,
+) -> Result<Value, ScriptError> {
+    let original = handle.session();
+    let _lists = crate::lists::context::enter(lists);
+    let result = match call {
+        Call::Connect => socket_api::run_connect(script, handle).map(|()| Value::Null),
+        Call::Handler(handler) => socket_api::run_handler(script, handler, handle, arg),
+    };
+    handle.refuse_deep_session(&script.file, original).and(result)
+}
+
+/// Runs one script call for a socket: loads the session fresh, runs (inline on this worker
+/// when the script cannot block and no signed-in user is to be read, else on the script pool,
+/// see [`crate::script::inline`]), saves what changed, then applies the recorded effects in
+/// order. `arg` makes the call's argument, once per attempt. Returns the script's value, or
+/// `None` on error.
 async fn run<A: Adapter>(
     app: &App,
     socket: &SocketRef<A>,
     link: &SocketLink,
-    call: impl FnOnce(&SocketHandle) -> Result<Value, ScriptError> + Send + 'static,
+    call: Call,
+    mut arg: impl FnMut() -> rhai::Dynamic,
 ) -> Option<Value> {
+    let script = link.script.as_ref()?;
     let session_id = *link.session_id.lock().unwrap();
     let session = match session_id {
         Some(id) => match app.sessions.follow(id).await {
@@ -302,19 +335,29 @@ async fn run<A: Adapter>(
         None => VisitorSession { data: link.own_session.lock().unwrap().clone(), ..VisitorSession::default() },
     };
     let user_id = session.data.get(crate::users::SESSION_KEY).and_then(Value::as_str).map(str::to_string);
-    let user_list = app.project().settings.admin.user_list.to_string();
-    let handle = SocketHandle::new(socket.id.to_string(), map_to_rhai(&public_part(&session.data)), user_list, user_id);
-    let script_handle = handle.clone();
     let budget = *app.project().settings.scripts.timeout;
     let lists = app.data.current();
-    let original = handle.session();
-    let file = link.script.as_ref().map_or_else(|| "(socket)".to_string(), |s| s.file.clone());
-    let (result, effects) = effects::run(budget, move || {
-        let _lists = crate::lists::context::enter(lists);
-        let result = call(&script_handle);
-        script_handle.refuse_deep_session(&file, original).and(result)
-    })
-    .await;
+    // `socket.user` of a signed-in visitor reads the user list: the pool's work.
+    let inline = crate::script::inline::enabled() && (user_id.is_none() || lists.is_none()) && script.runs_inline();
+    let user_list = app.project().settings.admin.user_list.to_string();
+    // A handle on the session as loaded; it keeps what the script writes.
+    let new_handle = || {
+        let session = map_to_rhai(&public_part(&session.data));
+        SocketHandle::new(socket.id.to_string(), session, user_list.clone(), user_id.clone())
+    };
+    let mut handle = new_handle();
+    let inline_outcome =
+        if inline { effects::run_inline(budget, || call_script(script, &call, &handle, arg(), lists.clone())) } else { None };
+    let (result, effects) = match inline_outcome {
+        Some(outcome) => outcome,
+        None => {
+            if inline {
+                handle = new_handle(); // what the stopped run wrote is void
+            }
+            let (script, script_handle, arg) = (script.clone(), handle.clone(), arg());
+            effects::run(budget, move || call_script(&script, &call, &script_handle, arg, lists)).await
+        }
+    };
     let new_session = merge_public(&session.data, map_to_json(&handle.session()));
     if new_session != session.data {
         if session.id.is_some() {

@@ -1,0 +1,50 @@
+//! Scripts that cannot block run inline on the async workers; one that runs long there is
+//! stopped at the inline limits and made again on the script pool, without holding up other
+//! requests and without doing anything twice.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::util::{Server, TempApp, node};
+
+/// Deterministic work, then at least two seconds of copying an array whatever the build: too
+/// long for a worker, well under the operation limit. Then effects that must happen once.
+const HEAVY: &str = r#"print("heavy started");
+let started = timestamp();
+let big = [];
+big.pad(20000, 1);
+let total = 0;
+for i in 0..100 { total += big.len(); }
+while started.elapsed < 2.0 { let copy = big; }
+session.heavy = (session.heavy ?? 0) + 1;
+emit_to_session("heavy", total);
+json(#{ total: total, runs: session.heavy });
+"#;
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn a_heavy_script_leaves_the_worker_free_and_its_effects_happen_once() {
+    let app = TempApp::scaffold("default");
+    app.write("routes/views/heavy.rhai", HEAVY);
+    app.write("routes/views/runs.rhai", "json(#{ runs: session.heavy });\n");
+    let routes = app.read("routes/index.toml") + "\"GET /heavy\" = \"heavy\"\n\"GET /runs\" = \"runs\"\n";
+    app.write("routes/index.toml", &routes);
+    app.write("keystone.toml", &(app.read("keystone.toml") + "\n[scripts]\ntimeout = \"30s\"\n"));
+    // One async worker: a heavy run that kept it would hold up every other request.
+    let server = Server::start_with_env(&app.path, &[], &[("TOKIO_WORKER_THREADS", "1"), ("KEYSTONE_DEBUG", "1")]);
+    let out = node("inline.mjs", &[&server.url]);
+    let seen: Value = serde_json::from_str(out.lines().rev().find(|l| l.starts_with('{')).unwrap()).unwrap();
+
+    assert_eq!(seen["homeStatus"], 200, "{seen}");
+    assert!(seen["homeMs"].as_u64().unwrap() < 1000, "`/` answered at once while the heavy script ran: {seen}");
+    assert_eq!(seen["heavyStillRunning"], true, "`/` was measured while the heavy script ran: {seen}");
+    assert_eq!(seen["heavyStatus"], 200, "{seen}");
+    assert_eq!(seen["heavy"], json!({ "total": 2_000_000, "runs": 1 }), "the pool's run started afresh: {seen}");
+    assert_eq!(seen["emits"], json!([2_000_000]), "emitted once: {seen}");
+    assert_eq!(seen["runs"], json!({ "runs": 1 }), "the session was written once: {seen}");
+    assert!(
+        server.wait_for_output("routes/views/heavy.rhai: ran past", Duration::from_secs(5)),
+        "the script was marked heavy: {}",
+        server.output()
+    );
+}
