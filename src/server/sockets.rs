@@ -218,7 +218,7 @@ async fn on_event<A: Adapter>(
     turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get(&event);
-    let (Some(handler), true) = (handler, link.script.is_some()) else {
+    let Some(handler) = handler.filter(|_| link.script.is_some()) else {
         log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
         return;
     };
@@ -256,7 +256,7 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     turn.wait().await;
     link.wait_ready().await;
     let handler = link.handlers.lock().unwrap().get("disconnect");
-    if let (Some(handler), true) = (handler, link.script.is_some()) {
+    if let Some(handler) = handler.filter(|_| link.script.is_some()) {
         let reason = rhai::Dynamic::from(reason.to_string());
         let _ = run(&app, &socket, &link, Call::Handler(handler), || reason.clone()).await;
     }
