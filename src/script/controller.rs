@@ -238,8 +238,8 @@ pub async fn run_chain(
         && (visitor.user_id.is_none() || lists.is_none())
         && steps.iter().all(Step::runs_inline);
     let inline_outcome =
-        if inline { effects::run_inline(budget, || chain(&steps, scope(), lists.clone(), visitor.clone())) } else { None };
-    let (result, effects) = match inline_outcome {
+        inline.then(|| effects::run_inline(budget, || chain(&steps, scope(), lists.clone(), visitor.clone())));
+    let (result, effects) = match inline_outcome.flatten() {
         Some(outcome) => outcome,
         None => {
             let scope = scope();
@@ -274,7 +274,10 @@ fn chain(
     if let Some(message) = deep {
         let file = steps.last().map_or("(script)", Step::file);
         let empty = RequestScope::new(rhai::Map::new(), rhai::Map::new(), rhai::Map::new());
-        return Ok((empty, Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false })));
+        return Ok((
+            empty,
+            Err(ScriptError { file: file.to_string(), line: 0, column: 0, message, unavailable: false }),
+        ));
     }
     Ok((scope, outcome))
 }

@@ -347,8 +347,8 @@ async fn run<A: Adapter>(
     };
     let mut handle = new_handle();
     let inline_outcome =
-        if inline { effects::run_inline(budget, || call_script(script, &call, &handle, arg(), lists.clone())) } else { None };
-    let (result, effects) = match inline_outcome {
+        inline.then(|| effects::run_inline(budget, || call_script(script, &call, &handle, arg(), lists.clone())));
+    let (result, effects) = match inline_outcome.flatten() {
         Some(outcome) => outcome,
         None => {
             if inline {
