@@ -14,7 +14,7 @@ use super::Script;
 
 /// Rhai operations an inline run may use per engine call (a chain step, a handler call) before
 /// it is stopped and run again on the pool: a GET / script uses a few dozen, and 50,000 take
-/// about a millisecond in a release build.
+/// about 3 ms in a release build (a `for` loop adding numbers: 300,000 operations in 17.7 ms).
 pub const INLINE_OPERATIONS: u64 = 50_000;
 
 /// Wall-clock time an inline run may take: a few operations can be slow (sorting a large
@@ -74,11 +74,14 @@ impl Script {
 /// Whether runs may go inline at all: `KEYSTONE_INLINE_SCRIPTS=off` sends every run to the
 /// pool (to measure the difference, or should an inline run misbehave).
 pub fn enabled() -> bool {
-    static ENABLED: LazyLock<bool> = LazyLock::new(|| {
-        !std::env::var("KEYSTONE_INLINE_SCRIPTS")
-            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"))
-    });
+    static ENABLED: LazyLock<bool> =
+        LazyLock::new(|| !switched_off(std::env::var("KEYSTONE_INLINE_SCRIPTS").ok().as_deref()));
     *ENABLED
+}
+
+/// Whether a value of `KEYSTONE_INLINE_SCRIPTS` turns inline runs off.
+fn switched_off(value: Option<&str>) -> bool {
+    value.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no"))
 }
 
 /// Whether `source` names a blocking function ([`BLOCKING`]) anywhere in its code: called,
@@ -233,6 +236,16 @@ mod tests {
             engine().run_ast(&script.ast).map_err(|err| script.error(&err))
         });
         (outcome.map(|(result, effects)| (result.is_ok(), effects.len())), script.runs_inline())
+    }
+
+    #[test]
+    fn keystone_inline_scripts_off_turns_inline_runs_off() {
+        for off in ["off", "OFF", " off\n", "0", "false", "no"] {
+            assert!(switched_off(Some(off)), "{off:?}");
+        }
+        for on in [None, Some(""), Some("on"), Some("1"), Some("yes")] {
+            assert!(!switched_off(on), "{on:?}");
+        }
     }
 
     #[test]

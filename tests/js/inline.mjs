@@ -1,7 +1,7 @@
-// A heavy controller against `keystone-rs serve` of a default scaffold with the routes of
-// tests/inline.rs: while it runs, `/` answers; its effects (a session write, an
-// emit_to_session) happen once, though its first, inline run was stopped and made again on
-// the script pool.
+// A heavy controller and a heavy socket handler against `keystone-rs serve` of a default
+// scaffold with the routes and socket script of tests/inline.rs: while the controller runs,
+// `/` answers; the effects of both (a session write, an emit) happen once, though their
+// first, inline runs were stopped and made again on the script pool.
 //
 //   node inline.mjs <baseUrl>
 //
@@ -48,6 +48,11 @@ const homeMs = Date.now() - before;
 const heavyStillRunning = heavyMs === null;
 const reply = await heavy;
 await sleep(300); // an emit sent twice would have arrived by now
+// A socket handler past the inline limits: its ack, its emit and its session write, once.
+const socketEmits = [];
+socket.on("socket heavy", (n) => socketEmits.push(n));
+const socketAck = await socket.timeout(20000).emitWithAck("heavy", 100000);
+await sleep(300);
 const runs = await get("/runs", cookie);
 socket.close();
 console.log(
@@ -59,6 +64,8 @@ console.log(
     heavyStatus: reply.status,
     heavy: JSON.parse(reply.text),
     emits,
+    socketAck,
+    socketEmits,
     runs: JSON.parse(runs.text),
   }),
 );
