@@ -639,6 +639,29 @@ on_both! {
         assert_eq!(h.run(r#"list("Post").all()[0].title"#).unwrap(), json!("Kept"));
     }
 
+    a_page_reads_and_writes_like_a_map(h) {
+        h.created("Post", json!({ "title": "One", "state": "published" }));
+        let read = h.run(r#"
+            let page = list("Post").find().paginate(1, 10);
+            let copy = page;
+            copy.items[0].title = "Copy";
+            copy.note = "mine";
+            copy["total"] = 7;
+            #{ type: type_of(page), keys: page.keys(), len: page.len(), total: page["total"], missing: page.nothing,
+               has_total: "total" in page, has_note: "note" in page, copy_has_note: "note" in copy,
+               copy: copy.items[0].title, original: page.items[0].title, note: copy.note, copy_total: copy.total,
+               map: type_of(page.to_map()), text: `${page.total}/${page.items.len()}` }
+        "#).unwrap();
+        assert_eq!(read, json!({
+            "type": "Page", "keys": ["first", "items", "last", "next", "page", "pages", "per_page", "prev", "total"],
+            "len": 9, "total": 1, "missing": null, "has_total": true, "has_note": false, "copy_has_note": true,
+            "copy": "Copy", "original": "One", "note": "mine", "copy_total": 7, "map": "map", "text": "1/1"
+        }));
+        // Handed out whole (JSON, emits, the session), it is its map.
+        let whole = h.run(r#"list("Post").find().paginate(1, 10)"#).unwrap();
+        assert_eq!((&whole["items"][0]["title"], &whole["total"], &whole["next"]), (&json!("One"), &json!(1), &Value::Null));
+    }
+
     script_reads_are_the_items_as_read_for_the_server(h) {
         let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com", "password": "hunter2" }));
         let news = h.created("PostCategory", json!({ "name": "News" }));

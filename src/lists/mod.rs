@@ -5,6 +5,7 @@
 
 mod documents;
 pub mod model;
+pub mod page;
 pub mod query;
 mod results;
 pub mod rhai_api;
@@ -298,16 +299,17 @@ impl Db {
     /// As [`Db::find`].
     pub fn find_values(&self, list: &str, find: &Find) -> Result<rhai::Array, ListError> {
         let model = self.model(list)?;
-        let (_, items) = self.remembered(list, find, None, || {
+        let items = self.remembered(list, find, None, || {
             let query = self.query(model, find)?;
             let rows = self.store.find_stored(list, &query)?;
             let (items, weight) = self.present_values(model, rows, &find.populate)?;
-            Ok(((None, items), weight))
+            Ok((Dynamic::from_array(items), weight))
         })?;
-        Ok(items)
+        Ok(items.into_array().unwrap_or_default())
     }
 
-    /// [`Db::paginate`] with the items as script values (see [`Db::find_values`]).
+    /// [`Db::paginate`] with the items as script values (see [`Db::find_values`]), as the
+    /// shared [`page::PageValue`] scripts get.
     ///
     /// # Errors
     /// As [`Db::find`].
@@ -317,16 +319,15 @@ impl Db {
         find: &Find,
         page: i64,
         per_page: i64,
-    ) -> Result<(Page, rhai::Array), ListError> {
+    ) -> Result<page::PageValue, ListError> {
         let model = self.model(list)?;
-        let (page, items) = self.remembered(list, find, Some((page, per_page)), || {
+        let answer = self.remembered(list, find, Some((page, per_page)), || {
             let (page, query) = self.page_query(model, find, page, per_page)?;
             let rows = self.store.find_stored(list, &query)?;
             let (items, weight) = self.present_values(model, rows, &find.populate)?;
-            Ok(((Some(page), items), weight))
+            Ok((Dynamic::from(page::PageValue::new(&page, items)), weight))
         })?;
-        let page = page.ok_or_else(|| ListError::Input("a page without its place".into()))?;
-        Ok((page, items))
+        page::in_value(&answer).ok_or_else(|| ListError::Input("a page without its place".into()))
     }
 
     /// The answer kept for this find if the data cannot have changed since, else `read`'s
@@ -336,8 +337,8 @@ impl Db {
         list: &str,
         find: &Find,
         page: Option<(i64, i64)>,
-        read: impl FnOnce() -> Result<(results::Answer, usize), ListError>,
-    ) -> Result<results::Answer, ListError> {
+        read: impl FnOnce() -> Result<(Dynamic, usize), ListError>,
+    ) -> Result<Dynamic, ListError> {
         let generation = if self.results.enabled() { self.store.generation() } else { None };
         let Some(generation) = generation else {
             return read().map(|(answer, _)| answer);

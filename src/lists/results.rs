@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::Find;
-use super::query::Page;
 
 /// At most this many answers are kept; when full, all are forgotten and it fills again.
 const MAX_ENTRIES: usize = 256;
@@ -32,8 +31,9 @@ struct Inner {
     entries: HashMap<String, Answer>,
 }
 
-/// A page (`None` for a find) and its items as scripts see them.
-pub(crate) type Answer = (Option<Page>, rhai::Array);
+/// Items as scripts see them: an array for a find, a [`super::page::PageValue`] for a page
+/// (whose copies share it).
+pub(crate) type Answer = rhai::Dynamic;
 
 impl Default for Results {
     fn default() -> Self {
@@ -96,11 +96,11 @@ mod tests {
     use super::*;
 
     fn answer(n: i64) -> Answer {
-        (None, vec![n.into()])
+        n.into()
     }
 
     fn read(results: &Results, key: &str, generation: u64) -> Option<i64> {
-        results.get(key, generation).map(|(_, items)| items[0].as_int().unwrap())
+        results.get(key, generation).map(|items| items.as_int().unwrap())
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map as RhaiMap, NativeCallContext, Position};
 use serde_json::{Map, Value};
 
-use super::query::Page;
+use super::page::PageValue;
 use super::{Db, Find, ListError, Saved, context};
 use crate::script::{map_to_json, map_to_rhai};
 
@@ -71,23 +71,6 @@ fn saved(result: Saved) -> RhaiMap {
     out
 }
 
-fn page_map((page, items): (Page, Array)) -> RhaiMap {
-    let p = &page;
-    let shown = items.len() as i64;
-    let first = if shown == 0 { 0 } else { p.skip() as i64 + 1 };
-    let mut out = RhaiMap::new();
-    out.insert("items".into(), Dynamic::from_array(items));
-    out.insert("page".into(), (p.page as i64).into());
-    out.insert("pages".into(), (p.pages as i64).into());
-    out.insert("per_page".into(), (p.per_page as i64).into());
-    out.insert("total".into(), (p.total as i64).into());
-    out.insert("prev".into(), p.prev().map_or(Dynamic::UNIT, |n| (n as i64).into()));
-    out.insert("next".into(), p.next().map_or(Dynamic::UNIT, |n| (n as i64).into()));
-    out.insert("first".into(), first.into());
-    out.insert("last".into(), (if shown == 0 { 0 } else { first + shown - 1 }).into());
-    out
-}
-
 /// A page number from a script: an integer, a float, or text from a query string.
 fn page_number(page: &Dynamic) -> i64 {
     if let Ok(i) = page.as_int() {
@@ -139,6 +122,7 @@ impl FindHandle {
 
 /// Registers `list()`, its types and `invalid()` (for `before_save` hooks).
 pub fn register(engine: &mut Engine) {
+    super::page::register(engine);
     engine.register_type_with_name::<ListHandle>("List");
     engine.register_type_with_name::<FindHandle>("Find");
     engine.register_fn("list", |name: &str| open(name));
@@ -171,8 +155,8 @@ pub fn register(engine: &mut Engine) {
         let found = l.db.get(&l.name, &key_of(&key)?, &populate).map_err(fail)?;
         Ok(found.map_or(Dynamic::UNIT, |m| Dynamic::from_map(map_to_rhai(&m))))
     });
-    engine.register_fn("paginate", |l: &mut ListHandle, page: Dynamic, per_page: i64| -> Fallible<RhaiMap> {
-        l.db.paginate_values(&l.name, &Find::default(), page_number(&page), per_page).map(page_map).map_err(fail)
+    engine.register_fn("paginate", |l: &mut ListHandle, page: Dynamic, per_page: i64| -> Fallible<PageValue> {
+        l.db.paginate_values(&l.name, &Find::default(), page_number(&page), per_page).map_err(fail)
     });
 
     // Writes, with hooks run on this same engine.
@@ -192,23 +176,20 @@ pub fn register(engine: &mut Engine) {
     });
 
     // Building a find.
-    engine.register_fn("sort", |f: &mut FindHandle, sort: &str| {
-        let mut f = f.clone();
+    // Each step takes the find by value: a chain of steps moves one find along, not copies.
+    engine.register_fn("sort", |mut f: FindHandle, sort: &str| {
         f.find.sort = Some(sort.to_string());
         f
     });
-    engine.register_fn("skip", |f: &mut FindHandle, n: i64| {
-        let mut f = f.clone();
+    engine.register_fn("skip", |mut f: FindHandle, n: i64| {
         f.find.skip = n.max(0) as u64;
         f
     });
-    engine.register_fn("limit", |f: &mut FindHandle, n: i64| {
-        let mut f = f.clone();
+    engine.register_fn("limit", |mut f: FindHandle, n: i64| {
         f.find.limit = Some(n.max(0) as u64);
         f
     });
-    engine.register_fn("populate", |f: &mut FindHandle, fields: &str| {
-        let mut f = f.clone();
+    engine.register_fn("populate", |mut f: FindHandle, fields: &str| {
         f.find.populate.extend(super::model::parse_sort(fields).into_iter().map(|k| k.field));
         f
     });
@@ -220,7 +201,7 @@ pub fn register(engine: &mut Engine) {
     });
     engine
         .register_fn("count", |f: &mut FindHandle| f.db.count(&f.list, &f.find.filter).map(|n| n as i64).map_err(fail));
-    engine.register_fn("paginate", |f: &mut FindHandle, page: Dynamic, per_page: i64| -> Fallible<RhaiMap> {
-        f.db.paginate_values(&f.list, &f.find, page_number(&page), per_page).map(page_map).map_err(fail)
+    engine.register_fn("paginate", |f: &mut FindHandle, page: Dynamic, per_page: i64| -> Fallible<PageValue> {
+        f.db.paginate_values(&f.list, &f.find, page_number(&page), per_page).map_err(fail)
     });
 }

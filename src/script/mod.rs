@@ -251,6 +251,9 @@ pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
 
 /// Rhai value to JSON; values JSON cannot hold (function pointers…) become null.
 pub fn to_json(value: &Dynamic) -> serde_json::Value {
+    if let Some(page) = crate::lists::page::in_value(value) {
+        return to_json(&Dynamic::from_map(page.to_map()));
+    }
     rhai::serde::from_dynamic(value).unwrap_or(serde_json::Value::Null)
 }
 

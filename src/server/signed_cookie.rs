@@ -1,8 +1,10 @@
 //! The signed session cookie, read and written without a cookie jar: its value is
 //! `base64(HMAC-SHA256(key, id)) + id`, byte for byte the `cookie` crate's signed format (so a
 //! cookie either signed still verifies with the other), with the key's HMAC state computed
-//! once at start rather than for every request.
+//! once at start rather than for every request, and the values it verified remembered.
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -13,11 +15,20 @@ use sha2::Sha256;
 /// Length of the base64 digest that starts a signed value (32 bytes, padded).
 const DIGEST_LEN: usize = 44;
 
+/// Signed values remembered as verified at most (a visitor's cookie is verified once, not at
+/// every request); when full, all are forgotten and it fills again.
+const MAX_VERIFIED: usize = 8192;
+/// A longer signed value is verified every time (session ids are far shorter).
+const MAX_VERIFIED_LEN: usize = 256;
+
 /// Signs and verifies cookie values with one key.
 #[derive(Clone)]
 pub struct Signer {
     /// HMAC-SHA256 with the key already absorbed: cloned for each value.
     keyed: Hmac<Sha256>,
+    /// Whole signed values whose signature was right. Only what this key signed gets in, so
+    /// a forged value is checked (and refused) every time.
+    verified: Arc<Mutex<HashSet<Box<str>>>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -29,7 +40,7 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// `key`: the signing half of a `cookie::Key` (`Key::signing()`).
     pub fn new(key: &[u8]) -> Self {
-        Signer { keyed: Hmac::new_from_slice(key).expect("HMAC takes a key of any length") }
+        Signer { keyed: Hmac::new_from_slice(key).expect("HMAC takes a key of any length"), verified: Arc::default() }
     }
 
     /// `value` with its signature in front.
@@ -48,11 +59,22 @@ impl Signer {
             return None;
         }
         let (digest, value) = signed.split_at(DIGEST_LEN);
+        let verified = || self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified().contains(signed) {
+            return Some(value);
+        }
         let mut bytes = [0u8; 48];
         let len = STANDARD.decode_slice(digest, &mut bytes).ok()?;
         let mut mac = self.keyed.clone();
         mac.update(value.as_bytes());
         mac.verify_slice(&bytes[..len]).ok()?;
+        if signed.len() <= MAX_VERIFIED_LEN {
+            let mut verified = verified();
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(signed.into());
+        }
         Some(value)
     }
 }
@@ -149,6 +171,23 @@ mod tests {
         assert_eq!(signer.verify("é".repeat(30).as_str()), None);
         let other = Signer::new(Key::from(&[8u8; 64]).signing());
         assert_eq!(other.verify(&signed), None);
+        // Asked again (now remembered as verified), the answers are the same.
+        assert_eq!(signer.verify(&signed), Some("session-id"));
+        assert_eq!(signer.verify(&signed.replace("session-id", "session-ie")), None);
+        assert_eq!(other.verify(&signed), None);
+    }
+
+    #[test]
+    fn the_verified_values_remembered_stay_bounded() {
+        let signer = Signer::new(key().signing());
+        for n in 0..MAX_VERIFIED * 2 + 5 {
+            let signed = signer.sign(&format!("id-{n}"));
+            assert_eq!(signer.verify(&signed), Some(format!("id-{n}").as_str()));
+            assert!(signer.verified.lock().unwrap().len() <= MAX_VERIFIED);
+        }
+        let long = signer.sign(&"x".repeat(MAX_VERIFIED_LEN));
+        assert!(signer.verify(&long).is_some());
+        assert!(!signer.verified.lock().unwrap().contains(long.as_str()), "too long to keep");
     }
 
     #[test]

@@ -13,6 +13,9 @@ use rhai::Dynamic;
 /// The template value of a script value, taking ownership of it.
 pub fn from_script(value: Dynamic) -> Value {
     let value = value.flatten();
+    if let Some(page) = crate::lists::page::in_value(&value) {
+        return page_value(&page);
+    }
     if value.is_map() {
         return Value::from_object(ScriptMap(wrap_children(value.cast::<rhai::Map>())));
     }
@@ -29,6 +32,12 @@ pub fn from_script_map(map: rhai::Map) -> Value {
     Value::from_object(ScriptMap::new(map))
 }
 
+/// A list page's template value: built once for all the requests that share the page, as
+/// plain template data (reading a field clones an `Arc`, converts nothing).
+fn page_value(page: &crate::lists::page::PageValue) -> Value {
+    page.template_value(|fields| Value::from(minijinja::value::Serde(Dynamic::from_map(fields))))
+}
+
 fn wrap_children(mut map: rhai::Map) -> rhai::Map {
     map.values_mut().for_each(wrap_nested);
     map
@@ -38,6 +47,9 @@ fn wrap_children(mut map: rhai::Map) -> rhai::Map {
 /// reading it later costs a clone of an `Arc`; unshares shared values.
 fn wrap_nested(slot: &mut Dynamic) {
     if !slot.is_map() && !slot.is_array() && !slot.is_shared() {
+        if let Some(page) = crate::lists::page::in_value(slot) {
+            *slot = Dynamic::from(page_value(&page));
+        }
         return; // a plain scalar: read as it is
     }
     let value = std::mem::take(slot).flatten();
@@ -197,6 +209,30 @@ mod tests {
         let in_place = render(from_script(value));
         assert!(through_serde.contains("&lt;b&gt;Posts"), "{through_serde}");
         assert_eq!(in_place, through_serde);
+    }
+
+    #[test]
+    fn a_list_page_renders_as_its_map_and_a_changed_copy_as_changed() {
+        use crate::lists::page::PageValue;
+        let item = |title: &str| Dynamic::from_map(rhai::Map::from([("title".into(), title.into())]));
+        let page = PageValue::new(&crate::lists::query::Page::new(2, 1, 3), vec![item("<b>One</b>")]);
+        let template = "{{ v.items[0].title }} {{ v.page }}/{{ v.pages }} {{ v.prev }} {{ v.next }} {{ v|length }}";
+        let as_map = render_with(template, from_script_map(page.to_map()));
+        assert_eq!(as_map, "&lt;b&gt;One&lt;&#x2f;b&gt; 2/3 1 3 9");
+        let mut locals = rhai::Map::new();
+        locals.insert("page".into(), Dynamic::from(page.clone()));
+        for _ in 0..2 {
+            // Built once, then shared: the same page again renders the same.
+            assert_eq!(render_with(template, from_script(Dynamic::from(page.clone()))), as_map);
+            let nested = from_script_map(locals.clone()).get_attr("page").unwrap();
+            assert_eq!(render_with(template, nested), as_map);
+        }
+        let mut scope = rhai::Scope::new();
+        scope.push("p", page.clone());
+        let changed: Dynamic =
+            crate::script::engine().eval_with_scope(&mut scope, r#"p.items[0].title = "Two"; p.page = 9; p"#).unwrap();
+        assert_eq!(render_with(template, from_script(changed)), "Two 9/3 1 3 9");
+        assert_eq!(render_with(template, from_script(Dynamic::from(page))), as_map, "the original is unchanged");
     }
 
     #[test]
