@@ -1,9 +1,10 @@
 //! Which script runs may run inline on the async worker that handles the request or event,
 //! rather than hop to the script pool and back (issue 11: the hop was a quarter of GET /'s
 //! CPU). A run goes inline only when it provably cannot block: every script in it calls none
-//! of the functions that may wait (decided once per script, at load, by [`may_block`]), the
-//! visitor is signed out (reading the signed-in user is a database read), the script has never
-//! run past the inline limits ([`Script::mark_heavy`]) and `KEYSTONE_INLINE_SCRIPTS` is not
+//! of the functions that may wait (decided once per script, at load, by [`may_block`]), no
+//! signed-in user is to be read (a database read: a request's scripts read the visitor's user
+//! before they start, a socket script only when it names `user`), no script in it has run past
+//! the inline limits before ([`Script::mark_heavy`]) and `KEYSTONE_INLINE_SCRIPTS` is not
 //! `off`. An inline run that passes the limits is stopped, its effects are dropped, and it runs
 //! again from the start on the pool ([`super::effects::run_inline`]).
 use std::sync::LazyLock;
@@ -35,13 +36,20 @@ const BLOCKING: &[&str] = &["list", "signin", "rate_limit", "Fn", "call", "curry
 pub struct Inline {
     /// The script names a blocking function ([`may_block`]).
     may_block: bool,
+    /// The script names `user`: in a socket script, `socket.user` of a signed-in visitor reads
+    /// the user list.
+    reads_user: bool,
     /// A run of the script passed the inline limits once: it runs on the pool from then on.
     heavy: AtomicBool,
 }
 
 impl Inline {
     pub fn of_source(source: &str) -> Self {
-        Inline { may_block: may_block(source), heavy: AtomicBool::new(false) }
+        Inline {
+            may_block: may_block(source),
+            reads_user: identifiers(source).contains(&"user"),
+            heavy: AtomicBool::new(false),
+        }
     }
 }
 
@@ -49,6 +57,11 @@ impl Script {
     /// Whether a run of this script may go inline (the visitor aside).
     pub fn runs_inline(&self) -> bool {
         !self.inline.may_block && !self.inline.heavy.load(Ordering::Relaxed)
+    }
+
+    /// Whether the script names `user` anywhere in its code.
+    pub fn reads_user(&self) -> bool {
+        self.inline.reads_user
     }
 
     /// Sends every later run of this script to the pool: one ran past the inline limits.
@@ -304,5 +317,8 @@ mod tests {
             assert!(!may_block(source), "{source}");
         }
         assert_eq!(identifiers("a.b(\"c\") // d\n`e${f}g`"), ["a", "b", "f"]);
+        let reads_user = |source: &str| Inline::of_source(source).reads_user;
+        assert!(reads_user("fn connect(socket) { socket.emit(\"me\", socket.user); }"));
+        assert!(!reads_user("fn connect(socket) { socket.emit(\"user\", socket.users); } // user"));
     }
 }

@@ -301,7 +301,7 @@ fn call_script(
 }
 
 /// Runs one script call for a socket: loads the session fresh, runs (inline on this worker
-/// when the script cannot block and no signed-in user is to be read, else on the script pool,
+/// when the script cannot block and reads no signed-in user, else on the script pool,
 /// see [`crate::script::inline`]), saves what changed, then applies the recorded effects in
 /// order. `arg` makes the call's argument, once per attempt. Returns the script's value, or
 /// `None` on error.
@@ -338,7 +338,9 @@ async fn run<A: Adapter>(
     let budget = *app.project().settings.scripts.timeout;
     let lists = app.data.current();
     // `socket.user` of a signed-in visitor reads the user list: the pool's work.
-    let inline = crate::script::inline::enabled() && (user_id.is_none() || lists.is_none()) && script.runs_inline();
+    let inline = crate::script::inline::enabled()
+        && (user_id.is_none() || lists.is_none() || !script.reads_user())
+        && script.runs_inline();
     let user_list = app.project().settings.admin.user_list.to_string();
     // A handle on the session as loaded; it keeps what the script writes.
     let new_handle = || {
