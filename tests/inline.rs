@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::util::{Server, TempApp, node};
+use crate::util::{Server, TempApp, http_request, node};
 
 /// Effects that must happen once (recorded before the inline run is stopped), deterministic
 /// work, then at least two seconds of copying an array whatever the build: too long for a
@@ -66,5 +66,23 @@ fn a_heavy_script_leaves_the_worker_free_and_its_effects_happen_once() {
             "{file} was marked heavy: {}",
             server.output()
         );
+    }
+}
+
+/// `KEYSTONE_INLINE_SCRIPTS=off` sends every run to the pool: a busy script is never stopped
+/// inline (nor marked heavy), and answers the same either way.
+#[test]
+fn keystone_inline_scripts_off_runs_every_script_on_the_pool() {
+    let app = TempApp::scaffold("default");
+    app.write("routes/views/busy.rhai", "let n = 0;\nfor i in 0..100000 { n += i; }\njson(#{ n: n });\n");
+    app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /busy\" = \"busy\"\n"));
+    app.write("keystone.toml", &(app.read("keystone.toml") + "\n[scripts]\ntimeout = \"30s\"\n"));
+    for (setting, stopped_inline) in [("on", true), ("off", false)] {
+        let env = [("KEYSTONE_INLINE_SCRIPTS", setting), ("KEYSTONE_DEBUG", "1")];
+        let server = Server::start_with_env(&app.path, &[], &env);
+        let reply = http_request("GET", &format!("{}/busy", server.url), &[], "");
+        assert_eq!(reply.body, r#"{"n":4999950000}"#, "{setting}");
+        let output = server.stop();
+        assert_eq!(output.contains("routes/views/busy.rhai: ran past"), stopped_inline, "{setting}: {output}");
     }
 }
