@@ -86,3 +86,57 @@ fn keystone_inline_scripts_off_runs_every_script_on_the_pool() {
         assert_eq!(output.contains("routes/views/busy.rhai: ran past"), stopped_inline, "{setting}: {output}");
     }
 }
+
+/// A list write, then enough work to pass the inline limits: a run that wrote is never made
+/// again on the pool.
+const WRITE_THEN_WORK: &str = r#"let saved = list("Note").create(#{ text: req.query.text ?? "one" });
+let n = 0;
+for i in 0..300000 { n += i; }
+json(#{ ok: saved.ok, n: n, notes: list("Note").count(#{ text: req.query.text ?? "one" }) });
+"#;
+
+/// Lists run inline: a read answered from memory stays on the worker, and one that reaches the
+/// database hands the worker's other tasks to another thread first. So a write waiting for the
+/// database's lock holds up no other request, and it happens once even when the script then
+/// runs past the inline limits.
+#[test]
+fn a_list_write_leaves_the_worker_free_and_happens_once() {
+    let app = TempApp::scaffold("default");
+    app.write("models/Note.toml", "[fields]\ntext = { type = \"text\" }\n");
+    app.write("routes/views/write.rhai", WRITE_THEN_WORK);
+    app.write("routes/index.toml", &(app.read("routes/index.toml") + "\"GET /write\" = \"write\"\n"));
+    app.write("keystone.toml", &(app.read("keystone.toml") + "\n[scripts]\ntimeout = \"30s\"\n"));
+    // One async worker: a write that kept it while it waited would hold up every other request.
+    let server = Server::start_with_env(&app.path, &[], &[("TOKIO_WORKER_THREADS", "1")]);
+    let url = server.url.clone();
+
+    let once = http_request("GET", &format!("{url}/write?text=once"), &[], "");
+    assert_eq!(once.status, 200, "{}", once.body);
+    assert_eq!(once.body, r#"{"n":44999850000,"notes":1,"ok":true}"#, "written once, not again on the pool");
+
+    // Another program holds SQLite's write lock: these writes wait for it (busy_timeout).
+    let lock = rusqlite::Connection::open(app.path.join(keystone::lists::SQLITE_FILE)).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE; INSERT INTO ks_updates (name, applied_at) VALUES ('lock', 'now');").unwrap();
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || http_request("GET", &format!("{url}/write?text=waited"), &[], ""))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let home = http_request("GET", &format!("{url}/"), &[], "");
+    let home_ms = started.elapsed().as_millis();
+    let writers_waiting = writers.iter().all(|w| !w.is_finished());
+    lock.execute_batch("ROLLBACK;").unwrap();
+    assert_eq!(home.status, 200);
+    assert!(home_ms < 1000, "`/` answered while three writes waited for the lock: {home_ms} ms");
+    assert!(writers_waiting, "`/` was measured while the writes waited");
+    for writer in writers {
+        let reply = writer.join().unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(reply.body.contains(r#""ok":true"#), "{}", reply.body);
+    }
+    let count = http_request("GET", &format!("{url}/write?text=waited"), &[], "");
+    assert!(count.body.contains(r#""notes":4"#), "three waited writes and this one, each once: {}", count.body);
+}

@@ -73,11 +73,13 @@ struct Run {
     inline: bool,
     /// The inline run passed its limits: its result and effects are void.
     over_inline_limits: bool,
+    /// The end of the script's own budget (an inline run's `deadline` may come sooner).
+    budget_end: Instant,
 }
 
 impl Run {
     fn new(deadline: Instant, inline: bool) -> Self {
-        Run { effects: Vec::new(), deadline, inline, over_inline_limits: false }
+        Run { effects: Vec::new(), deadline, inline, over_inline_limits: false, budget_end: deadline }
     }
 }
 
@@ -177,14 +179,33 @@ pub fn run_inline<T>(
     budget: Duration,
     script: impl FnOnce() -> Result<T, ScriptError>,
 ) -> Option<(Result<T, ScriptError>, Vec<Effect>)> {
-    let deadline = Instant::now() + budget.min(super::inline::INLINE_TIME);
+    let now = Instant::now();
+    let deadline = now + budget.min(super::inline::INLINE_TIME);
     // A script API that panics fails its request, as on the pool, not the worker's task.
     let script = || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(script))
             .unwrap_or_else(|_| Err(ScriptError::internal("a script call panicked")))
     };
-    let (result, run) = run_recorded(Run::new(deadline, true), script);
+    let (result, run) = run_recorded(Run { budget_end: now + budget, ..Run::new(deadline, true) }, script);
     (!run.over_inline_limits).then_some((result, run.effects))
+}
+
+/// Runs `f`, which may block (a database read or write), without holding up the async worker
+/// an inline run is on: tokio hands the worker's other tasks to another thread first
+/// (`block_in_place`), and the rest of the run goes on here. The run is inline no more: what
+/// `f` did must happen once, so it is never stopped to run again on the pool, and it has its
+/// whole budget. Anywhere else (the script pool, `check`, tests) `f` just runs.
+pub fn leave_worker<T>(f: impl FnOnce() -> T) -> T {
+    let was_inline = RUN.with(|run| {
+        let mut run = run.borrow_mut();
+        let Some(run) = run.as_mut().filter(|r| r.inline) else { return false };
+        run.inline = false;
+        run.deadline = run.budget_end;
+        true
+    });
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if was_inline && on_worker { tokio::task::block_in_place(f) } else { f() }
 }
 
 /// Runs `script` with `run` as this thread's recorder; gives the recorder back.

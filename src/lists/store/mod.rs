@@ -202,6 +202,11 @@ impl Reconnecting {
     }
 }
 
+/// Every read and write of the database goes through [`Reconnecting`], so this is where a
+/// script running inline on an async worker hands the worker's other tasks to another thread
+/// before it may block (the generation check and the answers kept in memory do not block).
+use crate::script::effects::leave_worker;
+
 impl Store for Reconnecting {
     fn backend(&self) -> &'static str {
         self.get().map_or("unavailable", |s| s.backend())
@@ -211,29 +216,29 @@ impl Store for Reconnecting {
         self.get()?.prepare(list, indexes)
     }
     fn insert(&self, list: &str, item: &Item) -> Result<(), StoreError> {
-        self.get()?.insert(list, item)
+        leave_worker(|| self.get()?.insert(list, item))
     }
     fn replace(&self, list: &str, item: &Item, expected_version: i64) -> Result<bool, StoreError> {
-        self.get()?.replace(list, item, expected_version)
+        leave_worker(|| self.get()?.replace(list, item, expected_version))
     }
     fn delete(&self, list: &str, id: &str) -> Result<bool, StoreError> {
-        self.get()?.delete(list, id)
+        leave_worker(|| self.get()?.delete(list, id))
     }
     fn find_stored(&self, list: &str, query: &Query) -> Result<Vec<Stored>, StoreError> {
-        self.get()?.find_stored(list, query)
+        leave_worker(|| self.get()?.find_stored(list, query))
     }
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError> {
-        self.get()?.count(list, conds)
+        leave_worker(|| self.get()?.count(list, conds))
     }
     fn generation(&self) -> Option<u64> {
         // Once open, a store is kept for good: its generations never start over.
         self.get().ok()?.generation()
     }
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
-        self.get()?.claim_update(name)
+        leave_worker(|| self.get()?.claim_update(name))
     }
     fn release_update(&self, name: &str) -> Result<(), StoreError> {
-        self.get()?.release_update(name)
+        leave_worker(|| self.get()?.release_update(name))
     }
 }
 
