@@ -1,9 +1,10 @@
 //! Results of script finds and pages, kept while the data cannot have changed: a list page
 //! asks the same question at every request. An answer is reused only under the store's same
 //! [`generation`](super::Store::generation), which any write moves (this process's at once;
-//! on SQLite another connection's or process's at the next read, through `PRAGMA
-//! data_version`), so a reused answer is the one the database would give. PostgreSQL has no
-//! generation (other nodes write without telling), so nothing is kept there.
+//! on SQLite another connection's or process's within a millisecond, through `PRAGMA
+//! data_version`), so a reused answer is the one the database gives (or gave a millisecond
+//! ago, for another process's commit). PostgreSQL has no generation (other nodes write
+//! without telling), so nothing is kept there.
 //!
 //! `KEYSTONE_RESULT_CACHE=off` in the environment turns it off (to measure without it).
 use std::collections::HashMap;
@@ -79,16 +80,11 @@ impl Results {
     }
 }
 
-/// The key of a find (`page`: the page and its size asked for, for a paginate).
+/// The key of a find (`page`: the page and its size asked for, for a paginate): all of it as
+/// one JSON array, so no two finds share a key.
 pub(crate) fn key(list: &str, find: &Find, page: Option<(i64, i64)>) -> String {
-    let filter = serde_json::to_string(&find.filter).unwrap_or_default();
-    format!(
-        "{list}\n{page:?}\n{}\n{:?}\n{}\n{:?}\n{filter}",
-        find.sort.as_deref().unwrap_or("\u{0}"),
-        find.limit,
-        find.skip,
-        find.populate
-    )
+    let parts = (list, page, &find.sort, find.limit, find.skip, &find.populate, &find.filter);
+    serde_json::to_string(&parts).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -152,8 +152,8 @@ pub trait Store: Send + Sync {
     /// The database being down.
     fn count(&self, list: &str, conds: &[Cond]) -> Result<u64, StoreError>;
     /// A number that stays the same as long as no item of any list can have changed, read
-    /// now: this store's writes move it and, on SQLite, so does any other connection's commit
-    /// (another process included). `None` when the store cannot tell, as on PostgreSQL (other
+    /// now: this store's writes move it at once and, on SQLite, so does any other connection's
+    /// commit (another process included) within a millisecond. `None` when the store cannot tell, as on PostgreSQL (other
     /// nodes write without telling), or when the database cannot be reached.
     fn generation(&self) -> Option<u64> {
         None

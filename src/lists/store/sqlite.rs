@@ -1,10 +1,12 @@
 //! The default store: one SQLite file (`.keystone/data.sqlite3`, owner-only, WAL), a table
 //! per list holding JSON text, `json_extract` expression indexes. Counts are remembered until
-//! the file changes (this store's writes, and any other connection's through
-//! `PRAGMA data_version`).
+//! the file changes (this store's writes at once, any other connection's through
+//! `PRAGMA data_version`, looked at every millisecond at most).
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
@@ -18,12 +20,22 @@ use crate::lists::query::{Cond, Op, Path, Query};
 /// Connections kept open for reuse (WAL lets readers run beside the one writer).
 const POOL: usize = 8;
 
+/// How often, at most, [`Store::generation`] asks SQLite whether another connection committed
+/// (`PRAGMA data_version` takes and drops a lock on the WAL index: two system calls). A list
+/// page asked thousands of times a second looks about a thousand times; another process's
+/// commit shows within this long, this store's own writes at once.
+const LOOK_FOR_COMMITS_EVERY: Duration = Duration::from_millis(1);
+
 pub struct SqliteStore {
     file: PathBuf,
     pool: Mutex<Vec<Pooled>>,
     /// Each prepared list's indexes, to name the field a unique violation is about.
     indexes: Mutex<HashMap<String, Vec<Index>>>,
     counts: Counts,
+    /// When the store was opened, and how long after that it last looked for other
+    /// connections' commits (0: never).
+    opened: Instant,
+    looked_at: AtomicU64,
 }
 
 /// A pooled connection and the `PRAGMA data_version` it last saw (which moves when another
@@ -63,6 +75,8 @@ impl SqliteStore {
             pool: Mutex::new(Vec::new()),
             indexes: Mutex::default(),
             counts: Counts::default(),
+            opened: Instant::now(),
+            looked_at: AtomicU64::new(0),
         };
         store.with(|c| {
             c.execute_batch("CREATE TABLE IF NOT EXISTS ks_updates (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
@@ -321,7 +335,14 @@ impl Store for SqliteStore {
     }
 
     fn generation(&self) -> Option<u64> {
-        self.pooled(|p| self.notice_commits(p).map(|()| self.counts.generation())).ok()?.ok()
+        let now = (self.opened.elapsed().as_nanos() as u64).max(1);
+        let looked_at = self.looked_at.load(Ordering::Relaxed);
+        if looked_at != 0 && now.saturating_sub(looked_at) < LOOK_FOR_COMMITS_EVERY.as_nanos() as u64 {
+            return Some(self.counts.generation());
+        }
+        let generation = self.pooled(|p| self.notice_commits(p).map(|()| self.counts.generation())).ok()?.ok()?;
+        self.looked_at.store(now, Ordering::Relaxed);
+        Some(generation)
     }
 
     fn claim_update(&self, name: &str) -> Result<bool, StoreError> {
