@@ -15,4 +15,5 @@ pub mod project;
 pub(crate) mod scaffold;
 pub mod script;
 pub mod server;
+pub(crate) mod start_up_code;
 pub mod users;

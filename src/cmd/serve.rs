@@ -119,6 +119,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if args.open {
             open_browser(&format!("http://{shown}/"));
         }
+        crate::start_up_code::release_soon();
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
         let limits = server::listen::Limits {
             header: *settings.server.header_timeout,

@@ -1,7 +1,6 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
 pub(crate) mod client;
-pub(crate) mod compress;
 pub(crate) mod data;
 pub(crate) mod engine_request;
 pub(crate) mod error_page;
@@ -255,7 +254,6 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
         .layer(layer)
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
-        .layer(middleware::from_fn(compress::rendered))
         .with_state(app.clone());
     // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
     client::prepare();
@@ -264,9 +262,8 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         let app = app.clone();
         router = router.route(live::SCRIPT_PATH, get(move || live::serve_script(app.clone())));
     }
-    // Rendered pages are gzipped above (compress.rs); this compresses the rest (static files),
-    // fast: small files gain nothing, and brotli at its default quality costs more CPU than
-    // the work of serving them.
+    // Compress what is worth it, fast: small pages gain nothing, and brotli at its default
+    // quality costs more CPU than rendering them.
     use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
     let compression = CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(
         SizeAbove::new(1024).and(NotForContentType::GRPC).and(NotForContentType::IMAGES).and(NotForContentType::SSE),
