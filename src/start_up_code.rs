@@ -4,8 +4,9 @@
 //! functions serving runs, then [`keystone_starting_begins`], the functions only start-up runs (loading
 //! and checking the project, parsing the command line, building the script engine: about 2.8 MB
 //! of code), then [`keystone_starting_ends`]. Those pages stay mapped after start, counted in the
-//! process's resident memory although it never runs them again; [`release_soon`] unmaps them. A
-//! later call into one (a reload in development) maps its page back from the binary's file.
+//! process's resident memory although it never runs them again; [`release_soon`] unmaps them
+//! (and has mimalloc give back the memory start-up freed). A later call into one (a reload in
+//! development) maps its page back from the binary's file.
 
 /// Marks where start-up's code begins (placed by src/hot-code.txt; the name is the link).
 #[unsafe(no_mangle)]
