@@ -12,6 +12,7 @@ pub mod lists;
 pub(crate) mod log;
 pub(crate) mod private;
 pub mod project;
+pub mod realtime;
 pub(crate) mod scaffold;
 pub mod script;
 pub mod server;

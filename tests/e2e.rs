@@ -329,7 +329,7 @@ fn events_without_arguments_reach_their_handler() {
     }
 }
 
-/// socketioxide answers CONNECT before the async `connect` script has registered the handlers;
+/// The server answers CONNECT before the async `connect` script has registered the handlers;
 /// events sent at once must wait for them, not be dropped.
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]

@@ -2,15 +2,15 @@
 //! (the handshake's `Origin` is checked like every socket's), where list and item pages watch
 //! rooms, and every write that lands — the admin's, a script's, a hook's, another node's
 //! through the Redis adapter — is announced to the pages watching it.
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
 
 use serde::Deserialize;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Data, SocketRef, State};
-use socketioxide_core::adapter::DefinedAdapter;
-
 use tower_sessions::session::Id;
+
+use crate::realtime::{DisconnectReason, Event, Handler, Socket};
+use crate::server::socket_budget::ConnectedSocket;
 
 use crate::lists::Change;
 use crate::server::App;
@@ -36,16 +36,36 @@ pub enum Refused {
 }
 
 /// Registers the namespace (production too: the admin is live everywhere).
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
-    use socketioxide::handler::ConnectHandler as _;
-    use socketioxide_core::adapter::Spawnable as _;
-    io.ns(NAMESPACE, on_connect::<A>.with(authorize::<A>)).spawn();
+pub fn register(app: &App) {
+    app.io().add_namespace(NAMESPACE, Arc::new(AdminSockets(app.weak())));
 }
 
-/// Connect middleware: only a session whose user is an admin enters; its sockets join the
-/// session's room, so signing out (or in again) disconnects them.
-async fn authorize<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) -> Result<(), Refused> {
-    let id = app.sessions.id_from_headers(&socket.req_parts().headers).ok_or(Refused::NotSignedIn)?;
+struct AdminSockets(Weak<App>);
+
+impl Handler for AdminSockets {
+    fn connect(&self, socket: Arc<Socket>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        let app = self.0.clone();
+        Box::pin(async move {
+            let app = app.upgrade().ok_or_else(|| Refused::Unavailable.to_string())?;
+            authorize(&app, &socket).await.map_err(|refused| refused.to_string())
+        })
+    }
+
+    fn connected(&self, _: &Arc<Socket>) {}
+
+    fn event(&self, socket: &Arc<Socket>, event: Event) {
+        if event.name == "watch" {
+            on_watch(socket, &event);
+        }
+    }
+
+    fn disconnect(&self, _: &Arc<Socket>, _: DisconnectReason) {}
+}
+
+/// Before the client hears it connected: only a session whose user is an admin enters; its
+/// sockets join the session's room, so signing out (or in again) disconnects them.
+async fn authorize(app: &App, socket: &Arc<Socket>) -> Result<(), Refused> {
+    let id = app.sessions.id_from_headers(&socket.headers()).ok_or(Refused::NotSignedIn)?;
     let session = app.sessions.load(Some(id)).await.map_err(|_| Refused::Unavailable)?;
     let id = session.id.ok_or(Refused::NotSignedIn)?;
     let user_list = app.project().settings.admin.user_list.value.clone();
@@ -59,20 +79,21 @@ async fn authorize<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>
     if !crate::users::is_admin(&user) {
         return Err(Refused::NotAdmin);
     }
-    socket.join(session_room(&id));
-    socket.extensions.insert(AdminSession(id));
-    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
-    socket.on("watch", on_watch::<A>);
+    socket.join(&session_room(&id));
+    socket.set_data(AdminSocket { session: id, _counted: app.socket_budget.connected() });
     Ok(())
 }
 
-/// The session an admin socket was admitted with (the expiry sweep ends it with the session).
-#[derive(Clone, Copy)]
-struct AdminSession(Id);
+/// What an admin socket keeps: the session it was admitted with (the expiry sweep ends it
+/// with the session), and its place in `[sockets] max_sockets`.
+struct AdminSocket {
+    session: Id,
+    _counted: ConnectedSocket,
+}
 
 /// The session of an admin socket, `None` for any other.
-pub fn session_of<A: Adapter>(socket: &SocketRef<A>) -> Option<Id> {
-    socket.extensions.get::<AdminSession>().map(|AdminSession(id)| id)
+pub fn session_of(socket: &Socket) -> Option<Id> {
+    socket.data::<AdminSocket>().map(|admin| admin.session)
 }
 
 /// What a page watches: a whole list, or one item of it.
@@ -82,28 +103,27 @@ struct Watch {
     id: Option<String>,
 }
 
-/// The connect handler has nothing left to do: `watch` is registered by [`authorize`], before
-/// the client hears it is connected (socketioxide spawns this handler, so a `watch` sent right
-/// after the connect could otherwise arrive before a handler exists and go unanswered).
-async fn on_connect<A: Adapter>(_socket: SocketRef<A>) {}
-
 /// A page asks to hear about a list or an item; the acknowledgement says whether it will
 /// (a malformed ask, or one room too many, is refused).
-async fn on_watch<A: Adapter>(socket: SocketRef<A>, Data(watch): Data<Watch>, ack: AckSender<A>) {
-    let room = match &watch.id {
-        _ if !crate::lists::model::valid_list_name(&watch.list) => None,
-        Some(id) if crate::lists::value::valid_id(id) => Some(item_room(&watch.list, id)),
-        Some(_) => None,
-        None => Some(list_room(&watch.list)),
+fn on_watch(socket: &Arc<Socket>, event: &Event) {
+    let watch = event.first_arg().and_then(|raw| serde_json::from_str::<Watch>(raw.get()).ok());
+    let room = match &watch {
+        None => None,
+        Some(watch) if !crate::lists::model::valid_list_name(&watch.list) => None,
+        Some(Watch { list, id: Some(id) }) if crate::lists::value::valid_id(id) => Some(item_room(list, id)),
+        Some(Watch { id: Some(_), .. }) => None,
+        Some(Watch { list, id: None }) => Some(list_room(list)),
     };
     let joined = match room {
         Some(room) if socket.rooms().len() < MAX_ROOMS => {
-            socket.join(room);
+            socket.join(&room);
             true
         }
         _ => false,
     };
-    let _ = ack.send(&joined);
+    if let Some(id) = event.ack {
+        let _ = socket.ack(id, &serde_json::json!(joined));
+    }
 }
 
 fn list_room(list: &str) -> String {
@@ -127,14 +147,13 @@ pub fn announce_changes(app: &Arc<App>) {
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
             let Some(app) = app.upgrade() else { return };
-            crate::server::with_io!(app.io(), io => {
-                if let Some(ops) = io.of(NAMESPACE) {
-                    let rooms = [list_room(&change.list), item_room(&change.list, &change.id)];
-                    if let Err(err) = ops.to(rooms).emit("changed", &change).await {
-                        crate::log::debug(&format!("admin: announcing a change: {err}"));
-                    }
+            if let Some(ns) = app.io().of(NAMESPACE) {
+                let rooms = [list_room(&change.list), item_room(&change.list, &change.id)];
+                let change = serde_json::to_value(&change).unwrap_or_default();
+                if let Err(err) = ns.to(rooms).emit("changed", Some(&change)) {
+                    crate::log::debug(&format!("admin: announcing a change: {err}"));
                 }
-            });
+            }
         }
     });
 }

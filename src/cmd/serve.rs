@@ -83,7 +83,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let backend = match &*settings.sockets.adapter {
             SocketAdapter::Local => SocketBackend::Local,
             SocketAdapter::Redis(url) => {
-                SocketBackend::Redis(server::redis::adapter(url.as_str(), &settings.name).await?)
+                SocketBackend::Redis(server::redis::cluster(url.as_str(), &settings.name).await?)
             }
         };
         let (router, app) =
@@ -91,9 +91,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let io = app.io().clone();
         let flusher = app.clone();
         let closing = app.clone();
-        if !app.namespaces_ready(std::time::Duration::from_secs(10)).await {
-            anyhow::bail!("the socket namespaces could not subscribe to the Redis adapter in time");
-        }
         // Development: every edit is applied live. The watcher lives as long as the server.
         let _watcher =
             if production { None } else { Some(server::reload::spawn(app, root.clone(), &startup_diagnostics)?) };
@@ -130,18 +127,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             log::info("shutting down: finishing requests in flight, closing sockets");
             let _ = stopping.send(());
-            let handlers = server::with_io!(&io, io => tokio::time::timeout(
-                DISCONNECT_GRACE,
-                server::sockets::disconnect_all_for_shutdown(io, &closing)
-            )
-            .await);
+            let handlers =
+                tokio::time::timeout(DISCONNECT_GRACE, server::sockets::disconnect_all_for_shutdown(&closing)).await;
             if handlers.is_err() {
                 log::warning(&format!(
                     "socket disconnect handlers still running after {}s; stopping anyway",
                     DISCONNECT_GRACE.as_secs()
                 ));
             }
-            server::with_io!(&io, io => io.close().await);
+            io.close().await;
         });
         tokio::select! {
             served = server => served.context("serving")?,

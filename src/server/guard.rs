@@ -12,11 +12,11 @@ use http::header;
 use super::{App, pages};
 use crate::log;
 
-/// Where socketioxide's engine answers; it is configured from this constant.
+/// Where the Socket.IO engine answers (`crate::realtime`).
 pub const ENGINE_PATH: &str = "/socket.io";
 
 /// Whether the engine would answer `path`: `/socket.io` itself or anything below it,
-/// `/socket.io?EIO=4…` included (engineioxide's own rule for its `req_path`).
+/// `/socket.io?EIO=4…` included.
 pub fn is_engine_path(path: &str) -> bool {
     path.strip_prefix(ENGINE_PATH).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
@@ -85,8 +85,7 @@ pub async fn refuse_foreign_hosts(State(app): State<Arc<App>>, request: Request,
 /// is refused before any upgrade unless its `Origin` is the server's own or listed in
 /// `[sockets] allowed_origins`. An `Origin` that is not text is refused; no `Origin`
 /// (non-browser clients) is allowed. A new handshake (no `sid`) beyond `[sockets] max_sockets`
-/// gets 503. A request let through goes on
-/// [`detached`](super::engine_request::detached) from hyper's read buffer.
+/// gets 503.
 pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if !is_engine_path(request.uri().path()) {
         return next.run(request).await;
@@ -122,7 +121,7 @@ pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Reques
         }
         return too_many_sockets();
     }
-    next.run(super::engine_request::detached(request)).await
+    next.run(request).await
 }
 
 /// The answer to a handshake beyond `max_sockets`: clients retry later (ours and

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::header;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State};
-use socketioxide_core::adapter::DefinedAdapter;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Weak;
+
+use crate::realtime::{DisconnectReason, Event, Handler, Socket};
 
 use super::App;
 use crate::diagnostic::Diagnostic;
@@ -73,31 +74,44 @@ pub fn editor_template(setting: Option<&str>) -> Option<String> {
     Some(known.to_string())
 }
 
-/// Registers the namespace; a browser that connects while the project is broken sees why.
-pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
-    use socketioxide_core::adapter::Spawnable as _;
-    io.ns(NAMESPACE, async |socket: SocketRef<A>, State(app): State<Arc<App>>| {
-        socket.extensions.insert(Arc::new(app.socket_budget.connected()));
+/// Registers the live-reload namespace: a page's socket hears of edits, and of a broken
+/// project at once when it connects.
+pub fn register(app: &App) {
+    app.io().add_namespace(NAMESPACE, Arc::new(LiveSockets(app.weak())));
+}
+
+struct LiveSockets(Weak<App>);
+
+impl Handler for LiveSockets {
+    fn connect(&self, socket: Arc<Socket>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        if let Some(app) = self.0.upgrade() {
+            socket.set_data(app.socket_budget.connected());
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn connected(&self, socket: &Arc<Socket>) {
+        let Some(app) = self.0.upgrade() else { return };
         let broken = app.broken.lock().unwrap().clone();
         if !broken.is_empty() {
-            let _ = socket.emit("diagnostics", &broken);
+            let _ = socket.emit("diagnostics", Some(&serde_json::json!(broken)));
         }
-    })
-    .spawn();
+    }
+
+    fn event(&self, _: &Arc<Socket>, _: Event) {}
+
+    fn disconnect(&self, _: &Arc<Socket>, _: DisconnectReason) {}
 }
 
-/// Tells every open page about a change.
+/// Tells every open page of `change`.
 pub async fn announce(app: &App, change: &Change) {
-    super::with_io!(app.io(), io => announce_on(io, change).await)
-}
-
-async fn announce_on<A: Adapter>(io: &SocketIo<A>, change: &Change) {
-    let Some(ns) = io.of(NAMESPACE) else { return };
+    let Some(ns) = app.io().of(NAMESPACE) else { return };
+    let everyone = ns.all();
     let sent = match change {
-        Change::Reload => ns.emit("reload", &()).await,
-        Change::Css(urls) => ns.emit("css", urls).await,
-        Change::Broken(diagnostics) => ns.emit("diagnostics", diagnostics).await,
-        Change::Fixed => ns.emit("fixed", &()).await,
+        Change::Reload => everyone.emit("reload", None),
+        Change::Css(urls) => everyone.emit("css", Some(&serde_json::json!(urls))),
+        Change::Broken(diagnostics) => everyone.emit("diagnostics", Some(&serde_json::json!(diagnostics))),
+        Change::Fixed => everyone.emit("fixed", None),
     };
     if let Err(err) = sent {
         crate::log::debug(&format!("live reload: {err}"));

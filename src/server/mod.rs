@@ -2,7 +2,6 @@
 
 pub(crate) mod client;
 pub(crate) mod data;
-pub(crate) mod engine_request;
 pub(crate) mod error_page;
 pub(crate) mod guard;
 pub(crate) mod http;
@@ -21,51 +20,27 @@ pub mod store;
 mod template_value;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use socketioxide::SocketIo;
-use socketioxide::adapter::{Adapter, Emitter, LocalAdapter};
-use socketioxide::layer::SocketIoLayer;
 use tower_http::compression::CompressionLayer;
 
 use crate::diagnostic::Diagnostic;
 use crate::project::Project;
 use session::SessionManager;
 
-/// The Redis adapter of socketioxide-redis, through fred.
-pub type RedisAdapter = socketioxide_redis::FredAdapter<Emitter>;
-
-/// The Socket.IO server, on the adapter `[sockets] adapter` names.
-#[derive(Clone)]
-pub enum Io {
-    Local(SocketIo<LocalAdapter>),
-    Redis(SocketIo<RedisAdapter>),
-}
-
-/// Runs `$body` with `$io` bound to the `SocketIo` of whichever adapter is in use.
-macro_rules! with_io {
-    ($which:expr, $io:ident => $body:expr) => {
-        match $which {
-            $crate::server::Io::Local($io) => $body,
-            $crate::server::Io::Redis($io) => $body,
-        }
-    };
-}
-pub(crate) use with_io;
-
 /// Where socket broadcasts and rooms live.
 pub enum SocketBackend {
     /// This process only.
     Local,
     /// Every process sharing this Redis.
-    Redis(socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>),
+    Redis(crate::realtime::cluster::Subscribed),
 }
 
 /// State shared by HTTP handlers and sockets. The project is swapped whole, never mutated.
@@ -73,8 +48,10 @@ pub struct App {
     project: ArcSwap<Project>,
     pub sessions: SessionManager,
     pub production: bool,
-    io: OnceLock<Io>,
-    /// Namespaces registered with socketioxide so far (they are added as scripts appear).
+    io: crate::realtime::Io,
+    /// The app itself, for the socket handlers it registers.
+    me: std::sync::Weak<App>,
+    /// Namespaces registered so far (they are added as scripts appear).
     namespaces: Mutex<BTreeSet<String>>,
     /// Errors of the newest edit while the project is broken (the last good one serves).
     pub broken: Mutex<Vec<Diagnostic>>,
@@ -91,8 +68,13 @@ impl App {
         self.project.load_full()
     }
 
-    pub fn io(&self) -> &Io {
-        self.io.get().expect("socket.io is set up in build()")
+    pub fn io(&self) -> &crate::realtime::Io {
+        &self.io
+    }
+
+    /// The app, for the socket handlers it registers (they do not keep it alive).
+    pub(crate) fn weak(&self) -> std::sync::Weak<App> {
+        self.me.clone()
     }
 
     /// Publishes a new project: requests in flight finish on the old one; new socket
@@ -111,20 +93,6 @@ impl App {
         self.project.store(project);
     }
 
-    /// Waits (up to `limit`) until every registered namespace accepts connections: with a
-    /// shared adapter a namespace first subscribes to its channels.
-    pub async fn namespaces_ready(&self, limit: std::time::Duration) -> bool {
-        let start = Instant::now();
-        loop {
-            let names = self.namespace_names();
-            let ready = with_io!(self.io(), io => names.iter().all(|n| io.of(n).is_some()));
-            if ready || start.elapsed() > limit {
-                return ready;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
     /// The socket namespaces registered so far.
     pub fn namespace_names(&self) -> Vec<String> {
         self.namespaces.lock().unwrap().iter().cloned().collect()
@@ -137,7 +105,7 @@ impl App {
         let io = self.io();
         for namespace in project.sockets.keys().map(String::as_str).chain(["/"]) {
             if known.insert(namespace.to_string()) {
-                with_io!(io, io => sockets::register_namespace(io, namespace));
+                sockets::register_namespace(self, namespace);
             }
         }
         let permanent = ["/", live::NAMESPACE, crate::admin::live::NAMESPACE];
@@ -148,7 +116,7 @@ impl App {
             .collect();
         for namespace in gone {
             known.remove(&namespace);
-            with_io!(io, io => io.delete_ns(&namespace));
+            io.remove_namespace(&namespace);
         }
     }
 }
@@ -169,11 +137,16 @@ pub fn build(
     options: Options,
     backend: SocketBackend,
 ) -> (Router, Arc<App>) {
-    let app = Arc::new(App {
+    let io = crate::realtime::Io::new(socket_config(project.settings.sockets.max_payload.0));
+    if let SocketBackend::Redis(link) = backend {
+        io.join_cluster(crate::realtime::cluster::Cluster::start(&io, link));
+    }
+    let app = Arc::new_cyclic(|me| App {
         project: ArcSwap::from_pointee(Project::empty()),
         sessions,
         production: options.production,
-        io: OnceLock::new(),
+        io,
+        me: me.clone(),
         namespaces: Mutex::default(),
         broken: Mutex::default(),
         data: data::Data::default(),
@@ -181,18 +154,7 @@ pub fn build(
         socket_budget: socket_budget::SocketBudget::default(),
     });
     crate::admin::live::announce_changes(&app);
-    let max_payload = project.settings.sockets.max_payload.0;
-    let router = match backend {
-        SocketBackend::Local => {
-            let (layer, io) = socket_builder(max_payload).with_state(app.clone()).build_layer();
-            assemble(&app, layer, io, Io::Local, options)
-        }
-        SocketBackend::Redis(adapter) => {
-            let (layer, io) =
-                socket_builder(max_payload).with_adapter::<RedisAdapter>(adapter).with_state(app.clone()).build_layer();
-            assemble(&app, layer, io, Io::Redis, options)
-        }
-    };
+    let router = assemble(&app, options);
     // A project broken at start still serves in development; open pages show why.
     *app.broken.lock().unwrap() = project.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
     let expiry = *project.settings.session.expiry;
@@ -206,56 +168,44 @@ pub fn build(
 
 /// Socket.IO on [`guard::ENGINE_PATH`], every incoming message capped at `max_payload` bytes:
 /// a polling body, one WebSocket message, and the binary attachments of one event together
-/// (a client announcing more attachments or sending a larger one is disconnected). A WebSocket
-/// reads at most 1 KiB at a time into a buffer of that size (socketioxide's 4 KiB per socket
-/// is most of what a chat message needs four times over; larger messages take more reads).
-fn socket_builder(max_payload: usize) -> socketioxide::SocketIoBuilder {
-    let parser = socketioxide::ParserConfig::common()
-        .max_incoming_binary_buf_size(max_payload)
-        .max_incoming_binaries(MAX_ATTACHMENTS)
-        .packet_completion_timeout(std::time::Duration::from_secs(10));
-    SocketIo::builder()
-        .req_path(guard::ENGINE_PATH)
-        .max_payload(max_payload as u64)
-        .ws_max_message_size(max_payload)
-        .ws_max_frame_size(max_payload)
-        .ws_read_buffer_size(WS_READ_BUFFER)
-        .max_buffer_size(SEND_BUFFER)
-        .connect_timeout(socket_budget::CONNECT_WINDOW)
-        .with_parser(parser)
+/// (a client announcing more attachments or sending a larger one is disconnected).
+fn socket_config(max_payload: usize) -> crate::realtime::Config {
+    crate::realtime::Config {
+        path: guard::ENGINE_PATH,
+        max_payload,
+        max_attachments: MAX_ATTACHMENTS,
+        connect_timeout: socket_budget::CONNECT_WINDOW,
+        send_buffer: SEND_BUFFER,
+        read_buffer: WS_READ_BUFFER,
+        ..crate::realtime::Config::default()
+    }
 }
 
-/// Messages queued for one client before more are dropped (socketioxide's default is 128):
+/// Messages queued for one client before more are dropped (socket.io has no limit):
 /// room enough for a burst of a busy room; the queue takes memory only as it fills.
 pub const SEND_BUFFER: usize = 1024;
 
-/// Bytes a WebSocket reads at a time (see [`socket_builder`]).
-const WS_READ_BUFFER: usize = 1024;
+/// Bytes a WebSocket reads at a time, into a buffer it holds only while reading (larger
+/// messages take more).
+const WS_READ_BUFFER: usize = 4096;
 
 /// Binary attachments one event may carry.
 const MAX_ATTACHMENTS: usize = 64;
 
-fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
-    app: &Arc<App>,
-    layer: SocketIoLayer<A>,
-    io: SocketIo<A>,
-    wrap: fn(SocketIo<A>) -> Io,
-    options: Options,
-) -> Router {
+fn assemble(app: &Arc<App>, options: Options) -> Router {
     if !options.production {
-        live::register(&io);
+        live::register(app);
         app.namespaces.lock().unwrap().insert(live::NAMESPACE.to_string());
     }
-    crate::admin::live::register(&io);
+    crate::admin::live::register(app);
     app.namespaces.lock().unwrap().insert(crate::admin::live::NAMESPACE.to_string());
-    let _ = app.io.set(wrap(io));
     let pages = Router::new()
         .fallback(http::dispatch)
         .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
-        .layer(layer)
+        .layer(middleware::from_fn_with_state(app.clone(), engine))
         .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
-    // socketioxide answers every /socket.io/* path, so the client route sits outside its layer.
+    // The engine answers every /socket.io/* path, so the client route sits before it.
     client::prepare();
     let mut router = Router::new().route(client::PATH, get(client::serve));
     if !options.production {
@@ -276,6 +226,15 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         router = router.layer(middleware::from_fn(log_request));
     }
     router
+}
+
+/// The Socket.IO engine answers its own path; everything else goes on to the pages.
+async fn engine(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if guard::is_engine_path(request.uri().path()) {
+        app.io.handle(request).await
+    } else {
+        next.run(request).await
+    }
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

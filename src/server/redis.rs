@@ -1,5 +1,5 @@
-//! Redis for scale-out: the session store and the Socket.IO adapter (socketioxide-redis), both
-//! on one Redis client library (fred).
+//! Redis for scale-out: the session store and the socket broadcasts between nodes
+//! (`crate::realtime::cluster`), both on one Redis client library (fred).
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +17,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// A client that reconnects by itself and fails commands fast while Redis is away.
 fn builder(url: &str) -> anyhow::Result<fred::prelude::Builder> {
     let mut config = Config::from_url(url).with_context(|| format!("invalid Redis URL `{url}`"))?;
-    // socketioxide-redis needs RESP3 for its subscriber; fred does not read `?protocol=`.
+    // RESP3, so the subscriber's messages come as pushes; fred does not read `?protocol=`.
     config.version = RespVersion::RESP3;
     let mut builder = fred::prelude::Builder::from_config(config);
     builder
@@ -96,45 +96,14 @@ impl Store for RedisStore {
     }
 }
 
-/// The socketioxide-redis adapter's constructor for app `app`, on its own subscriber
-/// connection; its channels are prefixed `keystone:APP`, so apps sharing a Redis stay apart.
-///
-/// # Errors
-/// An invalid URL, or Redis cannot be reached at start.
-pub async fn adapter(
-    url: &str,
-    app: &str,
-) -> anyhow::Result<socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>> {
-    let client = builder(url)?.build_subscriber_client().context("building the Redis subscriber")?;
-    let resubscriber = client.clone();
-    let config = socketioxide_redis::RedisAdapterConfig::new()
-        .with_prefix(format!("keystone:{app}"))
-        .with_request_timeout(Duration::from_secs(2));
-    let adapter = socketioxide_redis::RedisAdapterCtr::new_with_fred_config(client, config)
+/// This node's link to the others of app `app`: a publisher and a RESP3 subscriber on the
+/// channel `keystone:APP:sockets`.
+pub async fn cluster(url: &str, app: &str) -> anyhow::Result<crate::realtime::cluster::Subscribed> {
+    let publisher = builder(url)?.build().context("building the Redis client")?;
+    publisher.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
+    let subscriber = builder(url)?.build_subscriber_client().context("building the Redis subscriber")?;
+    subscriber.init().await.with_context(|| format!("connecting to Redis at {url}"))?;
+    crate::realtime::cluster::Subscribed::connect(publisher, subscriber, format!("keystone:{app}:sockets"))
         .await
-        .with_context(|| format!("starting the Socket.IO Redis adapter at {url}"))?;
-    tokio::spawn(resubscribe_after_reconnects(resubscriber));
-    Ok(adapter)
-}
-
-/// After Redis comes back, subscribes to the adapter's channels again, retrying until it
-/// works. (fred's `manage_subscriptions` gives up after one failed attempt, and the first
-/// attempt can come before the new connection is ready.)
-async fn resubscribe_after_reconnects(client: fred::clients::SubscriberClient) {
-    use fred::interfaces::{EventInterface as _, PubsubInterface as _};
-    let mut reconnects = client.reconnect_rx();
-    while reconnects.recv().await.is_ok() {
-        let channels: Vec<String> = client.tracked_shard_channels().iter().map(|c| c.to_string()).collect();
-        for attempt in 1..=30u64 {
-            match client.ssubscribe(channels.clone()).await {
-                Ok(()) => break,
-                Err(err) => {
-                    crate::log::error(&format!(
-                        "redis: subscribing again to the socket channels failed ({err}); retrying"
-                    ));
-                    tokio::time::sleep(Duration::from_millis(100 * attempt.min(10))).await;
-                }
-            }
-        }
-    }
+        .with_context(|| format!("subscribing to the socket broadcasts at {url}"))
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a handshake may take to connect to a namespace; the engine closes it after that
-/// (socketioxide's `connect_timeout`), and its place in the budget is given back.
+/// (`crate::realtime::Config::connect_timeout`), and its place in the budget is given back.
 pub const CONNECT_WINDOW: Duration = Duration::from_secs(15);
 
 /// Handshakes are counted in slices of this length, oldest first.

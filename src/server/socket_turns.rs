@@ -1,7 +1,7 @@
 //! One socket's events run one at a time, in the order they arrived, as Node's handlers do.
-//! socketioxide spawns a task per event, and tasks may start in any order; each event takes a
-//! numbered turn while it is read (in order, before its task is spawned) and its task waits
-//! for that turn. A client that sends faster than its handlers run cannot queue without
+//! Each event's handler runs in a task of its own, and tasks may start in any order; each event
+//! takes a numbered turn while it is read (in order, before its task is spawned) and its task
+//! waits for that turn. A client that sends faster than its handlers run cannot queue without
 //! limit: past [`MAX_WAITING_EVENTS`] events or [`MAX_WAITING_BYTES`] bytes waiting, it gets
 //! no turn and is disconnected.
 use std::collections::BTreeSet;

@@ -1,22 +1,20 @@
 //! Socket.IO namespaces wired by `sockets/*.rhai`, each socket bound to the visitor's
 //! HTTP session (the signed cookie of its handshake), loaded fresh for every event.
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use rhai::FnPtr;
 use serde_json::{Map, Value};
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
-use socketioxide::handler::FromMessageParts;
-use socketioxide::socket::DisconnectReason;
-use socketioxide_core::adapter::DefinedAdapter;
 use tower_sessions::session::Id;
 
 use super::App;
 use super::session::{Follow, VisitorSession, merge_public, public_part};
+use super::socket_budget::ConnectedSocket;
 use super::socket_turns::{Flooded, MAX_WAITING_BYTES, MAX_WAITING_EVENTS, Turn, Turns};
 use crate::log;
+use crate::realtime::{DisconnectReason, EmitError, Event, Handler, Socket};
 use crate::script::effects::{self, Effect};
 use crate::script::socket_api::{self, SocketHandle};
 use crate::script::{Script, ScriptError, map_to_json, map_to_rhai};
@@ -31,15 +29,16 @@ struct SocketLink {
     /// The session of a socket without a valid cookie: its own, never saved.
     own_session: Mutex<Map<String, Value>>,
     handlers: Mutex<Handlers>,
-    /// Set once `connect(socket)` has run: socketioxide acknowledges the connection before our
-    /// async connect handler finishes, so early events wait for their handlers. (A `SetOnce`
-    /// is a flag and one `Notify` in place; a `watch` channel allocated about 400 bytes more
-    /// per socket, issue 11.)
+    /// Set once `connect(socket)` has run: events that arrive before wait for their handlers.
+    /// (A `SetOnce` is a flag and one `Notify` in place; a `watch` channel allocated about 400
+    /// bytes more per socket, issue 11.)
     ready: tokio::sync::SetOnce<()>,
     /// Set when the `disconnect` handler starts: it runs once, whoever asks first.
     gone: AtomicBool,
     /// The socket's events, one at a time in arrival order.
     turns: Arc<Turns>,
+    /// Counts the socket against `[sockets] max_sockets` while it lives.
+    _counted: ConnectedSocket,
 }
 
 impl SocketLink {
@@ -67,67 +66,42 @@ impl Handlers {
     }
 }
 
-#[derive(Clone)]
-struct Link(Arc<SocketLink>);
-
-/// An event's arguments as they arrived (a message of at most `[sockets] max_payload` bytes,
-/// attachments included): decoded only once a handler for the event is found. With them, the
-/// event's turn, taken as it is read (`None` on a socket we did not prepare).
-struct RawArgs(socketioxide_core::Value, Option<Result<Turn, Flooded>>);
-
-impl<A: Adapter> FromMessageParts<A> for RawArgs {
-    type Error = std::convert::Infallible;
-    fn from_message_parts(
-        socket: &Arc<socketioxide::socket::Socket<A>>,
-        value: &mut socketioxide_core::Value,
-        _: &Option<i64>,
-    ) -> Result<Self, Self::Error> {
-        let bytes = match &*value {
-            socketioxide_core::Value::Str(text, attachments) => {
-                text.len() + attachments.iter().flatten().map(bytes::Bytes::len).sum::<usize>()
-            }
-            socketioxide_core::Value::Bytes(data) => data.len(),
-        };
-        let turn = socket.extensions.get::<Link>().map(|Link(link)| link.turns.take(bytes));
-        // The text is shared and the attachments are reference-counted: no copy of the payload.
-        Ok(RawArgs(value.clone(), turn))
-    }
+fn link(socket: &Socket) -> Option<&Arc<SocketLink>> {
+    socket.data::<Arc<SocketLink>>()
 }
 
-impl RawArgs {
-    /// The first argument as scripts see it (`()` for none): JSON values, and binary
-    /// attachments as blobs, byte for byte (never one value per byte).
-    fn first(mut self) -> Result<rhai::Dynamic, serde_json::Error> {
-        use socketioxide_core::parser::Parse as _;
-        let EventArgs(args) = socketioxide_parser_common::CommonParser
-            .decode_value(&mut self.0, true)
-            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
-        Ok(args.into_iter().next().unwrap_or(rhai::Dynamic::UNIT))
+/// An event's first argument as scripts see it (`()` for none): JSON values, and binary
+/// attachments as blobs, byte for byte (never one value per byte).
+fn first_argument(event: &Event) -> Result<rhai::Dynamic, String> {
+    let Some(raw) = event.first_arg() else { return Ok(rhai::Dynamic::UNIT) };
+    if event.attachments.is_empty() {
+        return serde_json::from_str::<rhai::Dynamic>(raw.get()).map_err(|e| e.to_string());
     }
+    let value: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    with_blobs(value, &event.attachments)
 }
 
-/// Every argument of an event: clients send none, one or several. Deserialized as a tuple,
-/// which socketioxide fills with all the arguments after the event name.
-struct EventArgs(Vec<rhai::Dynamic>);
-
-impl<'de> serde::Deserialize<'de> for EventArgs {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Args;
-        impl<'de> serde::de::Visitor<'de> for Args {
-            type Value = EventArgs;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("the arguments of an event")
+/// `value` for scripts, its binary placeholders replaced by their attachments.
+fn with_blobs(value: Value, attachments: &[bytes::Bytes]) -> Result<rhai::Dynamic, String> {
+    Ok(match value {
+        Value::Object(map) => match crate::realtime::packet::placeholder_index(&map) {
+            Some(n) => {
+                let bytes = attachments.get(n).ok_or_else(|| format!("attachment {n} was not sent"))?;
+                rhai::Dynamic::from_blob(bytes.to_vec())
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventArgs, A::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element::<rhai::Dynamic>()? {
-                    args.push(arg);
+            None => {
+                let mut out = rhai::Map::new();
+                for (key, value) in map {
+                    out.insert(key.into(), with_blobs(value, attachments)?);
                 }
-                Ok(EventArgs(args))
+                rhai::Dynamic::from_map(out)
             }
-        }
-        deserializer.deserialize_tuple(usize::MAX, Args)
-    }
+        },
+        Value::Array(items) => rhai::Dynamic::from_array(
+            items.into_iter().map(|v| with_blobs(v, attachments)).collect::<Result<_, _>>()?,
+        ),
+        other => rhai::serde::to_dynamic(other).map_err(|e| e.to_string())?,
+    })
 }
 
 /// The room every socket of one session joins, so HTTP can reach all of a visitor's tabs.
@@ -137,21 +111,60 @@ pub fn session_room(id: &Id) -> String {
 
 /// Registers a namespace whose connections run the project's `sockets/*.rhai` script as it
 /// is when each socket connects.
-pub fn register_namespace<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, namespace: &str) {
-    use socketioxide::handler::ConnectHandler as _;
-    use socketioxide_core::adapter::Spawnable as _;
-    // With a shared adapter, joining the namespace's channel is async: it runs in the background.
-    io.ns(namespace.to_string(), on_connect::<A>.with(prepare::<A>)).spawn();
+pub fn register_namespace(app: &App, namespace: &str) {
+    app.io().add_namespace(namespace, Arc::new(ScriptSockets(app.weak())));
 }
 
-/// Connect middleware: socketioxide awaits it before acknowledging the connection, so the
-/// socket can receive events (and knows its session) before the client may send any.
-async fn prepare<A: Adapter>(
-    socket: SocketRef<A>,
-    State(app): State<Arc<App>>,
-) -> Result<(), std::convert::Infallible> {
+/// The handler of a script namespace.
+struct ScriptSockets(Weak<App>);
+
+impl Handler for ScriptSockets {
+    fn connect(&self, socket: Arc<Socket>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        let app = self.0.clone();
+        Box::pin(async move {
+            let app = app.upgrade().ok_or("the server is stopping")?;
+            prepare(&app, &socket).await;
+            Ok(())
+        })
+    }
+
+    fn connected(&self, socket: &Arc<Socket>) {
+        let Some(app) = self.0.upgrade() else { return };
+        tokio::spawn(on_connect(app, socket.clone()));
+    }
+
+    fn event(&self, socket: &Arc<Socket>, event: Event) {
+        let (Some(app), Some(link)) = (self.0.upgrade(), link(socket)) else { return };
+        // The turn is taken here, in arrival order, before the event's task is spawned.
+        match link.turns.take(event.size()) {
+            Ok(turn) => {
+                tokio::spawn(on_event(app, socket.clone(), event, turn));
+            }
+            Err(Flooded) => {
+                if socket.connected() {
+                    log::error(&format!(
+                        "socket {} on {}: more than {MAX_WAITING_EVENTS} events or {} MiB waiting for their handlers; \
+                         disconnected (it sends faster than they run)",
+                        socket.id,
+                        socket.ns(),
+                        MAX_WAITING_BYTES >> 20
+                    ));
+                    socket.disconnect();
+                }
+            }
+        }
+    }
+
+    fn disconnect(&self, socket: &Arc<Socket>, reason: DisconnectReason) {
+        let Some(app) = self.0.upgrade() else { return };
+        tokio::spawn(on_disconnect(app, socket.clone(), reason));
+    }
+}
+
+/// Before the client hears it connected: the socket knows its session, and can take events.
+async fn prepare(app: &App, socket: &Arc<Socket>) {
     let project = app.project();
-    let mut session_id = app.sessions.id_from_headers(&socket.req_parts().headers);
+    let mut session_id = app.sessions.id_from_headers(&socket.headers());
     if session_id.is_some() {
         // A cookie whose session is gone (or was regenerated away) is no session at all, as
         // over HTTP. A store failure here is retried at the socket's first event.
@@ -159,7 +172,7 @@ async fn prepare<A: Adapter>(
             session_id = loaded.id;
         }
     }
-    socket.extensions.insert(Link(Arc::new(SocketLink {
+    socket.set_data(Arc::new(SocketLink {
         script: project.sockets.get(socket.ns()).cloned(),
         session_id: Mutex::new(session_id),
         own_session: Mutex::default(),
@@ -167,87 +180,53 @@ async fn prepare<A: Adapter>(
         ready: tokio::sync::SetOnce::new(),
         gone: AtomicBool::new(false),
         turns: Arc::default(),
-    })));
-    socket.extensions.insert(Arc::new(app.socket_budget.connected()));
+        _counted: app.socket_budget.connected(),
+    }));
     if let Some(id) = session_id {
-        socket.join(session_room(&id));
+        socket.join(&session_room(&id));
     }
-    socket.on_fallback(on_event::<A>);
-    socket.on_disconnect(on_disconnect::<A>);
-    Ok(())
 }
 
 /// Runs the namespace script's `connect(socket)`, which registers the handlers; events that
 /// arrived meanwhile wait for it.
-async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<Arc<App>>) {
-    let Some(Link(link)) = socket.extensions.get::<Link>() else { return };
+async fn on_connect(app: Arc<App>, socket: Arc<Socket>) {
+    let Some(link) = link(&socket) else { return };
     if link.script.is_some() {
-        let _ = run(&app, &socket, &link, Call::Connect, || rhai::Dynamic::UNIT).await;
+        let _ = run(&app, &socket, link, Call::Connect, || rhai::Dynamic::UNIT).await;
     }
     // Only this handler sets it, once per socket.
     let _ = link.ready.set(());
 }
 
-async fn on_event<A: Adapter>(
-    socket: SocketRef<A>,
-    Event(event): Event,
-    mut data: RawArgs,
-    ack: AckSender<A>,
-    State(app): State<Arc<App>>,
-) {
-    let Some(Link(link)) = socket.extensions.get::<Link>() else {
-        return;
-    };
-    let turn = match data.1.take() {
-        Some(Ok(turn)) => turn,
-        Some(Err(Flooded)) => {
-            if socket.connected() {
-                log::error(&format!(
-                    "socket {} on {}: more than {MAX_WAITING_EVENTS} events or {} MiB waiting for their handlers; \
-                     disconnected (it sends faster than they run)",
-                    socket.id,
-                    socket.ns(),
-                    MAX_WAITING_BYTES >> 20
-                ));
-                let _ = socket.clone().disconnect();
-            }
-            return;
-        }
-        None => return,
-    };
+async fn on_event(app: Arc<App>, socket: Arc<Socket>, event: Event, turn: Turn) {
+    let Some(link) = link(&socket) else { return };
     turn.wait().await;
     link.wait_ready().await;
-    let handler = link.handlers.lock().unwrap().get(&event);
+    let name = &event.name;
+    let handler = link.handlers.lock().unwrap().get(name);
     let Some(handler) = handler.filter(|_| link.script.is_some()) else {
-        log::debug(&format!("socket {} on {}: no handler for event `{event}`, ignored", socket.id, socket.ns()));
+        log::debug(&format!("socket {} on {}: no handler for event `{name}`, ignored", socket.id, socket.ns()));
         return;
     };
-    // Shared bytes, to decode the argument again should an inline run be made again on the pool.
-    let raw = data.0.clone();
     // A handler gets the event's first argument; an event without one gives `()`.
-    let data = match data.first() {
+    let data = match first_argument(&event) {
         Ok(data) => data,
         Err(err) => {
-            log::error(&format!(
-                "socket {} on {}: malformed payload for `{event}` ignored: {err}",
-                socket.id,
-                socket.ns()
-            ));
+            log::error(&format!("socket {} on {}: malformed payload for `{name}` ignored: {err}", socket.id, socket.ns()));
             return;
         }
     };
+    // Kept, to decode the argument again should an inline run be made again on the pool.
     let mut data = Some(data);
-    let arg = move || data.take().unwrap_or_else(|| RawArgs(raw.clone(), None).first().unwrap_or_default());
-    let result = run(&app, &socket, &link, Call::Handler(handler), arg).await;
-    if let Some(value) = result {
-        let _ = ack.send(&value);
+    let arg = || data.take().unwrap_or_else(|| first_argument(&event).unwrap_or_default());
+    let result = run(&app, &socket, link, Call::Handler(handler), arg).await;
+    if let (Some(value), Some(id)) = (result, event.ack) {
+        let _ = socket.ack(id, &value);
     }
 }
 
-async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason, State(app): State<Arc<App>>) {
-    let Some(Link(link)) = socket.extensions.get::<Link>() else {
-        return;
-    };
+async fn on_disconnect(app: Arc<App>, socket: Arc<Socket>, reason: DisconnectReason) {
+    let Some(link) = link(&socket) else { return };
     if link.gone.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -258,17 +237,16 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     let handler = link.handlers.lock().unwrap().get("disconnect");
     if let Some(handler) = handler.filter(|_| link.script.is_some()) {
         let reason = rhai::Dynamic::from(reason.to_string());
-        let _ = run(&app, &socket, &link, Call::Handler(handler), || reason.clone()).await;
+        let _ = run(&app, &socket, link, Call::Handler(handler), || reason.clone()).await;
     }
 }
 
 /// Runs the `disconnect` handler of every socket of this process, with the reason "server is
-/// being closed", before [`SocketIo::close`]: socketioxide's close forgets its namespaces before
-/// it closes the transports, so it would run none of them.
-pub async fn disconnect_all_for_shutdown<A: Adapter>(io: &SocketIo<A>, app: &Arc<App>) {
+/// being closed", before the engine closes the connections.
+pub async fn disconnect_all_for_shutdown(app: &Arc<App>) {
     let mut runs = tokio::task::JoinSet::new();
-    for socket in io.nsps().into_iter().flat_map(|ns| ns.sockets()) {
-        runs.spawn(on_disconnect(socket, DisconnectReason::ClosingServer, State(app.clone())));
+    for socket in app.io().namespaces().into_iter().flat_map(|ns| ns.sockets()) {
+        runs.spawn(on_disconnect(app.clone(), socket, DisconnectReason::ClosingServer));
     }
     runs.join_all().await;
 }
@@ -305,9 +283,9 @@ fn call_script(
 /// see [`crate::script::inline`]), saves what changed, then applies the recorded effects in
 /// order. `arg` makes the call's argument, once per attempt. Returns the script's value, or
 /// `None` on error.
-async fn run<A: Adapter>(
+async fn run(
     app: &App,
-    socket: &SocketRef<A>,
+    socket: &Arc<Socket>,
     link: &SocketLink,
     call: Call,
     mut arg: impl FnMut() -> rhai::Dynamic,
@@ -323,8 +301,8 @@ async fn run<A: Adapter>(
                 VisitorSession::default()
             }
             Ok(Follow::Ended) => {
-                let _ = socket.emit("session:end", &());
-                let _ = socket.clone().disconnect();
+                let _ = socket.emit("session:end", None);
+                socket.disconnect();
                 return None;
             }
             Err(err) => {
@@ -385,7 +363,7 @@ async fn run<A: Adapter>(
     }
 }
 
-async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, effects: Vec<Effect>) {
+async fn apply(app: &App, socket: &Arc<Socket>, link: &SocketLink, effects: Vec<Effect>) {
     let mut disconnect = false;
     for effect in effects {
         let sent = match effect {
@@ -393,19 +371,15 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 link.handlers.lock().unwrap().set(event, handler);
                 Ok(())
             }
-            Effect::Emit { event, data } => socket.emit(&event, &data).map_err(|e| (send_full(&e), e.to_string())),
-            Effect::Broadcast { event, data } => {
-                socket.broadcast().emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
-            }
-            Effect::ToRoom { room, event, data } => {
-                socket.to(room).emit(&event, &data).await.map_err(|e| (broadcast_full(&e), e.to_string()))
-            }
+            Effect::Emit { event, data } => socket.emit(&event, Some(&data)),
+            Effect::Broadcast { event, data } => socket.broadcast().emit(&event, Some(&data)),
+            Effect::ToRoom { room, event, data } => socket.to(room).emit(&event, Some(&data)),
             Effect::Join(room) => {
-                socket.join(room);
+                socket.join(&room);
                 Ok(())
             }
             Effect::Leave(room) => {
-                socket.leave(room);
+                socket.leave(&room);
                 Ok(())
             }
             Effect::Disconnect => {
@@ -413,20 +387,18 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
                 Ok(())
             }
             io @ Effect::Io { .. } => {
-                // Boxed: with the Redis adapter's futures inside, it would make every socket
-                // event's task tens of KB, copied as it is spawned.
-                Box::pin(apply_io(app, socket.ns(), io)).await;
+                apply_io(app, socket.ns(), io).await;
                 Ok(())
             }
             // Response effects (render, redirect…) mean nothing to a socket.
             _ => Ok(()),
         };
-        if let Err((full, err)) = sent {
-            note_unsent(&format!("socket {}", socket.id), full, &err);
+        if let Err(err) = sent {
+            note_unsent(&format!("socket {}", socket.id), err);
         }
     }
     if disconnect {
-        let _ = socket.clone().disconnect();
+        socket.disconnect();
     }
 }
 
@@ -435,26 +407,23 @@ async fn apply<A: Adapter>(app: &App, socket: &SocketRef<A>, link: &SocketLink, 
 pub async fn apply_io(app: &App, own_namespace: &str, effect: Effect) {
     let Effect::Io { namespace, rooms, event, data } = effect else { return };
     let namespace = namespace.unwrap_or_else(|| own_namespace.to_string());
-    super::with_io!(app.io(), io => {
-        let Some(ops) = io.of(&namespace) else {
-            log::error(&format!("io.of(\"{namespace}\").emit(\"{event}\"): no such namespace (no sockets/ script)"));
-            return;
-        };
-        let sent = if rooms.is_empty() { ops.emit(&event, &data).await } else { ops.to(rooms).emit(&event, &data).await };
-        if let Err(err) = sent {
-            note_unsent(&format!("io.emit(\"{event}\")"), broadcast_full(&err), &err);
-        }
-    })
+    let Some(ns) = app.io().of(&namespace) else {
+        log::error(&format!("io.of(\"{namespace}\").emit(\"{event}\"): no such namespace (no sockets/ script)"));
+        return;
+    };
+    if let Err(err) = ns.to(rooms).emit(&event, Some(&data)) {
+        note_unsent(&format!("io.emit(\"{event}\")"), err);
+    }
 }
 
 /// Messages the server could not queue because a client's send buffer was full: the client
-/// reads more slowly than the server sends. socketioxide drops them; we say so now and then.
+/// reads more slowly than the server sends. They are dropped; we say so now and then.
 static UNSENT: log::Occasional = log::Occasional::new(std::time::Duration::from_secs(10));
 
 /// Logs a failed emit: a full buffer is the developer's business (a warning, at most one line
 /// per 10 s); a socket that closed meanwhile is not.
-fn note_unsent(what: &str, full: bool, err: &dyn std::fmt::Display) {
-    if !full {
+fn note_unsent(what: &str, err: EmitError) {
+    if err != EmitError::Full {
         log::debug(&format!("{what}: {err}"));
     } else if let Some(dropped) = UNSENT.tick() {
         log::warning(&format!(
@@ -465,56 +434,37 @@ fn note_unsent(what: &str, full: bool, err: &dyn std::fmt::Display) {
     }
 }
 
-fn send_full(err: &socketioxide::SendError) -> bool {
-    matches!(err, socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull))
-}
-
-fn broadcast_full(err: &socketioxide::BroadcastError) -> bool {
-    matches!(err, socketioxide::BroadcastError::Socket(errors)
-        if errors.iter().any(|e| matches!(e, socketioxide::SocketError::InternalChannelFull)))
-}
-
 /// Sends `event` to every socket of session `id`, in every namespace (and on every node with
 /// a shared adapter).
 pub async fn emit_to_session(app: &App, id: &Id, event: &str, data: &Value) {
-    super::with_io!(app.io(), io => {
-        for ops in session_sockets(io, app, id) {
-            if let Err(err) = ops.emit(event, data).await {
-                note_unsent(&format!("emit_to_session(\"{event}\")"), broadcast_full(&err), &err);
-            }
+    for sockets in session_sockets(app, id) {
+        if let Err(err) = sockets.emit(event, Some(data)) {
+            note_unsent(&format!("emit_to_session(\"{event}\")"), err);
         }
-    })
+    }
 }
 
 /// Tells the sockets of a destroyed session `session:end` and disconnects them.
 pub async fn end_session(app: &App, id: &Id) {
-    super::with_io!(app.io(), io => {
-        for ops in session_sockets(io, app, id) {
-            let _ = ops.clone().emit("session:end", &()).await;
-            let _ = ops.disconnect().await;
-        }
-    })
+    for sockets in session_sockets(app, id) {
+        let _ = sockets.emit("session:end", None);
+        sockets.disconnect();
+    }
 }
 
 /// Tells the sockets of a regenerated (signed-in) session `session:renew` and disconnects
 /// them: our client reconnects at once with the browser's new cookie, while a socket that only
 /// knew the old id (a fixation attempt) comes back into nothing.
 pub async fn renew_session(app: &App, old: &Id) {
-    super::with_io!(app.io(), io => {
-        for ops in session_sockets(io, app, old) {
-            let _ = ops.clone().emit("session:renew", &()).await;
-            let _ = ops.disconnect().await;
-        }
-    })
+    for sockets in session_sockets(app, old) {
+        let _ = sockets.emit("session:renew", None);
+        sockets.disconnect();
+    }
 }
 
-fn session_sockets<A: Adapter>(
-    io: &SocketIo<A>,
-    app: &App,
-    id: &Id,
-) -> Vec<socketioxide::operators::BroadcastOperators<A>> {
+fn session_sockets(app: &App, id: &Id) -> Vec<crate::realtime::Broadcast> {
     let room = session_room(id);
-    app.namespace_names().into_iter().filter_map(|ns| io.of(&ns)).map(|ops| ops.within(room.clone())).collect()
+    app.namespace_names().into_iter().filter_map(|ns| app.io().of(&ns)).map(|ns| ns.to([room.clone()])).collect()
 }
 
 /// Regularly (every minute, or a quarter of `[session] expiry` when that is shorter) ends the
@@ -527,24 +477,24 @@ pub fn spawn_expiry_sweep(app: Arc<App>, expiry: std::time::Duration) {
         tick.tick().await;
         loop {
             tick.tick().await;
-            super::with_io!(app.io(), io => sweep(&app, io).await);
+            sweep(&app).await;
         }
     });
 }
 
-async fn sweep<A: Adapter>(app: &App, io: &SocketIo<A>) {
+async fn sweep(app: &App) {
     for ns in app.namespace_names() {
-        let Some(ops) = io.of(&ns) else { continue };
-        for socket in ops.sockets() {
-            let id = match socket.extensions.get::<Link>() {
-                Some(Link(link)) => *link.session_id.lock().unwrap(),
+        let Some(ns) = app.io().of(&ns) else { continue };
+        for socket in ns.sockets() {
+            let id = match link(&socket) {
+                Some(link) => *link.session_id.lock().unwrap(),
                 // The Admin UI's sockets carry their session apart.
                 None => crate::admin::live::session_of(&socket),
             };
             let Some(id) = id else { continue };
             if let Ok(Follow::Ended) = app.sessions.follow(id).await {
-                let _ = socket.emit("session:end", &());
-                let _ = socket.disconnect();
+                let _ = socket.emit("session:end", None);
+                socket.disconnect();
             }
         }
     }
