@@ -73,7 +73,7 @@ fn destroyed_session_ends_its_sockets_and_reconnecting_gives_an_empty_session() 
     assert_eq!(seen["reconnectMsg"], Value::Null, "{seen}");
     assert_eq!(seen["whoami"], json!({}), "{seen}");
     // Their disconnect handlers still ran, without the ended session.
-    let forced = "--- left: socket was forcefully disconnected from the namespace";
+    let forced = "--- left: server namespace disconnect";
     assert!(server.wait_for_output(forced, Duration::from_secs(5)), "{}", server.output());
     assert_eq!(server.output().matches(forced).count(), 2, "{}", server.output());
 }

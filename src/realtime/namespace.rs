@@ -53,7 +53,8 @@ impl Event {
     }
 }
 
-/// Why a socket left its namespace (the text is socket.io's).
+/// Why a socket left its namespace: the text is socket.io's, so a `disconnect` handler ported
+/// from Node compares the same strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
     TransportClose,
@@ -74,7 +75,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::PingTimeout => "ping timeout",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
-            DisconnectReason::ClosingServer => "server is being closed",
+            DisconnectReason::ClosingServer => "server shutting down",
             DisconnectReason::MultiplePolling => "multiple http polling error",
             DisconnectReason::PacketParsing => "parse error",
         })

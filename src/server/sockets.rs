@@ -241,8 +241,8 @@ async fn on_disconnect(app: Arc<App>, socket: Arc<Socket>, reason: DisconnectRea
     }
 }
 
-/// Runs the `disconnect` handler of every socket of this process, with the reason "server is
-/// being closed", before the engine closes the connections.
+/// Runs the `disconnect` handler of every socket of this process, with the reason "server
+/// shutting down", before the engine closes the connections.
 pub async fn disconnect_all_for_shutdown(app: &Arc<App>) {
     let mut runs = tokio::task::JoinSet::new();
     for socket in app.io().namespaces().into_iter().flat_map(|ns| ns.sockets()) {
