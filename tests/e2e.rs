@@ -114,6 +114,19 @@ fn socket_gets_hello_world_over_polling() {
     hello("polling");
 }
 
+/// The official client's default: long-polling first, then the upgrade to WebSocket (probe,
+/// noop, upgrade), and the socket keeps its session and handlers across it.
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
+fn the_official_clients_default_upgrades_from_polling_to_websocket() {
+    let (_app, server) = serve();
+    let seen = story("upgrade", &server, "upgrade", &[]);
+    assert_eq!(seen["msg"], "Hello World", "{seen}");
+    assert_eq!(seen["first"], "polling", "{seen}");
+    assert_eq!(seen["now"], "websocket", "{seen}");
+    assert_eq!(seen["echo"], json!({"after": "upgrade"}), "{seen}");
+}
+
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn socket_without_cookie_gets_empty_session() {

@@ -1,7 +1,9 @@
 // Socket stories against a running `keystone-rs serve` of tests/fixtures/valid/session_app,
 // told with the OFFICIAL socket.io-client and node's fetch.
 //
-//   node story.mjs <scenario> <baseUrl> [websocket|polling] [cookie]
+//   node story.mjs <scenario> <baseUrl> [websocket|polling|upgrade] [cookie]
+//
+// `upgrade` is the official client's default: long-polling first, then an upgrade to WebSocket.
 //
 // Success: one JSON line on stdout with what was observed, exit 0.
 // Failure: a message on stderr, exit 1. Every wait times out (≤ 5 s).
@@ -105,9 +107,9 @@ const READY_EVENT = { "/": "msg", "/chat": "welcome" };
  * handlers, is the `early-emit` story's subject. `ready: false` skips that wait.
  */
 async function connect({ cookie = null, nsp = "/", name = "socket", ready = true } = {}) {
-  check(transport === "websocket" || transport === "polling", `unknown transport ${show(transport)}`);
+  check(["websocket", "polling", "upgrade"].includes(transport), `unknown transport ${show(transport)}`);
   const socket = io(baseUrl + (nsp === "/" ? "" : nsp), {
-    transports: [transport],
+    transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
     extraHeaders: cookie ? { cookie } : {},
     reconnection: false,
     forceNew: true,
@@ -205,6 +207,20 @@ const scenarios = {
     const msg = await a.next("msg");
     expectEqual(msg, "Hello World", "msg with the GET / cookie");
     return { msg, cookieName: cookie.split("=")[0] };
+  },
+
+  /** The client's default path: it connects over long-polling, upgrades, and goes on talking. */
+  async upgrade() {
+    const cookie = await visit();
+    const a = await connect({ cookie });
+    const msg = await a.next("msg");
+    const engine = a.socket.io.engine;
+    const first = engine.transport.name;
+    if (engine.transport.name !== "websocket") {
+      await withTimeout(new Promise((resolve) => engine.once("upgrade", resolve)), WAIT_MS, "the upgrade");
+    }
+    const echo = await a.socket.timeout(WAIT_MS).emitWithAck("echo", { after: "upgrade" });
+    return { msg, first, now: engine.transport.name, echo };
   },
 
   async "no-cookie"() {
