@@ -396,7 +396,11 @@ fn the_admin_namespace_is_for_admin_sessions_only() {
     let hostile = node("admin-socket.mjs", &[&server.url, &cookie(&admin), &own, "hostile"]);
     let line = hostile.lines().find(|l| l.contains("\"hostile\"")).unwrap_or_else(|| panic!("{hostile}"));
     let report: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!(report["bad"], serde_json::json!([false, false, false, false, false]), "every malformed watch is refused: {report}");
+    assert_eq!(
+        report["bad"],
+        serde_json::json!([false, false, false, false, false]),
+        "every malformed watch is refused: {report}"
+    );
     let joined = report["joined"].as_u64().unwrap();
     assert!((1..=16).contains(&joined), "rooms per socket are capped: {report}");
     assert_eq!(report["connected"], true, "a hostile ask does not take the socket (or the server) down");

@@ -96,12 +96,12 @@ impl Cluster {
         let failures = dropped.clone();
         tokio::spawn(async move {
             while let Some(message) = queued.recv().await {
-                if let Err(err) = publisher.publish::<(), _, _>(channel.as_str(), message).await {
-                    if let Some(n) = failures.tick() {
-                        crate::log::error(&format!(
-                            "redis: {n} socket broadcast(s) not shared with the other nodes: {err}"
-                        ));
-                    }
+                if let Err(err) = publisher.publish::<(), _, _>(channel.as_str(), message).await
+                    && let Some(n) = failures.tick()
+                {
+                    crate::log::error(&format!(
+                        "redis: {n} socket broadcast(s) not shared with the other nodes: {err}"
+                    ));
                 }
             }
         });
@@ -123,12 +123,12 @@ impl Cluster {
             }
         };
         let Ok(text) = serde_json::to_string(&wire) else { return };
-        if self.outbox.try_send(text).is_err() {
-            if let Some(n) = self.dropped.tick() {
-                crate::log::error(&format!(
-                    "redis: {n} socket broadcast(s) not shared with the other nodes (Redis is slow or away)"
-                ));
-            }
+        if self.outbox.try_send(text).is_err()
+            && let Some(n) = self.dropped.tick()
+        {
+            crate::log::error(&format!(
+                "redis: {n} socket broadcast(s) not shared with the other nodes (Redis is slow or away)"
+            ));
         }
     }
 }

@@ -16,10 +16,10 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::Io;
 use super::namespace::{self, DisconnectReason, EmitError, Partial, Socket};
 use super::packet::{self, EnginePacket, Outgoing};
 use super::websocket::{self, FrameReader, Message, Opcode};
-use super::Io;
 
 /// A connection's or a socket's id: 20 URL-safe characters from 120 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,7 +293,8 @@ impl Conn {
                 return;
             }
             let idle = state.sockets.is_empty() && state.connecting.is_empty();
-            let stale = state.partial.as_ref().is_some_and(|p| now.duration_since(p.started) > config.attachment_timeout);
+            let stale =
+                state.partial.as_ref().is_some_and(|p| now.duration_since(p.started) > config.attachment_timeout);
             let beat = &mut state.heartbeat;
             if beat.pong_due.is_some() && beat.alive {
                 beat.pong_due = None;
@@ -670,10 +671,8 @@ async fn serve_websocket(
         }
         if !probing {
             let (queue, closed) = conn.take();
-            if !queue.is_empty() {
-                if !send(io, stream, &queue).await {
-                    return End::Close(DisconnectReason::TransportError, 1000);
-                }
+            if !queue.is_empty() && !send(io, stream, &queue).await {
+                return End::Close(DisconnectReason::TransportError, 1000);
             }
             if closed {
                 return End::Closed;

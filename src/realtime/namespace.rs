@@ -99,24 +99,21 @@ pub(crate) struct Partial {
     pub started: Instant,
 }
 
+/// The sockets in one room, by id.
+type Members = HashMap<Sid, Arc<Socket>>;
+
 /// A namespace: its handler, its sockets on this node and their rooms.
 pub struct Namespace {
     pub name: Arc<str>,
     handler: Arc<dyn Handler>,
     sockets: RwLock<HashMap<Sid, Arc<Socket>>>,
-    rooms: RwLock<HashMap<Arc<str>, HashMap<Sid, Arc<Socket>>>>,
+    rooms: RwLock<HashMap<Arc<str>, Members>>,
     io: Weak<Shared>,
 }
 
 impl Namespace {
     pub(super) fn new(name: &str, handler: Arc<dyn Handler>, io: Weak<Shared>) -> Arc<Namespace> {
-        Arc::new(Namespace {
-            name: name.into(),
-            handler,
-            sockets: RwLock::default(),
-            rooms: RwLock::default(),
-            io,
-        })
+        Arc::new(Namespace { name: name.into(), handler, sockets: RwLock::default(), rooms: RwLock::default(), io })
     }
 
     /// The sockets connected on this node.
@@ -172,10 +169,13 @@ impl Namespace {
         }
     }
 
-    fn cluster(&self) -> Option<(Arc<Shared>, bool)> {
-        let shared = self.io.upgrade()?;
-        let clustered = shared.cluster.get().is_some();
-        Some((shared, clustered))
+    /// Hands what `op` makes to the other nodes, when there are any.
+    fn publish(&self, op: impl FnOnce() -> super::cluster::Op) {
+        if let Some(shared) = self.io.upgrade()
+            && let Some(cluster) = shared.cluster.get()
+        {
+            cluster.publish(op());
+        }
     }
 }
 
@@ -189,31 +189,23 @@ pub struct Broadcast {
 impl Broadcast {
     /// Sends `event` with `data` (encoded once for every receiver).
     pub fn emit(&self, event: &str, data: Option<&serde_json::Value>) -> Result<(), EmitError> {
-        let packet = Outgoing::Text(packet::encode_event(&self.ns.name, event, data));
-        if let Some((shared, true)) = self.ns.cluster() {
-            if let (Some(cluster), Outgoing::Text(text)) = (shared.cluster.get(), &packet) {
-                cluster.publish(super::cluster::Op::Emit {
-                    ns: self.ns.name.to_string(),
-                    rooms: self.rooms.clone(),
-                    except: self.except,
-                    packet: text.clone(),
-                });
-            }
-        }
-        self.ns.deliver(&self.rooms, self.except, &packet)
+        let text = packet::encode_event(&self.ns.name, event, data);
+        self.ns.publish(|| super::cluster::Op::Emit {
+            ns: self.ns.name.to_string(),
+            rooms: self.rooms.clone(),
+            except: self.except,
+            packet: text.clone(),
+        });
+        self.ns.deliver(&self.rooms, self.except, &Outgoing::Text(text))
     }
 
     /// Disconnects the sockets (their clients hear it and do not reconnect by themselves).
     pub fn disconnect(&self) {
-        if let Some((shared, true)) = self.ns.cluster() {
-            if let Some(cluster) = shared.cluster.get() {
-                cluster.publish(super::cluster::Op::Disconnect {
-                    ns: self.ns.name.to_string(),
-                    rooms: self.rooms.clone(),
-                    except: self.except,
-                });
-            }
-        }
+        self.ns.publish(|| super::cluster::Op::Disconnect {
+            ns: self.ns.name.to_string(),
+            rooms: self.rooms.clone(),
+            except: self.except,
+        });
         self.ns.disconnect_local(&self.rooms, self.except);
     }
 }
@@ -370,7 +362,8 @@ pub(super) fn receive_text(io: &Io, conn: &Arc<Conn>, text: Bytes) -> Result<(),
         // Attachments were announced; a text packet before them breaks the protocol.
         return Err(DisconnectReason::PacketParsing);
     }
-    let packet = packet::parse_socket_packet(text, config.max_attachments).map_err(|_| DisconnectReason::PacketParsing)?;
+    let packet =
+        packet::parse_socket_packet(text, config.max_attachments).map_err(|_| DisconnectReason::PacketParsing)?;
     match packet.kind {
         Kind::Connect => {
             connect(io, conn, &packet.namespace);

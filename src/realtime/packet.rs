@@ -107,10 +107,7 @@ impl fmt::Display for PacketError {
             Self::EventNameNotString => f.write_str("event name must be a string"),
             Self::BadPlaceholder => f.write_str("malformed binary placeholder"),
             Self::PlaceholderOutOfRange { num, attachments } => {
-                write!(
-                    f,
-                    "placeholder {num} out of range ({attachments} attachments)"
-                )
+                write!(f, "placeholder {num} out of range ({attachments} attachments)")
             }
         }
     }
@@ -184,10 +181,7 @@ fn parse_polling_record(record: Bytes) -> Result<EnginePacket, PacketError> {
 /// Parses the records of a polling POST body (split on 0x1E; `b...` records are decoded from
 /// base64 into [`EnginePacket::Binary`]). More than `max_packets` records is [`PacketError::TooMany`];
 /// an empty record (e.g. a trailing separator) is [`PacketError::Empty`].
-pub fn parse_polling_payload(
-    body: Bytes,
-    max_packets: usize,
-) -> Result<Vec<EnginePacket>, PacketError> {
+pub fn parse_polling_payload(body: Bytes, max_packets: usize) -> Result<Vec<EnginePacket>, PacketError> {
     if body.is_empty() {
         return Err(PacketError::Empty);
     }
@@ -363,8 +357,7 @@ impl PartialEq for SocketPacket {
             && self.namespace == other.namespace
             && self.ack_id == other.ack_id
             && self.attachments == other.attachments
-            && self.data.as_ref().map(|data| data.get())
-                == other.data.as_ref().map(|data| data.get())
+            && self.data.as_ref().map(|data| data.get()) == other.data.as_ref().map(|data| data.get())
     }
 }
 
@@ -407,10 +400,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn rest_bytes(&self) -> &'a [u8] {
-        self.text
-            .as_bytes()
-            .get(self.position..)
-            .unwrap_or_default()
+        self.text.as_bytes().get(self.position..).unwrap_or_default()
     }
 
     fn rest_str(&self) -> &'a str {
@@ -433,10 +423,7 @@ impl<'a> Cursor<'a> {
 
     /// Length of the run of ASCII digits at the cursor.
     fn digit_run(&self) -> usize {
-        self.rest_bytes()
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count()
+        self.rest_bytes().iter().take_while(|byte| byte.is_ascii_digit()).count()
     }
 
     fn take(&mut self, count: usize) -> &'a str {
@@ -449,9 +436,7 @@ impl<'a> Cursor<'a> {
 
 /// Parses decimal digits; `None` on overflow (the digits are known to be ASCII digits).
 fn parse_decimal(digits: &str) -> Option<u64> {
-    digits.bytes().try_fold(0u64, |value, digit| {
-        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    })
+    digits.bytes().try_fold(0u64, |value, digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
 }
 
 fn is_default_namespace(namespace: &str) -> bool {
@@ -465,10 +450,7 @@ fn is_json_whitespace(byte: u8) -> bool {
 /// The raw JSON text without surrounding whitespace.
 fn trimmed_json(data: &RawValue) -> &[u8] {
     let bytes = data.get().as_bytes();
-    let start = bytes
-        .iter()
-        .position(|&b| !is_json_whitespace(b))
-        .unwrap_or(bytes.len());
+    let start = bytes.iter().position(|&b| !is_json_whitespace(b)).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
 }
 
@@ -493,10 +475,7 @@ fn check_event_array(data: &RawValue) -> Result<(), PacketError> {
 /// refused elsewhere and at most `max_attachments`; EVENT data is an array starting with a
 /// string, ACK data an array, CONNECT data (optional) an object, CONNECT_ERROR data an object or
 /// a string, DISCONNECT has no data; the JSON must be valid with nothing after it.
-pub fn parse_socket_packet(
-    text: &str,
-    max_attachments: usize,
-) -> Result<SocketPacket, PacketError> {
+pub fn parse_socket_packet(text: &str, max_attachments: usize) -> Result<SocketPacket, PacketError> {
     let mut cursor = Cursor { text, position: 0 };
     let type_byte = cursor.peek().ok_or(PacketError::Empty)?;
     let kind = Kind::from_digit(type_byte).ok_or(PacketError::UnknownType(type_byte))?;
@@ -525,10 +504,7 @@ pub fn parse_socket_packet(
 
     let namespace = if cursor.peek() == Some(b'/') {
         let rest = cursor.rest_bytes();
-        let length = rest
-            .iter()
-            .position(|&byte| matches!(byte, b',' | b'[' | b'{' | b'"'))
-            .unwrap_or(rest.len());
+        let length = rest.iter().position(|&byte| matches!(byte, b',' | b'[' | b'{' | b'"')).unwrap_or(rest.len());
         let namespace = cursor.take(length);
         match cursor.peek() {
             Some(b',') => cursor.advance(1),
@@ -595,13 +571,7 @@ pub fn parse_socket_packet(
         }
     }
 
-    Ok(SocketPacket {
-        kind,
-        namespace,
-        ack_id,
-        attachments,
-        data,
-    })
+    Ok(SocketPacket { kind, namespace, ack_id, attachments, data })
 }
 
 /// An EVENT array split into its name and its arguments, borrowing the arguments' raw JSON.
@@ -621,13 +591,8 @@ impl<'de> Deserialize<'de> for EventParts<'de> {
                 formatter.write_str("an array starting with the event name")
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut sequence: A,
-            ) -> Result<Self::Value, A::Error> {
-                let name: String = sequence
-                    .next_element()?
-                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+            fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<Self::Value, A::Error> {
+                let name: String = sequence.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
                 let mut arguments = Vec::with_capacity(sequence.size_hint().unwrap_or(0));
                 while let Some(argument) = sequence.next_element::<&'de RawValue>()? {
                     arguments.push(argument);
@@ -646,8 +611,7 @@ pub fn event_parts(data: &RawValue) -> Result<(String, Vec<&RawValue>), PacketEr
     // The shape check first gives precise errors; after it, deserializing can only fail on a
     // name that is not representable as a Rust string (e.g. a lone surrogate escape).
     check_event_array(data)?;
-    let parts: EventParts<'_> =
-        serde_json::from_str(data.get()).map_err(|_| PacketError::EventNameNotString)?;
+    let parts: EventParts<'_> = serde_json::from_str(data.get()).map_err(|_| PacketError::EventNameNotString)?;
     Ok((parts.name, parts.arguments))
 }
 
@@ -695,11 +659,7 @@ const DATA_CAPACITY_GUESS: usize = 128;
 /// `42` + (namespace + `,` unless `/`) + `["event",<data>]` (no data element when `data` is
 /// `None`). The event name is JSON-escaped. Written straight into one buffer.
 pub fn encode_event(namespace: &str, event: &str, data: Option<&Value>) -> Bytes {
-    let data_guess = if data.is_some() {
-        DATA_CAPACITY_GUESS
-    } else {
-        0
-    };
+    let data_guess = if data.is_some() { DATA_CAPACITY_GUESS } else { 0 };
     let mut out = start_socket_message(Kind::Event, namespace, event.len() + 4 + data_guess);
     out.push(b'[');
     write_json(&mut out, event);
@@ -810,13 +770,7 @@ mod tests {
         attachments: usize,
         data: Option<&str>,
     ) -> SocketPacket {
-        SocketPacket {
-            kind,
-            namespace: namespace.to_owned(),
-            ack_id,
-            attachments,
-            data: data.map(raw),
-        }
+        SocketPacket { kind, namespace: namespace.to_owned(), ack_id, attachments, data: data.map(raw) }
     }
 
     /// Parses `wire`, compares with `expected`, and encodes it back to the same text.
@@ -824,41 +778,20 @@ mod tests {
         let parsed = parse(wire).unwrap_or_else(|error| panic!("{wire:?} failed: {error}"));
         assert_eq!(parsed, expected, "{wire:?}");
         assert_eq!(parsed.encode(), wire);
-        assert_eq!(
-            encode_socket_message(&parsed),
-            Bytes::from(format!("4{wire}"))
-        );
+        assert_eq!(encode_socket_message(&parsed), Bytes::from(format!("4{wire}")));
     }
 
     // ----- Engine.IO text packets -----
 
     #[test]
     fn engine_text_packets_of_every_type() {
-        assert_eq!(
-            parse_engine_text(text("0{\"sid\":\"a\"}")),
-            Ok(EnginePacket::Open(text("{\"sid\":\"a\"}")))
-        );
+        assert_eq!(parse_engine_text(text("0{\"sid\":\"a\"}")), Ok(EnginePacket::Open(text("{\"sid\":\"a\"}"))));
         assert_eq!(parse_engine_text(text("1")), Ok(EnginePacket::Close));
-        assert_eq!(
-            parse_engine_text(text("2")),
-            Ok(EnginePacket::Ping(Bytes::new()))
-        );
-        assert_eq!(
-            parse_engine_text(text("2probe")),
-            Ok(EnginePacket::Ping(text("probe")))
-        );
-        assert_eq!(
-            parse_engine_text(text("3")),
-            Ok(EnginePacket::Pong(Bytes::new()))
-        );
-        assert_eq!(
-            parse_engine_text(text("3probe")),
-            Ok(EnginePacket::Pong(text("probe")))
-        );
-        assert_eq!(
-            parse_engine_text(text("4")),
-            Ok(EnginePacket::Message(Bytes::new()))
-        );
+        assert_eq!(parse_engine_text(text("2")), Ok(EnginePacket::Ping(Bytes::new())));
+        assert_eq!(parse_engine_text(text("2probe")), Ok(EnginePacket::Ping(text("probe"))));
+        assert_eq!(parse_engine_text(text("3")), Ok(EnginePacket::Pong(Bytes::new())));
+        assert_eq!(parse_engine_text(text("3probe")), Ok(EnginePacket::Pong(text("probe"))));
+        assert_eq!(parse_engine_text(text("4")), Ok(EnginePacket::Message(Bytes::new())));
         assert_eq!(
             parse_engine_text(text("42[\"chat\",\"hi\"]")),
             Ok(EnginePacket::Message(text("2[\"chat\",\"hi\"]")))
@@ -879,23 +812,11 @@ mod tests {
     #[test]
     fn engine_text_errors() {
         assert_eq!(parse_engine_text(Bytes::new()), Err(PacketError::Empty));
-        assert_eq!(
-            parse_engine_text(text("7")),
-            Err(PacketError::UnknownType(b'7'))
-        );
-        assert_eq!(
-            parse_engine_text(text("x")),
-            Err(PacketError::UnknownType(b'x'))
-        );
+        assert_eq!(parse_engine_text(text("7")), Err(PacketError::UnknownType(b'7')));
+        assert_eq!(parse_engine_text(text("x")), Err(PacketError::UnknownType(b'x')));
         // Base64 records exist only inside polling payloads.
-        assert_eq!(
-            parse_engine_text(text("bAQID")),
-            Err(PacketError::UnknownType(b'b'))
-        );
-        assert_eq!(
-            parse_engine_text(Bytes::from_static(b"4\xff\xfe")),
-            Err(PacketError::NotUtf8)
-        );
+        assert_eq!(parse_engine_text(text("bAQID")), Err(PacketError::UnknownType(b'b')));
+        assert_eq!(parse_engine_text(Bytes::from_static(b"4\xff\xfe")), Err(PacketError::NotUtf8));
     }
 
     // ----- Polling payloads -----
@@ -912,10 +833,7 @@ mod tests {
                 EnginePacket::Noop,
             ])
         );
-        assert_eq!(
-            parse_polling_payload(text("1"), 1),
-            Ok(vec![EnginePacket::Close])
-        );
+        assert_eq!(parse_polling_payload(text("1"), 1), Ok(vec![EnginePacket::Close]));
     }
 
     #[test]
@@ -931,62 +849,23 @@ mod tests {
             ])
         );
         // Padding is accepted with or without `=`.
-        assert_eq!(
-            parse_polling_payload(text("bAQ=="), 4),
-            Ok(vec![EnginePacket::Binary(Bytes::from_static(&[1]))])
-        );
-        assert_eq!(
-            parse_polling_payload(text("bAQ"), 4),
-            Ok(vec![EnginePacket::Binary(Bytes::from_static(&[1]))])
-        );
+        assert_eq!(parse_polling_payload(text("bAQ=="), 4), Ok(vec![EnginePacket::Binary(Bytes::from_static(&[1]))]));
+        assert_eq!(parse_polling_payload(text("bAQ"), 4), Ok(vec![EnginePacket::Binary(Bytes::from_static(&[1]))]));
     }
 
     #[test]
     fn polling_payload_errors() {
-        assert_eq!(
-            parse_polling_payload(Bytes::new(), 4),
-            Err(PacketError::Empty)
-        );
-        assert_eq!(
-            parse_polling_payload(text("bA*=="), 4),
-            Err(PacketError::BadBase64)
-        );
-        assert_eq!(
-            parse_polling_payload(text("4x\x1eb!!!"), 4),
-            Err(PacketError::BadBase64)
-        );
-        assert_eq!(
-            parse_polling_payload(text("bA"), 4),
-            Err(PacketError::BadBase64)
-        );
-        assert_eq!(
-            parse_polling_payload(text("2\x1e2\x1e2"), 2),
-            Err(PacketError::TooMany)
-        );
-        assert_eq!(
-            parse_polling_payload(text("2"), 0),
-            Err(PacketError::TooMany)
-        );
-        assert_eq!(
-            parse_polling_payload(text("2\x1e2\x1e2"), 3).map(|packets| packets.len()),
-            Ok(3)
-        );
-        assert_eq!(
-            parse_polling_payload(text("4a\x1e"), 4),
-            Err(PacketError::Empty)
-        );
-        assert_eq!(
-            parse_polling_payload(text("\x1e4a"), 4),
-            Err(PacketError::Empty)
-        );
-        assert_eq!(
-            parse_polling_payload(text("4a\x1e9"), 4),
-            Err(PacketError::UnknownType(b'9'))
-        );
-        assert_eq!(
-            parse_polling_payload(Bytes::from_static(b"4\xc3"), 4),
-            Err(PacketError::NotUtf8)
-        );
+        assert_eq!(parse_polling_payload(Bytes::new(), 4), Err(PacketError::Empty));
+        assert_eq!(parse_polling_payload(text("bA*=="), 4), Err(PacketError::BadBase64));
+        assert_eq!(parse_polling_payload(text("4x\x1eb!!!"), 4), Err(PacketError::BadBase64));
+        assert_eq!(parse_polling_payload(text("bA"), 4), Err(PacketError::BadBase64));
+        assert_eq!(parse_polling_payload(text("2\x1e2\x1e2"), 2), Err(PacketError::TooMany));
+        assert_eq!(parse_polling_payload(text("2"), 0), Err(PacketError::TooMany));
+        assert_eq!(parse_polling_payload(text("2\x1e2\x1e2"), 3).map(|packets| packets.len()), Ok(3));
+        assert_eq!(parse_polling_payload(text("4a\x1e"), 4), Err(PacketError::Empty));
+        assert_eq!(parse_polling_payload(text("\x1e4a"), 4), Err(PacketError::Empty));
+        assert_eq!(parse_polling_payload(text("4a\x1e9"), 4), Err(PacketError::UnknownType(b'9')));
+        assert_eq!(parse_polling_payload(Bytes::from_static(b"4\xc3"), 4), Err(PacketError::NotUtf8));
     }
 
     #[test]
@@ -1020,16 +899,11 @@ mod tests {
             let packets = [
                 Outgoing::Text(text("0{\"sid\":\"x\"}")),
                 Outgoing::Binary(Bytes::copy_from_slice(&binary[..length])),
-                Outgoing::Text(encode_event(
-                    "/chat",
-                    "msg",
-                    Some(&json!({"a": [1, "\u{1e}"]})),
-                )),
+                Outgoing::Text(encode_event("/chat", "msg", Some(&json!({"a": [1, "\u{1e}"]})))),
                 Outgoing::Binary(Bytes::copy_from_slice(&binary)),
                 Outgoing::Text(text("3")),
             ];
-            let parsed =
-                parse_polling_payload(Bytes::from(polling_body(&packets)), 8).expect("valid body");
+            let parsed = parse_polling_payload(Bytes::from(polling_body(&packets)), 8).expect("valid body");
             let expected: Vec<EnginePacket> = packets
                 .iter()
                 .map(|packet| match packet {
@@ -1050,16 +924,12 @@ mod tests {
                 "0{\"sid\":\"abc\\\"d\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}"
             )
         );
-        let Ok(EnginePacket::Open(json)) = parse_engine_text(open) else {
-            panic!("not open")
-        };
+        let Ok(EnginePacket::Open(json)) = parse_engine_text(open) else { panic!("not open") };
         let value: Value = serde_json::from_slice(&json).expect("valid JSON");
         assert_eq!(value["sid"], "abc\"d");
         assert_eq!(
             open_packet("s", &[], 1, 2, 3),
-            text(
-                "0{\"sid\":\"s\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2,\"maxPayload\":3}"
-            )
+            text("0{\"sid\":\"s\",\"upgrades\":[],\"pingInterval\":1,\"pingTimeout\":2,\"maxPayload\":3}")
         );
         assert_eq!(
             open_packet("s", &["websocket", "webtransport"], 1, 2, 3),
@@ -1074,37 +944,16 @@ mod tests {
     #[test]
     fn brief_examples_round_trip() {
         round_trip("0", packet(Kind::Connect, "/", None, 0, None));
-        round_trip(
-            "0/admin,{\"token\":\"x\"}",
-            packet(Kind::Connect, "/admin", None, 0, Some("{\"token\":\"x\"}")),
-        );
-        round_trip(
-            "2[\"chat\",\"hi\"]",
-            packet(Kind::Event, "/", None, 0, Some("[\"chat\",\"hi\"]")),
-        );
+        round_trip("0/admin,{\"token\":\"x\"}", packet(Kind::Connect, "/admin", None, 0, Some("{\"token\":\"x\"}")));
+        round_trip("2[\"chat\",\"hi\"]", packet(Kind::Event, "/", None, 0, Some("[\"chat\",\"hi\"]")));
         round_trip(
             "2/chat,12[\"msg\",{\"a\":1}]",
-            packet(
-                Kind::Event,
-                "/chat",
-                Some(12),
-                0,
-                Some("[\"msg\",{\"a\":1}]"),
-            ),
+            packet(Kind::Event, "/chat", Some(12), 0, Some("[\"msg\",{\"a\":1}]")),
         );
-        round_trip(
-            "3/chat,12[\"ok\"]",
-            packet(Kind::Ack, "/chat", Some(12), 0, Some("[\"ok\"]")),
-        );
+        round_trip("3/chat,12[\"ok\"]", packet(Kind::Ack, "/chat", Some(12), 0, Some("[\"ok\"]")));
         round_trip(
             "51-[\"upload\",{\"_placeholder\":true,\"num\":0}]",
-            packet(
-                Kind::BinaryEvent,
-                "/",
-                None,
-                1,
-                Some("[\"upload\",{\"_placeholder\":true,\"num\":0}]"),
-            ),
+            packet(Kind::BinaryEvent, "/", None, 1, Some("[\"upload\",{\"_placeholder\":true,\"num\":0}]")),
         );
         round_trip("1/chat,", packet(Kind::Disconnect, "/chat", None, 0, None));
         round_trip("1", packet(Kind::Disconnect, "/", None, 0, None));
@@ -1112,14 +961,9 @@ mod tests {
 
     #[test]
     fn brief_examples_as_engine_messages() {
-        let Ok(EnginePacket::Message(data)) = parse_engine_text(text("41/chat,")) else {
-            panic!("not a message")
-        };
+        let Ok(EnginePacket::Message(data)) = parse_engine_text(text("41/chat,")) else { panic!("not a message") };
         let socket = std::str::from_utf8(&data).expect("utf-8");
-        assert_eq!(
-            parse(socket),
-            Ok(packet(Kind::Disconnect, "/chat", None, 0, None))
-        );
+        assert_eq!(parse(socket), Ok(packet(Kind::Disconnect, "/chat", None, 0, None)));
         assert_eq!(encode_disconnect("/chat"), text("41/chat,"));
         assert_eq!(encode_disconnect("/"), text("41"));
         assert_eq!(encode_disconnect(""), text("41"));
@@ -1130,40 +974,19 @@ mod tests {
         // socket.io-client v4: connect to a namespace with an auth payload.
         round_trip(
             "0/admin,{\"token\":\"abc\"}",
-            packet(
-                Kind::Connect,
-                "/admin",
-                None,
-                0,
-                Some("{\"token\":\"abc\"}"),
-            ),
+            packet(Kind::Connect, "/admin", None, 0, Some("{\"token\":\"abc\"}")),
         );
         // Connect to a namespace without auth (the trailing comma is always sent).
         round_trip("0/admin,", packet(Kind::Connect, "/admin", None, 0, None));
-        round_trip(
-            "0{\"token\":\"abc\"}",
-            packet(Kind::Connect, "/", None, 0, Some("{\"token\":\"abc\"}")),
-        );
+        round_trip("0{\"token\":\"abc\"}", packet(Kind::Connect, "/", None, 0, Some("{\"token\":\"abc\"}")));
         // emit with an ack callback, then the client answering a server ack request.
-        round_trip(
-            "21[\"hello\",\"world\"]",
-            packet(Kind::Event, "/", Some(1), 0, Some("[\"hello\",\"world\"]")),
-        );
+        round_trip("21[\"hello\",\"world\"]", packet(Kind::Event, "/", Some(1), 0, Some("[\"hello\",\"world\"]")));
         round_trip(
             "2/chat,13[\"msg\",1,{\"b\":[true,null]}]",
-            packet(
-                Kind::Event,
-                "/chat",
-                Some(13),
-                0,
-                Some("[\"msg\",1,{\"b\":[true,null]}]"),
-            ),
+            packet(Kind::Event, "/chat", Some(13), 0, Some("[\"msg\",1,{\"b\":[true,null]}]")),
         );
         round_trip("30[]", packet(Kind::Ack, "/", Some(0), 0, Some("[]")));
-        round_trip(
-            "3/chat,7[\"ok\",42]",
-            packet(Kind::Ack, "/chat", Some(7), 0, Some("[\"ok\",42]")),
-        );
+        round_trip("3/chat,7[\"ok\",42]", packet(Kind::Ack, "/chat", Some(7), 0, Some("[\"ok\",42]")));
         // Binary event with ack in a namespace, two attachments.
         round_trip(
             "52-/files,4[\"upload\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
@@ -1172,46 +995,26 @@ mod tests {
                 "/files",
                 Some(4),
                 2,
-                Some(
-                    "[\"upload\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]",
-                ),
+                Some("[\"upload\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]"),
             ),
         );
         // Binary ack.
         round_trip(
             "61-/files,5[{\"_placeholder\":true,\"num\":0}]",
-            packet(
-                Kind::BinaryAck,
-                "/files",
-                Some(5),
-                1,
-                Some("[{\"_placeholder\":true,\"num\":0}]"),
-            ),
+            packet(Kind::BinaryAck, "/files", Some(5), 1, Some("[{\"_placeholder\":true,\"num\":0}]")),
         );
         // Server-to-client kinds parse too.
         round_trip(
             "4/admin,{\"message\":\"nope\"}",
-            packet(
-                Kind::ConnectError,
-                "/admin",
-                None,
-                0,
-                Some("{\"message\":\"nope\"}"),
-            ),
+            packet(Kind::ConnectError, "/admin", None, 0, Some("{\"message\":\"nope\"}")),
         );
-        round_trip(
-            "4\"nope\"",
-            packet(Kind::ConnectError, "/", None, 0, Some("\"nope\"")),
-        );
+        round_trip("4\"nope\"", packet(Kind::ConnectError, "/", None, 0, Some("\"nope\"")));
     }
 
     #[test]
     fn binary_event_then_attachments_over_websocket() {
-        let header = parse_engine_text(text("451-[\"upload\",{\"_placeholder\":true,\"num\":0}]"))
-            .expect("valid");
-        let EnginePacket::Message(data) = header else {
-            panic!("not a message")
-        };
+        let header = parse_engine_text(text("451-[\"upload\",{\"_placeholder\":true,\"num\":0}]")).expect("valid");
+        let EnginePacket::Message(data) = header else { panic!("not a message") };
         let socket = parse(std::str::from_utf8(&data).expect("utf-8")).expect("valid");
         assert_eq!(socket.kind, Kind::BinaryEvent);
         assert_eq!(socket.attachments, 1);
@@ -1219,9 +1022,7 @@ mod tests {
         let (name, arguments) = event_parts(&data).expect("event");
         assert_eq!(name, "upload");
         let argument: Value = serde_json::from_str(arguments[0].get()).expect("json");
-        let Value::Object(map) = &argument else {
-            panic!("not an object")
-        };
+        let Value::Object(map) = &argument else { panic!("not an object") };
         assert_eq!(placeholder_index(map), Some(0));
         assert_eq!(check_placeholders(&argument, socket.attachments), Ok(()));
     }
@@ -1238,46 +1039,19 @@ mod tests {
 
     #[test]
     fn ack_id_limits() {
-        assert_eq!(
-            parse("2999999999999999[\"a\"]").map(|p| p.ack_id),
-            Ok(Some(999_999_999_999_999))
-        );
-        assert_eq!(
-            parse("20000000000000001[\"a\"]"),
-            Err(PacketError::AckIdTooLong)
-        );
-        assert_eq!(
-            parse("212345678901234567890[\"a\"]"),
-            Err(PacketError::AckIdTooLong)
-        );
-        assert_eq!(
-            parse("3/chat,12345678901234567890[\"a\"]"),
-            Err(PacketError::AckIdTooLong)
-        );
-        assert_eq!(
-            parse(&format!("2{}[\"a\"]", "9".repeat(10_000))),
-            Err(PacketError::AckIdTooLong)
-        );
+        assert_eq!(parse("2999999999999999[\"a\"]").map(|p| p.ack_id), Ok(Some(999_999_999_999_999)));
+        assert_eq!(parse("20000000000000001[\"a\"]"), Err(PacketError::AckIdTooLong));
+        assert_eq!(parse("212345678901234567890[\"a\"]"), Err(PacketError::AckIdTooLong));
+        assert_eq!(parse("3/chat,12345678901234567890[\"a\"]"), Err(PacketError::AckIdTooLong));
+        assert_eq!(parse(&format!("2{}[\"a\"]", "9".repeat(10_000))), Err(PacketError::AckIdTooLong));
     }
 
     #[test]
     fn attachment_rules() {
-        assert_eq!(
-            parse_socket_packet("510-[\"a\"]", 10).map(|p| p.attachments),
-            Ok(10)
-        );
-        assert_eq!(
-            parse_socket_packet("511-[\"a\"]", 10),
-            Err(PacketError::TooManyAttachments)
-        );
-        assert_eq!(
-            parse_socket_packet("599999999999999999999999-[\"a\"]", 10),
-            Err(PacketError::TooManyAttachments)
-        );
-        assert_eq!(
-            parse_socket_packet("50-[\"a\"]", 10).map(|p| p.attachments),
-            Ok(0)
-        );
+        assert_eq!(parse_socket_packet("510-[\"a\"]", 10).map(|p| p.attachments), Ok(10));
+        assert_eq!(parse_socket_packet("511-[\"a\"]", 10), Err(PacketError::TooManyAttachments));
+        assert_eq!(parse_socket_packet("599999999999999999999999-[\"a\"]", 10), Err(PacketError::TooManyAttachments));
+        assert_eq!(parse_socket_packet("50-[\"a\"]", 10).map(|p| p.attachments), Ok(0));
         // Missing count or missing dash on a binary kind.
         assert_eq!(parse("5[\"a\"]"), Err(PacketError::BadAttachments));
         assert_eq!(parse("5-[\"a\"]"), Err(PacketError::BadAttachments));
@@ -1297,18 +1071,9 @@ mod tests {
         assert_eq!(parse("x[\"a\"]"), Err(PacketError::UnknownType(b'x')));
         assert_eq!(parse("é"), Err(PacketError::UnknownType(0xc3)));
         // Namespace followed by data without the comma.
-        assert_eq!(
-            parse("2/chat[\"msg\"]"),
-            Err(PacketError::NamespaceWithoutComma)
-        );
-        assert_eq!(
-            parse("0/admin{\"token\":\"x\"}"),
-            Err(PacketError::NamespaceWithoutComma)
-        );
-        assert_eq!(
-            parse("4/admin\"oops\""),
-            Err(PacketError::NamespaceWithoutComma)
-        );
+        assert_eq!(parse("2/chat[\"msg\"]"), Err(PacketError::NamespaceWithoutComma));
+        assert_eq!(parse("0/admin{\"token\":\"x\"}"), Err(PacketError::NamespaceWithoutComma));
+        assert_eq!(parse("4/admin\"oops\""), Err(PacketError::NamespaceWithoutComma));
         // Digits glued to a namespace are part of its name; the event then has no data.
         assert_eq!(parse("2/chat12"), Err(PacketError::MissingData));
         // Ack id rules.
@@ -1325,10 +1090,7 @@ mod tests {
         assert_eq!(parse("2[1,\"a\"]"), Err(PacketError::EventNameNotString));
         assert_eq!(parse("2[null]"), Err(PacketError::EventNameNotString));
         assert_eq!(parse("2[[\"a\"]]"), Err(PacketError::EventNameNotString));
-        assert_eq!(
-            parse("51-[{\"_placeholder\":true,\"num\":0}]"),
-            Err(PacketError::EventNameNotString)
-        );
+        assert_eq!(parse("51-[{\"_placeholder\":true,\"num\":0}]"), Err(PacketError::EventNameNotString));
         assert_eq!(parse("31{\"a\":1}"), Err(PacketError::DataNotArray));
         assert_eq!(parse("0[\"a\"]"), Err(PacketError::DataNotObject));
         assert_eq!(parse("0\"token\""), Err(PacketError::DataNotObject));
@@ -1342,10 +1104,7 @@ mod tests {
         assert_eq!(parse("2[\"chat\",]"), Err(PacketError::InvalidJson));
         assert_eq!(parse("2['chat']"), Err(PacketError::InvalidJson));
         assert_eq!(parse("2[\"chat\"]x"), Err(PacketError::InvalidJson));
-        assert_eq!(
-            parse("2[\"chat\"][\"again\"]"),
-            Err(PacketError::InvalidJson)
-        );
+        assert_eq!(parse("2[\"chat\"][\"again\"]"), Err(PacketError::InvalidJson));
         assert_eq!(parse("0/admin,{\"t\":1}}"), Err(PacketError::InvalidJson));
         assert_eq!(parse("2 "), Err(PacketError::InvalidJson));
         assert_eq!(parse("2[\"a\u{1e}\"]"), Err(PacketError::InvalidJson));
@@ -1355,19 +1114,10 @@ mod tests {
 
     #[test]
     fn namespace_forms() {
-        assert_eq!(
-            parse("2/,[\"a\"]").map(|p| p.namespace),
-            Ok(String::from("/"))
-        );
-        assert_eq!(
-            parse("0/admin").map(|p| p.namespace),
-            Ok(String::from("/admin"))
-        );
+        assert_eq!(parse("2/,[\"a\"]").map(|p| p.namespace), Ok(String::from("/")));
+        assert_eq!(parse("0/admin").map(|p| p.namespace), Ok(String::from("/admin")));
         assert_eq!(parse("0/é,").map(|p| p.namespace), Ok(String::from("/é")));
-        assert_eq!(
-            parse("0/a/b,{}").map(|p| p.namespace),
-            Ok(String::from("/a/b"))
-        );
+        assert_eq!(parse("0/a/b,{}").map(|p| p.namespace), Ok(String::from("/a/b")));
     }
 
     #[test]
@@ -1377,29 +1127,12 @@ mod tests {
         let (_, arguments) = event_parts(parsed.data.as_deref().expect("data")).expect("event");
         // Building a tree from it is where depth is limited, as an error.
         assert!(serde_json::from_str::<Value>(arguments[0].get()).is_err());
-        assert_eq!(
-            parse(&format!("2{}", "[".repeat(100_000))),
-            Err(PacketError::InvalidJson)
-        );
+        assert_eq!(parse(&format!("2{}", "[".repeat(100_000))), Err(PacketError::InvalidJson));
         // Lone surrogate in the event name: valid JSON text, but not a Rust string.
         let lone = parse("2[\"\\ud800\"]").expect("JSON syntax is valid");
-        assert_eq!(
-            event_parts(lone.data.as_deref().expect("data")).err(),
-            Some(PacketError::EventNameNotString)
-        );
+        assert_eq!(event_parts(lone.data.as_deref().expect("data")).err(), Some(PacketError::EventNameNotString));
         // Arbitrary byte soup never panics.
-        for soup in [
-            "5-",
-            "5-/",
-            "51-/",
-            "6999-",
-            "/",
-            "2/",
-            "2/,",
-            "3/,1",
-            "0/\u{1e},",
-            "2[\"\\u00e9\"]9",
-        ] {
+        for soup in ["5-", "5-/", "51-/", "6999-", "/", "2/", "2/,", "3/,1", "0/\u{1e},", "2[\"\\u00e9\"]9"] {
             let _ = parse(soup);
         }
     }
@@ -1421,111 +1154,57 @@ mod tests {
         let (name, _) = event_parts(&raw("[\"a\\\"b\\n\\u00e9\"]")).expect("event");
         assert_eq!(name, "a\"b\né");
 
-        assert_eq!(
-            event_parts(&raw("{\"a\":1}")).err(),
-            Some(PacketError::DataNotArray)
-        );
-        assert_eq!(
-            event_parts(&raw("[]")).err(),
-            Some(PacketError::EventNameNotString)
-        );
-        assert_eq!(
-            event_parts(&raw("[1]")).err(),
-            Some(PacketError::EventNameNotString)
-        );
+        assert_eq!(event_parts(&raw("{\"a\":1}")).err(), Some(PacketError::DataNotArray));
+        assert_eq!(event_parts(&raw("[]")).err(), Some(PacketError::EventNameNotString));
+        assert_eq!(event_parts(&raw("[1]")).err(), Some(PacketError::EventNameNotString));
     }
 
     #[test]
     fn array_items_for_acks() {
         let data = raw("[1,\"x\",{}]");
         let items = array_items(&data).expect("array");
-        assert_eq!(
-            items.iter().map(|item| item.get()).collect::<Vec<_>>(),
-            ["1", "\"x\"", "{}"]
-        );
+        assert_eq!(items.iter().map(|item| item.get()).collect::<Vec<_>>(), ["1", "\"x\"", "{}"]);
         assert_eq!(array_items(&raw("[]")).map(|items| items.len()), Ok(0));
-        assert_eq!(
-            array_items(&raw("{}")).err(),
-            Some(PacketError::DataNotArray)
-        );
+        assert_eq!(array_items(&raw("{}")).err(), Some(PacketError::DataNotArray));
     }
 
     // ----- Encoding -----
 
     #[test]
     fn encode_event_forms() {
-        assert_eq!(
-            encode_event("/", "chat", Some(&json!({"a": 1}))),
-            text("42[\"chat\",{\"a\":1}]")
-        );
+        assert_eq!(encode_event("/", "chat", Some(&json!({"a": 1}))), text("42[\"chat\",{\"a\":1}]"));
         assert_eq!(encode_event("/", "chat", None), text("42[\"chat\"]"));
-        assert_eq!(
-            encode_event("/chat", "msg", Some(&json!("hi"))),
-            text("42/chat,[\"msg\",\"hi\"]")
-        );
-        assert_eq!(
-            encode_event("", "tick", Some(&json!(1))),
-            text("42[\"tick\",1]")
-        );
+        assert_eq!(encode_event("/chat", "msg", Some(&json!("hi"))), text("42/chat,[\"msg\",\"hi\"]"));
+        assert_eq!(encode_event("", "tick", Some(&json!(1))), text("42[\"tick\",1]"));
     }
 
     #[test]
     fn encode_event_escapes_event_names() {
-        let names = [
-            "say \"hi\"",
-            "line\nbreak",
-            "tab\tand\\slash",
-            "é🎉中",
-            "\u{0}\u{1e}\u{7f}",
-            "\u{2028}",
-        ];
+        let names = ["say \"hi\"", "line\nbreak", "tab\tand\\slash", "é🎉中", "\u{0}\u{1e}\u{7f}", "\u{2028}"];
         for name in names {
             let encoded = encode_event("/room", name, Some(&json!([name])));
             let record = std::str::from_utf8(&encoded).expect("utf-8");
-            assert!(
-                !record.contains('\n') && !record.contains('\u{1e}'),
-                "{record:?}"
-            );
-            let EnginePacket::Message(data) = parse_engine_text(encoded.clone()).expect("engine")
-            else {
+            assert!(!record.contains('\n') && !record.contains('\u{1e}'), "{record:?}");
+            let EnginePacket::Message(data) = parse_engine_text(encoded.clone()).expect("engine") else {
                 panic!("not a message");
             };
             let socket = parse(std::str::from_utf8(&data).expect("utf-8")).expect("socket");
             assert_eq!(socket.namespace, "/room");
-            let (parsed_name, arguments) =
-                event_parts(socket.data.as_deref().expect("data")).expect("event");
+            let (parsed_name, arguments) = event_parts(socket.data.as_deref().expect("data")).expect("event");
             assert_eq!(parsed_name, name);
-            assert_eq!(
-                serde_json::from_str::<Value>(arguments[0].get()).expect("json"),
-                json!([name])
-            );
+            assert_eq!(serde_json::from_str::<Value>(arguments[0].get()).expect("json"), json!([name]));
         }
-        assert_eq!(
-            encode_event("/", "a\"b\nc", None),
-            text("42[\"a\\\"b\\nc\"]")
-        );
+        assert_eq!(encode_event("/", "a\"b\nc", None), text("42[\"a\\\"b\\nc\"]"));
     }
 
     #[test]
     fn encode_ack_connect_error_disconnect() {
         assert_eq!(encode_ack("/", 12, &json!("ok")), text("4312[\"ok\"]"));
-        assert_eq!(
-            encode_ack("/chat", 0, &json!({"a": [1]})),
-            text("43/chat,0[{\"a\":[1]}]")
-        );
+        assert_eq!(encode_ack("/chat", 0, &json!({"a": [1]})), text("43/chat,0[{\"a\":[1]}]"));
         assert_eq!(encode_connect("/", "s1"), text("40{\"sid\":\"s1\"}"));
-        assert_eq!(
-            encode_connect("/admin", "s\"1"),
-            text("40/admin,{\"sid\":\"s\\\"1\"}")
-        );
-        assert_eq!(
-            encode_connect_error("/", "Not authorized"),
-            text("44{\"message\":\"Not authorized\"}")
-        );
-        assert_eq!(
-            encode_connect_error("/admin", "bad \"x\"\n"),
-            text("44/admin,{\"message\":\"bad \\\"x\\\"\\n\"}")
-        );
+        assert_eq!(encode_connect("/admin", "s\"1"), text("40/admin,{\"sid\":\"s\\\"1\"}"));
+        assert_eq!(encode_connect_error("/", "Not authorized"), text("44{\"message\":\"Not authorized\"}"));
+        assert_eq!(encode_connect_error("/admin", "bad \"x\"\n"), text("44/admin,{\"message\":\"bad \\\"x\\\"\\n\"}"));
         assert_eq!(encode_disconnect("/chat"), text("41/chat,"));
         assert_eq!(encode_disconnect("/"), text("41"));
     }
@@ -1556,45 +1235,22 @@ mod tests {
             Value::Object(map) => map,
             _ => panic!("not an object"),
         };
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": true, "num": 3}))),
-            Some(3)
-        );
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": true, "num": -1}))),
-            None
-        );
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": true, "num": 1.5}))),
-            None
-        );
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": true, "num": "1"}))),
-            None
-        );
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": true, "num": 3}))), Some(3));
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": true, "num": -1}))), None);
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": true, "num": 1.5}))), None);
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": true, "num": "1"}))), None);
         assert_eq!(placeholder_index(&map(json!({"_placeholder": true}))), None);
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": false, "num": 0}))),
-            None
-        );
-        assert_eq!(
-            placeholder_index(&map(json!({"_placeholder": true, "num": 0, "x": 1}))),
-            None
-        );
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": false, "num": 0}))), None);
+        assert_eq!(placeholder_index(&map(json!({"_placeholder": true, "num": 0, "x": 1}))), None);
         assert_eq!(placeholder_index(&map(json!({"num": 0, "x": 1}))), None);
     }
 
     #[test]
     fn check_placeholders_walks_nested_values() {
-        let value = json!(["upload", {"file": {"_placeholder": true, "num": 1}, "parts": [{"_placeholder": true, "num": 0}]}]);
+        let value =
+            json!(["upload", {"file": {"_placeholder": true, "num": 1}, "parts": [{"_placeholder": true, "num": 0}]}]);
         assert_eq!(check_placeholders(&value, 2), Ok(()));
-        assert_eq!(
-            check_placeholders(&value, 1),
-            Err(PacketError::PlaceholderOutOfRange {
-                num: 1,
-                attachments: 1
-            })
-        );
+        assert_eq!(check_placeholders(&value, 1), Err(PacketError::PlaceholderOutOfRange { num: 1, attachments: 1 }));
         assert_eq!(check_placeholders(&json!(["a", 1, "x", null]), 0), Ok(()));
         assert_eq!(
             check_placeholders(&json!(["a", {"_placeholder": true, "num": "0"}]), 1),
@@ -1605,31 +1261,18 @@ mod tests {
             Err(PacketError::BadPlaceholder)
         );
         // Only `"_placeholder": true` marks a placeholder; other values are plain data.
-        assert_eq!(
-            check_placeholders(&json!([{"_placeholder": false, "num": 9}]), 0),
-            Ok(())
-        );
+        assert_eq!(check_placeholders(&json!([{"_placeholder": false, "num": 9}]), 0), Ok(()));
         assert_eq!(
             check_placeholders(&json!({"_placeholder": true, "num": 0}), 0),
-            Err(PacketError::PlaceholderOutOfRange {
-                num: 0,
-                attachments: 0
-            })
+            Err(PacketError::PlaceholderOutOfRange { num: 0, attachments: 0 })
         );
     }
 
     #[test]
     fn errors_display() {
+        assert_eq!(PacketError::UnknownType(b'9').to_string(), "unknown packet type '9'");
         assert_eq!(
-            PacketError::UnknownType(b'9').to_string(),
-            "unknown packet type '9'"
-        );
-        assert_eq!(
-            PacketError::PlaceholderOutOfRange {
-                num: 2,
-                attachments: 1
-            }
-            .to_string(),
+            PacketError::PlaceholderOutOfRange { num: 2, attachments: 1 }.to_string(),
             "placeholder 2 out of range (1 attachments)"
         );
     }

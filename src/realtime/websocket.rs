@@ -145,11 +145,7 @@ fn parse_header(buf: &[u8]) -> Option<RawHeader> {
         }
         short => (u64::from(short), rest),
     };
-    let mask = if second & 0x80 != 0 {
-        Some(*rest.first_chunk::<4>()?)
-    } else {
-        None
-    };
+    let mask = if second & 0x80 != 0 { Some(*rest.first_chunk::<4>()?) } else { None };
     let header_len = buf.len() - rest.len() + if mask.is_some() { 4 } else { 0 };
     Some(RawHeader {
         fin: first & 0x80 != 0,
@@ -210,10 +206,7 @@ impl FrameReader {
     /// A reader that rejects any frame or assembled message above `max_message` payload bytes.
     #[must_use]
     pub fn new(max_message: usize) -> Self {
-        FrameReader {
-            max_message,
-            fragmented: None,
-        }
+        FrameReader { max_message, fragmented: None }
     }
 
     /// Parses the next complete message from the front of `buf`, removing the bytes it used.
@@ -236,10 +229,7 @@ impl FrameReader {
                 return Ok(None);
             };
             let header = self.check(&raw)?;
-            let frame_len = header
-                .header_len
-                .checked_add(header.payload_len)
-                .ok_or(FrameError::TooLarge)?;
+            let frame_len = header.header_len.checked_add(header.payload_len).ok_or(FrameError::TooLarge)?;
             if buf.len() < frame_len {
                 return Ok(None);
             }
@@ -297,11 +287,8 @@ impl FrameReader {
             // No extension is negotiated, so RSV1-3 must be clear (RFC 6455 section 5.2).
             return Err(FrameError::Protocol("reserved bits set"));
         }
-        let opcode =
-            Opcode::from_bits(raw.opcode_bits).ok_or(FrameError::Protocol("unknown opcode"))?;
-        let mask = raw
-            .mask
-            .ok_or(FrameError::Protocol("unmasked client frame"))?;
+        let opcode = Opcode::from_bits(raw.opcode_bits).ok_or(FrameError::Protocol("unknown opcode"))?;
+        let mask = raw.mask.ok_or(FrameError::Protocol("unmasked client frame"))?;
         if raw.payload_len >> 63 != 0 {
             return Err(FrameError::Protocol("64-bit length with the top bit set"));
         }
@@ -318,9 +305,7 @@ impl FrameReader {
                     return Err(FrameError::Protocol("continuation without a start frame"));
                 }
                 (Opcode::Text | Opcode::Binary, Some(_)) => {
-                    return Err(FrameError::Protocol(
-                        "new data frame while a fragmented message is open",
-                    ));
+                    return Err(FrameError::Protocol("new data frame while a fragmented message is open"));
                 }
                 _ => {}
             }
@@ -330,21 +315,12 @@ impl FrameReader {
             return Err(FrameError::TooLarge);
         }
         if opcode == Opcode::Continuation {
-            let assembled_len = self
-                .fragmented
-                .as_ref()
-                .map_or(0, |(_, assembled)| assembled.len());
+            let assembled_len = self.fragmented.as_ref().map_or(0, |(_, assembled)| assembled.len());
             if assembled_len.saturating_add(payload_len) > self.max_message {
                 return Err(FrameError::TooLarge);
             }
         }
-        Ok(CheckedHeader {
-            fin: raw.fin,
-            opcode,
-            mask,
-            header_len: raw.header_len,
-            payload_len,
-        })
+        Ok(CheckedHeader { fin: raw.fin, opcode, mask, header_len: raw.header_len, payload_len })
     }
 }
 
@@ -493,28 +469,17 @@ mod tests {
 
     #[test]
     fn rfc_accept_key() {
-        assert_eq!(
-            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-        assert_eq!(
-            accept_key(b" dGhlIHNhbXBsZSBub25jZQ==\t"),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(accept_key(b" dGhlIHNhbXBsZSBub25jZQ==\t"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
-    const RFC_HELLO: [u8; 11] = [
-        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-    ];
+    const RFC_HELLO: [u8; 11] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
 
     #[test]
     fn rfc_masked_hello() {
         let mut reader = FrameReader::new(1024);
         let mut buf = BytesMut::from(&RFC_HELLO[..]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Text(Bytes::from_static(b"Hello"))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Text(Bytes::from_static(b"Hello")))));
         assert!(buf.is_empty());
         assert_eq!(reader.read(&mut buf), Ok(None));
     }
@@ -525,17 +490,10 @@ mod tests {
         let mut buf = BytesMut::new();
         for (i, &byte) in RFC_HELLO.iter().enumerate() {
             assert_eq!(reader.read(&mut buf), Ok(None), "after {i} bytes");
-            assert_eq!(
-                buf.len(),
-                i,
-                "nothing consumed before the frame is complete"
-            );
+            assert_eq!(buf.len(), i, "nothing consumed before the frame is complete");
             buf.extend_from_slice(&[byte]);
         }
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Text(Bytes::from_static(b"Hello"))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Text(Bytes::from_static(b"Hello")))));
         assert!(buf.is_empty());
     }
 
@@ -556,10 +514,7 @@ mod tests {
         }
         assert_eq!(
             messages,
-            vec![
-                Message::Ping(Bytes::from_static(b"p")),
-                Message::Binary(Bytes::from_static(b"abcde")),
-            ]
+            vec![Message::Ping(Bytes::from_static(b"p")), Message::Binary(Bytes::from_static(b"abcde")),]
         );
         assert!(buf.is_empty());
     }
@@ -581,20 +536,12 @@ mod tests {
         assert_eq!(reader.wanted(&big[..100]), Some(70_000 - 86));
 
         let medium = masked(0x2, &[7; 300]);
-        assert_eq!(
-            reader.wanted(&medium[..3]),
-            None,
-            "16-bit length incomplete"
-        );
+        assert_eq!(reader.wanted(&medium[..3]), None, "16-bit length incomplete");
         assert_eq!(reader.wanted(&medium[..8]), Some(300));
 
         // An invalid header needs nothing more: `read` reports it at once.
         assert_eq!(reader.wanted(&[0x81, 0x05]), Some(0), "unmasked");
-        assert_eq!(
-            FrameReader::new(10).wanted(&medium[..8]),
-            Some(0),
-            "too large"
-        );
+        assert_eq!(FrameReader::new(10).wanted(&medium[..8]), Some(0), "too large");
     }
 
     #[test]
@@ -608,14 +555,8 @@ mod tests {
             &masked(0x9, b"ping!"),
             &client_frame(true, 0x0, second, [1, 2, 3, 4]),
         ]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Ping(Bytes::from_static(b"ping!"))))
-        );
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Text(Bytes::from(text))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Ping(Bytes::from_static(b"ping!")))));
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Text(Bytes::from(text)))));
         assert!(buf.is_empty());
         assert_eq!(reader.read(&mut buf), Ok(None));
     }
@@ -625,19 +566,13 @@ mod tests {
         let mut reader = FrameReader::new(1024);
         let mut buf = buffer(&[&client_frame(false, 0x1, b"Hel", MASK)]);
         assert_eq!(reader.read(&mut buf), Ok(None));
-        assert!(
-            buf.is_empty(),
-            "the first fragment was moved into the assembly buffer"
-        );
+        assert!(buf.is_empty(), "the first fragment was moved into the assembly buffer");
         let last = client_frame(true, 0x0, b"lo", MASK);
         buf.extend_from_slice(&last[..3]);
         assert_eq!(reader.read(&mut buf), Ok(None));
         assert_eq!(buf.len(), 3, "an incomplete frame is left in place");
         buf.extend_from_slice(&last[3..]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Text(Bytes::from_static(b"Hello"))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Text(Bytes::from_static(b"Hello")))));
     }
 
     #[test]
@@ -647,10 +582,7 @@ mod tests {
         assert_eq!(&frame[..4], &[0x82, 0xfe, 0x01, 0x00]);
         let mut reader = FrameReader::new(1 << 20);
         let mut buf = BytesMut::from(&frame[..]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(Bytes::from(payload))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Binary(Bytes::from(payload)))));
         assert!(buf.is_empty());
     }
 
@@ -661,10 +593,7 @@ mod tests {
         assert_eq!(&frame[..10], &[0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0]);
         let mut reader = FrameReader::new(1 << 20);
         let mut buf = BytesMut::from(&frame[..]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(Bytes::from(payload))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Binary(Bytes::from(payload)))));
         assert!(buf.is_empty());
     }
 
@@ -675,17 +604,11 @@ mod tests {
         frame.extend_from_slice(&[0; 4]);
         frame.extend_from_slice(b"abc");
         let mut reader = FrameReader::new(100);
-        assert_eq!(
-            reader.read(&mut BytesMut::from(&frame[..])),
-            Ok(Some(Message::Binary(Bytes::from_static(b"abc"))))
-        );
+        assert_eq!(reader.read(&mut BytesMut::from(&frame[..])), Ok(Some(Message::Binary(Bytes::from_static(b"abc")))));
         let mut frame = vec![0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 1];
         frame.extend_from_slice(&[0; 4]);
         frame.push(b'z');
-        assert_eq!(
-            reader.read(&mut BytesMut::from(&frame[..])),
-            Ok(Some(Message::Binary(Bytes::from_static(b"z"))))
-        );
+        assert_eq!(reader.read(&mut BytesMut::from(&frame[..])), Ok(Some(Message::Binary(Bytes::from_static(b"z")))));
     }
 
     #[test]
@@ -699,10 +622,7 @@ mod tests {
         for _ in 0..1000 {
             buf.reserve(frame.len());
             let start = buf.as_ptr() as usize;
-            assert!(
-                start >= base && start + frame.len() <= base + 256,
-                "buffer moved"
-            );
+            assert!(start >= base && start + frame.len() <= base + 256, "buffer moved");
             buf.extend_from_slice(&frame);
             let message = reader.read(&mut buf).expect("valid frame");
             assert!(matches!(message, Some(Message::Text(ref text)) if text.len() == 100));
@@ -713,14 +633,8 @@ mod tests {
     fn two_frames_in_one_buffer() {
         let mut reader = FrameReader::new(1024);
         let mut buf = buffer(&[&masked(0x1, b"one"), &masked(0x2, b"two")]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Text(Bytes::from_static(b"one"))))
-        );
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(Bytes::from_static(b"two"))))
-        );
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Text(Bytes::from_static(b"one")))));
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Binary(Bytes::from_static(b"two")))));
         assert!(buf.is_empty());
         assert_eq!(reader.read(&mut buf), Ok(None));
     }
@@ -781,11 +695,7 @@ mod tests {
             let mut frame = masked(0x1, b"x");
             frame[0] |= bit;
             let error = read_err(&mut FrameReader::new(1024), &frame);
-            assert_eq!(
-                error,
-                FrameError::Protocol("reserved bits set"),
-                "bit {bit:#x}"
-            );
+            assert_eq!(error, FrameError::Protocol("reserved bits set"), "bit {bit:#x}");
         }
     }
 
@@ -793,11 +703,7 @@ mod tests {
     fn error_unknown_opcodes() {
         for opcode in (3..=7).chain(11..=15) {
             let error = read_err(&mut FrameReader::new(1024), &masked(opcode, b"x"));
-            assert_eq!(
-                error,
-                FrameError::Protocol("unknown opcode"),
-                "opcode {opcode}"
-            );
+            assert_eq!(error, FrameError::Protocol("unknown opcode"), "opcode {opcode}");
         }
     }
 
@@ -807,10 +713,7 @@ mod tests {
             let mut payload = vec![b'a'; 126];
             payload[..2].copy_from_slice(&1000u16.to_be_bytes());
             let error = read_err(&mut FrameReader::new(1024), &masked(opcode, &payload));
-            assert_eq!(
-                error,
-                FrameError::Protocol("control frame payload over 125 bytes")
-            );
+            assert_eq!(error, FrameError::Protocol("control frame payload over 125 bytes"));
             // 125 bytes is still allowed.
             let mut buf = BytesMut::from(&masked(opcode, &payload[..125])[..]);
             assert!(matches!(FrameReader::new(1024).read(&mut buf), Ok(Some(_))));
@@ -831,10 +734,7 @@ mod tests {
         for fin in [true, false] {
             let frame = client_frame(fin, 0x0, b"x", MASK);
             let error = read_err(&mut FrameReader::new(1024), &frame);
-            assert_eq!(
-                error,
-                FrameError::Protocol("continuation without a start frame")
-            );
+            assert_eq!(error, FrameError::Protocol("continuation without a start frame"));
         }
         // Also after a fragmented message has been completed.
         let mut reader = FrameReader::new(1024);
@@ -844,10 +744,7 @@ mod tests {
             &client_frame(true, 0x0, b"c", MASK),
         ]);
         assert!(matches!(reader.read(&mut buf), Ok(Some(Message::Text(_)))));
-        assert!(matches!(
-            reader.read(&mut buf),
-            Err(FrameError::Protocol(_))
-        ));
+        assert!(matches!(reader.read(&mut buf), Err(FrameError::Protocol(_))));
     }
 
     #[test]
@@ -855,15 +752,11 @@ mod tests {
         for (first, second) in [(0x1, 0x1), (0x1, 0x2), (0x2, 0x1), (0x2, 0x2)] {
             for second_fin in [true, false] {
                 let mut reader = FrameReader::new(1024);
-                let mut buf = buffer(&[
-                    &client_frame(false, first, b"a", MASK),
-                    &client_frame(second_fin, second, b"b", MASK),
-                ]);
+                let mut buf =
+                    buffer(&[&client_frame(false, first, b"a", MASK), &client_frame(second_fin, second, b"b", MASK)]);
                 assert_eq!(
                     reader.read(&mut buf),
-                    Err(FrameError::Protocol(
-                        "new data frame while a fragmented message is open"
-                    ))
+                    Err(FrameError::Protocol("new data frame while a fragmented message is open"))
                 );
             }
         }
@@ -888,24 +781,12 @@ mod tests {
     #[test]
     fn error_invalid_close_codes() {
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
-            let error = read_err(
-                &mut FrameReader::new(1024),
-                &masked(0x8, &close_payload(code, "")),
-            );
-            assert_eq!(
-                error,
-                FrameError::Protocol("invalid close code"),
-                "code {code}"
-            );
+            let error = read_err(&mut FrameReader::new(1024), &masked(0x8, &close_payload(code, "")));
+            assert_eq!(error, FrameError::Protocol("invalid close code"), "code {code}");
         }
-        for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014, 3000, 4999,
-        ] {
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014, 3000, 4999] {
             let mut buf = BytesMut::from(&masked(0x8, &close_payload(code, ""))[..]);
-            assert_eq!(
-                FrameReader::new(1024).read(&mut buf),
-                Ok(Some(Message::Close(Some(code))))
-            );
+            assert_eq!(FrameReader::new(1024).read(&mut buf), Ok(Some(Message::Close(Some(code)))));
         }
     }
 
@@ -916,27 +797,18 @@ mod tests {
         assert_eq!(error.close_code(), 1007);
         // A character cut off at the end of a fragmented message.
         let mut reader = FrameReader::new(1024);
-        let mut buf = buffer(&[
-            &client_frame(false, 0x1, b"a", MASK),
-            &client_frame(true, 0x0, &[0xe2, 0x9c], MASK),
-        ]);
+        let mut buf = buffer(&[&client_frame(false, 0x1, b"a", MASK), &client_frame(true, 0x0, &[0xe2, 0x9c], MASK)]);
         assert_eq!(reader.read(&mut buf), Err(FrameError::InvalidUtf8));
         // Binary messages are not checked.
         let mut buf = BytesMut::from(&masked(0x2, &[0xff])[..]);
-        assert!(matches!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(_)))
-        ));
+        assert!(matches!(reader.read(&mut buf), Ok(Some(Message::Binary(_)))));
     }
 
     #[test]
     fn error_frame_too_large() {
         let mut reader = FrameReader::new(10);
         let mut buf = BytesMut::from(&masked(0x2, &[0; 10])[..]);
-        assert!(matches!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(_)))
-        ));
+        assert!(matches!(reader.read(&mut buf), Ok(Some(Message::Binary(_)))));
         let error = read_err(&mut reader, &masked(0x2, &[0; 11]));
         assert_eq!(error, FrameError::TooLarge);
         assert_eq!(error.close_code(), 1009);
@@ -953,14 +825,8 @@ mod tests {
         assert_eq!(reader.read(&mut buf), Err(FrameError::TooLarge));
         // Exactly at the limit is fine.
         let mut reader = FrameReader::new(10);
-        let mut buf = buffer(&[
-            &client_frame(false, 0x2, &[0; 6], MASK),
-            &client_frame(true, 0x0, &[0; 4], MASK),
-        ]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Ok(Some(Message::Binary(Bytes::from(vec![0; 10]))))
-        );
+        let mut buf = buffer(&[&client_frame(false, 0x2, &[0; 6], MASK), &client_frame(true, 0x0, &[0; 4], MASK)]);
+        assert_eq!(reader.read(&mut buf), Ok(Some(Message::Binary(Bytes::from(vec![0; 10])))));
     }
 
     #[test]
@@ -984,19 +850,14 @@ mod tests {
     fn error_64_bit_length_with_top_bit_set() {
         let mut reader = FrameReader::new(usize::MAX);
         let mut buf = BytesMut::from(&[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4][..]);
-        assert_eq!(
-            reader.read(&mut buf),
-            Err(FrameError::Protocol("64-bit length with the top bit set"))
-        );
+        assert_eq!(reader.read(&mut buf), Err(FrameError::Protocol("64-bit length with the top bit set")));
     }
 
     #[test]
     fn huge_limit_does_not_overflow() {
         // A legal but enormous length with no limit must just wait for bytes, not overflow.
         let mut reader = FrameReader::new(usize::MAX);
-        let header = [
-            0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4,
-        ];
+        let header = [0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4];
         let mut buf = BytesMut::from(&header[..]);
         assert_eq!(reader.read(&mut buf), Ok(None));
         assert_eq!(buf.len(), header.len());
@@ -1072,19 +933,10 @@ mod tests {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for len in 0..80 {
             let data = rng.bytes(len);
-            let mask = [
-                rng.next() as u8,
-                rng.next() as u8,
-                rng.next() as u8,
-                rng.next() as u8,
-            ];
+            let mask = [rng.next() as u8, rng.next() as u8, rng.next() as u8, rng.next() as u8];
             let mut fast = data.clone();
             unmask(&mut fast, mask);
-            let reference: Vec<u8> = data
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ mask[i % 4])
-                .collect();
+            let reference: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
             assert_eq!(fast, reference, "len {len}");
         }
     }
@@ -1093,9 +945,7 @@ mod tests {
     fn round_trip_random_payloads() {
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         let mut sizes: Vec<usize> = (0..=300).collect();
-        sizes.extend([
-            1000, 4095, 4096, 4097, 65_534, 65_535, 65_536, 65_537, 100_000,
-        ]);
+        sizes.extend([1000, 4095, 4096, 4097, 65_534, 65_535, 65_536, 65_537, 100_000]);
         let mut reader = FrameReader::new(200_000);
         // One reusable read buffer, filled in random-sized chunks as a socket would.
         let mut buf = BytesMut::with_capacity(4096);
@@ -1119,23 +969,15 @@ mod tests {
             let mut expected_pings = Vec::new();
             let mut start = 0;
             for index in 0..fragments {
-                let end = if index + 1 == fragments {
-                    payload.len()
-                } else {
-                    start + rng.below(payload.len() - start + 1)
-                };
+                let end =
+                    if index + 1 == fragments { payload.len() } else { start + rng.below(payload.len() - start + 1) };
                 let opcode = match (index, is_text) {
                     (0, true) => 0x1,
                     (0, false) => 0x2,
                     _ => 0x0,
                 };
                 let mask = (rng.next() as u32).to_be_bytes();
-                stream.extend(client_frame(
-                    index + 1 == fragments,
-                    opcode,
-                    &payload[start..end],
-                    mask,
-                ));
+                stream.extend(client_frame(index + 1 == fragments, opcode, &payload[start..end], mask));
                 if index + 1 < fragments && rng.below(2) == 0 {
                     let ping_len = rng.below(126);
                     let ping = rng.bytes(ping_len);

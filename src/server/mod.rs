@@ -230,11 +230,7 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
 
 /// The Socket.IO engine answers its own path; everything else goes on to the pages.
 async fn engine(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if guard::is_engine_path(request.uri().path()) {
-        app.io.handle(request).await
-    } else {
-        next.run(request).await
-    }
+    if guard::is_engine_path(request.uri().path()) { app.io.handle(request).await } else { next.run(request).await }
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -97,9 +97,9 @@ fn with_blobs(value: Value, attachments: &[bytes::Bytes]) -> Result<rhai::Dynami
                 rhai::Dynamic::from_map(out)
             }
         },
-        Value::Array(items) => rhai::Dynamic::from_array(
-            items.into_iter().map(|v| with_blobs(v, attachments)).collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            rhai::Dynamic::from_array(items.into_iter().map(|v| with_blobs(v, attachments)).collect::<Result<_, _>>()?)
+        }
         other => rhai::serde::to_dynamic(other).map_err(|e| e.to_string())?,
     })
 }
@@ -212,7 +212,11 @@ async fn on_event(app: Arc<App>, socket: Arc<Socket>, event: Event, turn: Turn) 
     let data = match first_argument(&event) {
         Ok(data) => data,
         Err(err) => {
-            log::error(&format!("socket {} on {}: malformed payload for `{name}` ignored: {err}", socket.id, socket.ns()));
+            log::error(&format!(
+                "socket {} on {}: malformed payload for `{name}` ignored: {err}",
+                socket.id,
+                socket.ns()
+            ));
             return;
         }
     };
