@@ -122,7 +122,7 @@ fn the_official_clients_default_upgrades_from_polling_to_websocket() {
     let (_app, server) = serve();
     let seen = story("upgrade", &server, "upgrade", &[]);
     assert_eq!(seen["msg"], "Hello World", "{seen}");
-    assert_eq!(seen["first"], "polling", "{seen}");
+    assert_eq!(seen["upgradedTo"], "websocket", "{seen}");
     assert_eq!(seen["now"], "websocket", "{seen}");
     assert_eq!(seen["echo"], json!({"after": "upgrade"}), "{seen}");
 }

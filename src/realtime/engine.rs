@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::Io;
-use super::namespace::{self, DisconnectReason, EmitError, Partial, Socket};
+use super::namespace::{self, DisconnectReason, EmitError, Event, Partial, Socket};
 use super::packet::{self, EnginePacket, Outgoing};
 use super::websocket::{self, FrameReader, Message, Opcode};
 
@@ -69,6 +69,9 @@ const MAX_PACKETS_PER_POST: usize = 1024;
 /// How long a client has to finish upgrading a polling connection to WebSocket.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Events held for namespaces still connecting, at most (beyond, the connection is closed).
+const MAX_EARLY_EVENTS: usize = 1024;
+
 /// How often the heartbeat looks at every connection.
 const HEARTBEAT_TICK: Duration = Duration::from_millis(500);
 
@@ -105,6 +108,9 @@ struct ConnState {
     sockets: Vec<Arc<Socket>>,
     /// Namespaces whose connect is being decided.
     connecting: Vec<Arc<str>>,
+    /// Events that came for a namespace while its connect was being decided (a client need
+    /// not wait for the acknowledgement): handed over, in order, once it is decided.
+    early: Vec<(Arc<str>, Event)>,
     /// An event waiting for its binary attachments (boxed: most connections never have one).
     partial: Option<Box<Partial>>,
     heartbeat: Heartbeat,
@@ -134,6 +140,7 @@ impl Conn {
                 upgrading: false,
                 sockets: Vec::new(),
                 connecting: Vec::new(),
+                early: Vec::new(),
                 partial: None,
                 heartbeat: Heartbeat {
                     created: now,
@@ -210,24 +217,66 @@ impl Conn {
         true
     }
 
-    /// Ends a connect: with `Some(socket)` it is added and its acknowledgement queued, unless
-    /// the connection closed meanwhile (then `false`).
-    pub fn finish_connect(&self, name: &Arc<str>, socket: Option<&Arc<Socket>>, ack: Outgoing) -> bool {
-        let added = {
+    /// Where an event for namespace `name` goes: its socket (returned with the event), held
+    /// while the namespace is connecting, or nowhere (`None` either way).
+    pub fn route_event(
+        &self,
+        name: &str,
+        event: Event,
+        max_bytes: usize,
+    ) -> Result<Option<(Arc<Socket>, Event)>, DisconnectReason> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(socket) = state.sockets.iter().find(|s| s.ns() == name) {
+            return Ok(Some((socket.clone(), event)));
+        }
+        let Some(ns) = state.connecting.iter().find(|n| &***n == name).cloned() else {
+            // Not connected to that namespace: ignored, as socket.io does.
+            return Ok(None);
+        };
+        let held: usize = state.early.iter().map(|(_, e)| e.size()).sum();
+        if state.early.len() >= MAX_EARLY_EVENTS || held + event.size() > max_bytes {
+            return Err(DisconnectReason::TransportError);
+        }
+        state.early.push((ns, event));
+        Ok(None)
+    }
+
+    /// Ends a successful connect of `socket` to namespace `name`. Events held for it come back
+    /// first (to be handed to the handler; then call again); once none is left the socket is
+    /// added and `ack` queued, in one step, so later events find it (`Connected`).
+    pub fn finish_connect(&self, name: &Arc<str>, socket: &Arc<Socket>, ack: &Outgoing) -> Finish {
+        let finished = {
             let mut state = self.state.lock().unwrap();
-            state.connecting.retain(|n| n != name);
             if state.closed.is_some() {
-                return false;
+                return Finish::Closed;
             }
-            if let Some(socket) = socket {
-                state.sockets.push(socket.clone());
-                state.heartbeat.connected = true;
+            let (held, others) = std::mem::take(&mut state.early).into_iter().partition(|(n, _)| n == name);
+            state.early = others;
+            if !held.is_empty() {
+                return Finish::Held(held.into_iter().map(|(_, event)| event).collect());
             }
-            state.queue.push_back(ack);
-            true
+            state.connecting.retain(|n| n != name);
+            state.sockets.push(socket.clone());
+            state.heartbeat.connected = true;
+            state.queue.push_back(ack.clone());
+            Finish::Connected
         };
         self.wake.notify_one();
-        added
+        finished
+    }
+
+    /// Ends a refused connect: events held for it are dropped and `refusal` queued.
+    pub fn refuse_connect(&self, name: &Arc<str>, refusal: Outgoing) {
+        {
+            let mut state = self.state.lock().unwrap();
+            state.connecting.retain(|n| n != name);
+            state.early.retain(|(n, _)| n != name);
+            if state.closed.is_some() {
+                return;
+            }
+            state.queue.push_back(refusal);
+        }
+        self.wake.notify_one();
     }
 
     /// Forgets a socket that left its namespace (the connection stays).
@@ -254,6 +303,7 @@ impl Conn {
             }
             state.closed = Some(reason);
             state.partial = None;
+            state.early.clear();
             std::mem::take(&mut state.sockets)
         };
         io.0.conns.lock().unwrap().remove(&self.sid);
@@ -436,6 +486,15 @@ fn open_packet(io: &Io, conn: &Conn, upgrades: &[&str]) -> Bytes {
         config.ping_timeout.as_millis() as u64,
         config.max_payload,
     )
+}
+
+/// What [`Conn::finish_connect`] did.
+pub(crate) enum Finish {
+    /// Events arrived for the namespace meanwhile: hand them over, then finish again.
+    Held(Vec<Event>),
+    Connected,
+    /// The connection closed meanwhile.
+    Closed,
 }
 
 /// Clears a connection's "a GET is waiting" mark however the GET ends (the client may go away).

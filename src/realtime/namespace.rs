@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::value::RawValue;
 
-use super::engine::{Conn, Sid};
+use super::engine::{Conn, Finish, Sid};
 use super::packet::{self, Kind, Outgoing, SocketPacket};
 use super::{Io, Shared};
 
@@ -376,7 +376,7 @@ pub(super) fn receive_text(io: &Io, conn: &Arc<Conn>, text: Bytes) -> Result<(),
             }
             Ok(())
         }
-        Kind::Event => deliver_event(conn, packet, Vec::new()),
+        Kind::Event => deliver_event(io, conn, packet, Vec::new()),
         Kind::BinaryEvent | Kind::BinaryAck => {
             let attachments = Vec::with_capacity(packet.attachments.min(config.max_attachments));
             conn.set_partial(Partial { packet, attachments, bytes: text.len(), started: Instant::now() });
@@ -402,20 +402,25 @@ pub(super) fn receive_binary(io: &Io, conn: &Arc<Conn>, data: Bytes) -> Result<(
     })?;
     match complete {
         Some(partial) if partial.packet.kind == Kind::BinaryEvent => {
-            deliver_event(conn, partial.packet, partial.attachments)
+            let Partial { packet, attachments, .. } = *partial;
+            deliver_event(io, conn, packet, attachments)
         }
         _ => Ok(()),
     }
 }
 
-fn deliver_event(conn: &Arc<Conn>, packet: SocketPacket, attachments: Vec<Bytes>) -> Result<(), DisconnectReason> {
-    let Some(socket) = conn.socket(&packet.namespace) else {
-        // Not connected to that namespace: ignored, as socket.io does.
-        return Ok(());
-    };
+fn deliver_event(
+    io: &Io,
+    conn: &Arc<Conn>,
+    packet: SocketPacket,
+    attachments: Vec<Bytes>,
+) -> Result<(), DisconnectReason> {
     let data = packet.data.ok_or(DisconnectReason::PacketParsing)?;
     let (name, _) = packet::event_parts(&data).map_err(|_| DisconnectReason::PacketParsing)?;
-    socket.ns.handler.event(&socket, Event { name, data, attachments, ack: packet.ack_id });
+    let event = Event { name, data, attachments, ack: packet.ack_id };
+    if let Some((socket, event)) = conn.route_event(&packet.namespace, event, io.config().max_payload)? {
+        socket.ns.handler.event(&socket, event);
+    }
     Ok(())
 }
 
@@ -431,20 +436,21 @@ fn connect(io: &Io, conn: &Arc<Conn>, name: &str) {
     let socket = Arc::new(Socket::new(ns.clone(), conn.clone()));
     let conn = conn.clone();
     tokio::spawn(async move {
-        match ns.handler.connect(socket.clone()).await {
-            Ok(()) => {
-                ns.sockets.write().unwrap().insert(socket.id, socket.clone());
-                let ack = Outgoing::Text(packet::encode_connect(&ns.name, socket.id.as_str()));
-                if conn.finish_connect(&ns.name, Some(&socket), ack) {
-                    ns.handler.connected(&socket);
-                } else {
+        if let Err(message) = ns.handler.connect(socket.clone()).await {
+            socket.detach();
+            conn.refuse_connect(&ns.name, Outgoing::Text(packet::encode_connect_error(&ns.name, &message)));
+            return;
+        }
+        ns.sockets.write().unwrap().insert(socket.id, socket.clone());
+        let ack = Outgoing::Text(packet::encode_connect(&ns.name, socket.id.as_str()));
+        loop {
+            match conn.finish_connect(&ns.name, &socket, &ack) {
+                Finish::Held(events) => events.into_iter().for_each(|event| ns.handler.event(&socket, event)),
+                Finish::Connected => return ns.handler.connected(&socket),
+                Finish::Closed => {
                     socket.detach();
+                    return;
                 }
-            }
-            Err(message) => {
-                socket.detach();
-                let refusal = Outgoing::Text(packet::encode_connect_error(&ns.name, &message));
-                conn.finish_connect(&ns.name, None, refusal);
             }
         }
     });

@@ -261,3 +261,17 @@ async fn handshakes_the_engine_does_not_speak_are_refused() {
     }
     assert_eq!(io.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn events_sent_with_the_connect_wait_for_it_in_order() {
+    let (io, recorder) = server();
+    let client = Client::open(&io, "").await;
+    // The client does not wait for the acknowledgement: the events are held, not dropped.
+    assert_eq!(client.send("40\x1e42[\"a\"]\x1e42[\"b\"]\x1e42[\"c\"]").await, StatusCode::OK);
+    recorder.wait_for("connected").await;
+    let events: Vec<String> = recorder.seen().into_iter().filter(|s| s.ends_with(" 0")).collect();
+    assert_eq!(events, ["a  0", "b  0", "c  0"]);
+    // Events for a namespace never asked for are dropped.
+    client.send("42/elsewhere,[\"d\"]").await;
+    assert_eq!(client.receive().await.1.matches("40{").count(), 1);
+}

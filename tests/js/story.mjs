@@ -116,6 +116,8 @@ async function connect({ cookie = null, nsp = "/", name = "socket", ready = true
     timeout: WAIT_MS,
   });
   sockets.push(socket);
+  // The engine exists as soon as the client does; an upgrade may finish before `connect`.
+  const upgraded = new Promise((resolve) => socket.io.engine.once("upgrade", (t) => resolve(t.name)));
   const seen = [];
   const waiters = [];
   socket.onAny((event, ...args) => {
@@ -126,6 +128,7 @@ async function connect({ cookie = null, nsp = "/", name = "socket", ready = true
     name,
     socket,
     seen,
+    upgraded,
     /** All payloads (first argument) received for `event` so far. */
     payloads(event) {
       return seen.filter((e) => e.event === event).map((e) => e.args[0]);
@@ -214,13 +217,9 @@ const scenarios = {
     const cookie = await visit();
     const a = await connect({ cookie });
     const msg = await a.next("msg");
-    const engine = a.socket.io.engine;
-    const first = engine.transport.name;
-    if (engine.transport.name !== "websocket") {
-      await withTimeout(new Promise((resolve) => engine.once("upgrade", resolve)), WAIT_MS, "the upgrade");
-    }
+    const upgradedTo = await withTimeout(a.upgraded, WAIT_MS, "the upgrade");
     const echo = await a.socket.timeout(WAIT_MS).emitWithAck("echo", { after: "upgrade" });
-    return { msg, first, now: engine.transport.name, echo };
+    return { msg, upgradedTo, now: a.socket.io.engine.transport.name, echo };
   },
 
   async "no-cookie"() {
