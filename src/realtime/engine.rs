@@ -72,6 +72,9 @@ const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events held for namespaces still connecting, at most (beyond, the connection is closed).
 const MAX_EARLY_EVENTS: usize = 1024;
 
+/// Protocol packets queued beyond the send buffer, at most.
+const CONTROL_ROOM: usize = 64;
+
 /// How often the heartbeat looks at every connection.
 const HEARTBEAT_TICK: Duration = Duration::from_millis(500);
 
@@ -173,8 +176,8 @@ impl Conn {
         self.enqueue(packet, false)
     }
 
-    /// Queues what the protocol itself needs (acks of connects, disconnects, pings), even
-    /// past the send buffer.
+    /// Queues what the protocol itself needs (acks of connects, disconnects, pongs), a little
+    /// past the send buffer: a client that asks for answers without reading them is refused too.
     pub fn push_control(&self, packet: Outgoing) -> Result<(), EmitError> {
         self.enqueue(packet, true)
     }
@@ -185,7 +188,8 @@ impl Conn {
             if state.closed.is_some() {
                 return Err(EmitError::Closed);
             }
-            if !control && state.queue.len() >= self.max_queue {
+            let limit = if control { self.max_queue + CONTROL_ROOM } else { self.max_queue };
+            if state.queue.len() >= limit {
                 return Err(EmitError::Full);
             }
             state.queue.push_back(packet);

@@ -275,3 +275,18 @@ async fn events_sent_with_the_connect_wait_for_it_in_order() {
     client.send("42/elsewhere,[\"d\"]").await;
     assert_eq!(client.receive().await.1.matches("40{").count(), 1);
 }
+
+#[tokio::test]
+async fn a_client_asking_for_answers_it_never_reads_cannot_grow_its_queue() {
+    let io = Io::new(Config { send_buffer: 8, ..Config::default() });
+    io.add_namespace("/", Arc::new(Recorder::default()));
+    let client = Client::open(&io, "").await;
+    // Pings the server must answer, and connects to namespaces that do not exist: the answers
+    // stop being queued a little past the send buffer.
+    let asks = vec!["2", "40/none,"].repeat(500).join("\x1e");
+    assert_eq!(client.send(&asks).await, StatusCode::OK);
+    assert_eq!(client.send(&asks).await, StatusCode::OK);
+    let (_, body) = client.receive().await;
+    let queued = body.split('\x1e').count();
+    assert!(queued <= 8 + 64, "{queued} answers queued");
+}
