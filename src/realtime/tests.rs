@@ -283,7 +283,7 @@ async fn a_client_asking_for_answers_it_never_reads_cannot_grow_its_queue() {
     let client = Client::open(&io, "").await;
     // Pings the server must answer, and connects to namespaces that do not exist: the answers
     // stop being queued a little past the send buffer.
-    let asks = vec!["2", "40/none,"].repeat(500).join("\x1e");
+    let asks = ["2", "40/none,"].repeat(500).join("\x1e");
     assert_eq!(client.send(&asks).await, StatusCode::OK);
     assert_eq!(client.send(&asks).await, StatusCode::OK);
     let (_, body) = client.receive().await;

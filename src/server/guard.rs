@@ -85,11 +85,8 @@ pub async fn refuse_foreign_hosts(State(app): State<Arc<App>>, request: Request,
 /// is refused before any upgrade unless its `Origin` is the server's own or listed in
 /// `[sockets] allowed_origins`. An `Origin` that is not text is refused; no `Origin`
 /// (non-browser clients) is allowed. A new handshake (no `sid`) beyond `[sockets] max_sockets`
-/// gets 503.
-pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if !is_engine_path(request.uri().path()) {
-        return next.run(request).await;
-    }
+/// gets 503. `None`: the engine may answer.
+pub fn refuse_engine_request(app: &App, request: &Request) -> Option<Response> {
     if let Some(value) = request.headers().get(header::ORIGIN) {
         let project = app.project();
         let (secure, listed) = (*project.settings.server.secure, &project.settings.sockets.allowed_origins[..]);
@@ -100,13 +97,13 @@ pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Reques
             log::error(&format!(
                 "refused a socket handshake from origin {origin} (not this server's; see [sockets] allowed_origins)"
             ));
-            return pages::forbidden(
+            return Some(pages::forbidden(
                 "cross-origin socket connections are refused",
                 &format!(
                     "{origin} is not this server's origin; list it in keystone.toml under [sockets] allowed_origins to allow it."
                 ),
                 app.production,
-            );
+            ));
         }
     }
     let handshake =
@@ -119,9 +116,9 @@ pub async fn refuse_foreign_origins(State(app): State<Arc<App>>, request: Reques
                 app.socket_budget.connected_count()
             ));
         }
-        return too_many_sockets();
+        return Some(too_many_sockets());
     }
-    next.run(request).await
+    None
 }
 
 /// The answer to a handshake beyond `max_sockets`: clients retry later (ours and

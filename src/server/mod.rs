@@ -203,7 +203,6 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
         .fallback(http::dispatch)
         .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
         .layer(middleware::from_fn_with_state(app.clone(), engine))
-        .layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_origins))
         .with_state(app.clone());
     // The engine answers every /socket.io/* path, so the client route sits before it.
     client::prepare();
@@ -228,9 +227,17 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
     router
 }
 
-/// The Socket.IO engine answers its own path; everything else goes on to the pages.
+/// The Socket.IO engine answers its own path (once the guard let the request through);
+/// everything else goes on to the pages.
 async fn engine(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if guard::is_engine_path(request.uri().path()) { app.io.handle(request).await } else { next.run(request).await }
+    if !guard::is_engine_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    if let Some(refusal) = guard::refuse_engine_request(&app, &request) {
+        return refusal;
+    }
+    // Boxed, so the future of every page request stays small.
+    Box::pin(app.io.handle(request)).await
 }
 
 async fn log_request(request: Request, next: Next) -> Response {
