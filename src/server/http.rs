@@ -474,15 +474,16 @@ fn request_map(parts: &Parts, params: &[(String, String)], body: &Bytes) -> Resu
     req.insert("method".into(), parts.method.as_str().into());
     req.insert("path".into(), parts.uri.path().into());
     let params: rhai::Map = params.iter().map(|(k, v)| (k.as_str().into(), v.clone().into())).collect();
-    req.insert("params".into(), params.into());
-    req.insert("query".into(), urlencoded_map(parts.uri.query().unwrap_or("").as_bytes()).into());
+    // `from_map`, not `into()`: rhai's generic conversion rebuilds a map entry by entry.
+    req.insert("params".into(), rhai::Dynamic::from_map(params));
+    req.insert("query".into(), rhai::Dynamic::from_map(urlencoded_map(parts.uri.query().unwrap_or("").as_bytes())));
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let form = if content_type.starts_with("application/x-www-form-urlencoded") {
         urlencoded_map(body)
     } else {
         rhai::Map::new()
     };
-    req.insert("form".into(), form.into());
+    req.insert("form".into(), rhai::Dynamic::from_map(form));
     let json = if content_type.starts_with("application/json") && !body.is_empty() {
         let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
         to_dynamic(&value)
@@ -495,7 +496,7 @@ fn request_map(parts: &Parts, params: &[(String, String)], body: &Bytes) -> Resu
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().into(), v.to_string().into())))
         .collect();
-    req.insert("headers".into(), headers.into());
+    req.insert("headers".into(), rhai::Dynamic::from_map(headers));
     // Behind a reverse proxy on this host, the client the proxy names (as the sign-in throttle).
     let ip = crate::users::throttle_client(
         parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
