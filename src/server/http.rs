@@ -12,12 +12,12 @@ use serde_json::{Map, Value, json};
 
 use super::template_value::ScriptMap;
 
-use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_public, public_part};
+use super::session::{CSRF_KEY, FLASH_KEY, SessionError, VisitorSession, merge_public, public_part, public_rhai};
 use super::{App, pages, statics};
 use crate::project::Project;
 use crate::project::routes::{Match, Route};
 use crate::script::controller::{self, RequestScope, Step};
-use crate::script::{map_to_json, map_to_rhai, to_dynamic};
+use crate::script::{map_to_json, to_dynamic};
 use tower_sessions::session::Id;
 
 /// The one handler behind every path that is not the socket.io client or a socket.
@@ -76,7 +76,7 @@ async fn handle_route(
         .chain(project.controllers.get(&route.view).cloned().map(Step::Script))
         .collect();
     // Made again only if an inline run passes the inline limits and runs again on the pool.
-    let scope = || RequestScope::new(req.clone(), map_to_rhai(&public_part(&visitor.data)), rhai::Map::new());
+    let scope = || RequestScope::new(req.clone(), public_rhai(&visitor.data), rhai::Map::new());
     let user_visitor = crate::users::script_api::Visitor {
         user_list: project.settings.admin.user_list.to_string(),
         throttle: app.throttle.clone(),

@@ -65,6 +65,14 @@ pub fn public_part(data: &Map<String, Value>) -> Map<String, Value> {
     data.iter().filter(|(k, _)| !is_internal(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// [`public_part`] made straight into a script map (no JSON copy between).
+pub fn public_rhai(data: &Map<String, Value>) -> rhai::Map {
+    data.iter()
+        .filter(|(k, _)| !is_internal(k))
+        .map(|(k, v)| (k.as_str().into(), crate::script::to_dynamic(v)))
+        .collect()
+}
+
 /// `public` as a script left it, with the internal keys of `original` kept.
 pub fn merge_public(original: &Map<String, Value>, public: Map<String, Value>) -> Map<String, Value> {
     let mut merged: Map<String, Value> =

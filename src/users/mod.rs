@@ -93,9 +93,24 @@ pub fn throttle_client(peer: Option<std::net::IpAddr>, forwarded_for: Option<&st
         forwarded_for.and_then(|h| h.rsplit(',').next()).map(str::trim).filter(|a| !a.is_empty() && a.len() <= 64);
     match (peer, forwarded) {
         (Some(ip), Some(forwarded)) if ip.is_loopback() => forwarded.to_string(),
-        (Some(ip), _) => ip.to_string(),
+        (Some(ip), _) => ip_text(ip),
         (None, _) => String::new(),
     }
+}
+
+/// `ip` as text. An IPv4 address is written digit by digit: it is every request's `req.ip`,
+/// and `Display` (through the formatter's padding support) cost about 2,500 instructions.
+fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else { return ip.to_string() };
+    let mut text = String::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text
 }
 
 /// Computes the decoy hash in the background, so that the first sign-in with an unknown
@@ -232,6 +247,14 @@ pub fn is_admin(user: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in ["127.0.0.1", "0.0.0.0", "255.255.255.255", "10.20.3.4", "::1", "2001:db8::8a2e:370:7334"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
 
     #[test]
     fn behind_a_local_proxy_the_throttle_counts_the_forwarded_address() {
