@@ -99,7 +99,7 @@ build_keystone() {
         KEYSTONE=$BENCH_KEYSTONE
     else
         cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
-        KEYSTONE="$ROOT/target/release/keystone-rs"
+        KEYSTONE="${CARGO_TARGET_DIR:-$ROOT/target}/release/keystone-rs"
     fi
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
 }

@@ -109,8 +109,8 @@ struct ConnState {
     upgrading: bool,
     /// The sockets connected on this connection, one per namespace.
     sockets: Vec<Arc<Socket>>,
-    /// Namespaces whose connect is being decided.
-    connecting: Vec<Arc<str>>,
+    /// Namespaces whose connect is being decided, and whether the client left meanwhile.
+    connecting: Vec<(Arc<str>, Cancelled)>,
     /// Events that came for a namespace while its connect was being decided (a client need
     /// not wait for the acknowledgement): handed over, in order, once it is decided.
     early: Vec<(Arc<str>, Event)>,
@@ -213,12 +213,27 @@ impl Conn {
     /// closed, or at `max` namespaces.
     pub fn begin_connect(&self, name: &Arc<str>, max: usize) -> bool {
         let mut state = self.state.lock().unwrap();
-        let taken = state.sockets.iter().any(|s| s.ns() == &**name) || state.connecting.contains(name);
-        if state.closed.is_some() || taken || state.sockets.len() + state.connecting.len() >= max {
+        if let Some((_, cancelled)) = state.connecting.iter_mut().find(|(n, _)| n == name) {
+            // Left and asked again before the first connect was decided: that one answers.
+            *cancelled = false;
             return false;
         }
-        state.connecting.push(name.clone());
+        let connected = state.sockets.iter().any(|s| s.ns() == &**name);
+        if state.closed.is_some() || connected || state.sockets.len() + state.connecting.len() >= max {
+            return false;
+        }
+        state.connecting.push((name.clone(), false));
         true
+    }
+
+    /// The client left namespace `name` before its connect was decided: the socket will not
+    /// join, and what it sent meanwhile is dropped.
+    pub fn cancel_connect(&self, name: &str) {
+        let mut state = self.state.lock().unwrap();
+        if let Some((_, cancelled)) = state.connecting.iter_mut().find(|(n, _)| &**n == name) {
+            *cancelled = true;
+        }
+        state.early.retain(|(n, _)| &**n != name);
     }
 
     /// Where an event for namespace `name` goes: its socket (returned with the event), held
@@ -233,7 +248,9 @@ impl Conn {
         if let Some(socket) = state.sockets.iter().find(|s| s.ns() == name) {
             return Ok(Some((socket.clone(), event)));
         }
-        let Some(ns) = state.connecting.iter().find(|n| &***n == name).cloned() else {
+        let Some(ns) =
+            state.connecting.iter().find(|(n, cancelled)| &**n == name && !cancelled).map(|(n, _)| n.clone())
+        else {
             // Not connected to that namespace: ignored, as socket.io does.
             return Ok(None);
         };
@@ -254,12 +271,16 @@ impl Conn {
             if state.closed.is_some() {
                 return Finish::Closed;
             }
+            if state.connecting.iter().any(|(n, cancelled)| n == name && *cancelled) {
+                state.connecting.retain(|(n, _)| n != name);
+                return Finish::Closed;
+            }
             let (held, others) = std::mem::take(&mut state.early).into_iter().partition(|(n, _)| n == name);
             state.early = others;
             if !held.is_empty() {
                 return Finish::Held(held.into_iter().map(|(_, event)| event).collect());
             }
-            state.connecting.retain(|n| n != name);
+            state.connecting.retain(|(n, _)| n != name);
             state.sockets.push(socket.clone());
             state.heartbeat.connected = true;
             state.queue.push_back(ack.clone());
@@ -273,7 +294,7 @@ impl Conn {
     pub fn refuse_connect(&self, name: &Arc<str>, refusal: Outgoing) {
         {
             let mut state = self.state.lock().unwrap();
-            state.connecting.retain(|n| n != name);
+            state.connecting.retain(|(n, _)| n != name);
             state.early.retain(|(n, _)| n != name);
             if state.closed.is_some() {
                 return;
@@ -492,12 +513,15 @@ fn open_packet(io: &Io, conn: &Conn, upgrades: &[&str]) -> Bytes {
     )
 }
 
+/// Whether the client left a namespace while its connect was being decided.
+type Cancelled = bool;
+
 /// What [`Conn::finish_connect`] did.
 pub(crate) enum Finish {
     /// Events arrived for the namespace meanwhile: hand them over, then finish again.
     Held(Vec<Event>),
     Connected,
-    /// The connection closed meanwhile.
+    /// The connection closed meanwhile, or the client left the namespace.
     Closed,
 }
 

@@ -370,9 +370,12 @@ pub(super) fn receive_text(io: &Io, conn: &Arc<Conn>, text: Bytes) -> Result<(),
             Ok(())
         }
         Kind::Disconnect => {
-            if let Some(socket) = conn.socket(&packet.namespace) {
-                conn.remove_socket(&socket);
-                socket.leave_namespace(DisconnectReason::ClientNamespaceDisconnect);
+            match conn.socket(&packet.namespace) {
+                Some(socket) => {
+                    conn.remove_socket(&socket);
+                    socket.leave_namespace(DisconnectReason::ClientNamespaceDisconnect);
+                }
+                None => conn.cancel_connect(&packet.namespace),
             }
             Ok(())
         }

@@ -290,3 +290,17 @@ async fn a_client_asking_for_answers_it_never_reads_cannot_grow_its_queue() {
     let queued = body.split('\x1e').count();
     assert!(queued <= 8 + 64, "{queued} answers queued");
 }
+
+#[tokio::test]
+async fn leaving_a_namespace_before_its_connect_is_decided_means_it_never_joins() {
+    let (io, recorder) = server();
+    let client = Client::open(&io, "").await;
+    assert_eq!(client.send("40\x1e42[\"early\"]\x1e41").await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(io.of("/").unwrap().sockets().is_empty(), "{:?}", recorder.seen());
+    assert!(recorder.seen().is_empty(), "no connect, no event: {:?}", recorder.seen());
+    // Asking again works.
+    client.send("40").await;
+    assert!(client.receive().await.1.starts_with("40{"));
+    recorder.wait_for("connected").await;
+}
