@@ -238,10 +238,6 @@ impl Socket {
         &self.ns.name
     }
 
-    pub fn namespace(&self) -> &Arc<Namespace> {
-        &self.ns
-    }
-
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
     }
