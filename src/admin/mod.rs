@@ -10,8 +10,7 @@ mod view;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value, json};
@@ -27,21 +26,20 @@ const FLASH_KEY: &str = "_admin_flash";
 /// Most values one form may carry (a form is a few dozen fields).
 const MAX_FORM_VALUES: usize = 5_000;
 
-/// Middleware in front of the site: requests under `[admin] path` are the admin's, the rest
-/// go on to the project's routes.
-pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let project = app.project();
+/// The part of `path` under `[admin] path` (without slashes at either end), when the admin
+/// answers it.
+pub fn claims(project: &Project, path: &str) -> Option<String> {
     let base = project.settings.admin.path.trim_end_matches('/');
-    let rest = match request.uri().path().strip_prefix(base) {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_matches('/').to_string(),
-        _ => return next.run(request).await,
-    };
-    if crate::server::guard::is_engine_path(request.uri().path()) {
-        return next.run(request).await;
+    match path.strip_prefix(base) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => Some(rest.trim_matches('/').to_string()),
+        _ => None,
     }
-    let base = base.to_string();
-    // Boxed: the admin's future is large, and every request of the site passes through here.
-    match Box::pin(serve(&app, project, base, rest, request)).await {
+}
+
+/// Answers a request under `[admin] path`; `rest` is what [`claims`] returned for it.
+pub async fn answer(app: &Arc<App>, project: Arc<Project>, rest: String, request: Request) -> Response {
+    let base = project.settings.admin.path.trim_end_matches('/').to_string();
+    match serve(app, project, base, rest, request).await {
         Ok(response) => response,
         Err(failure) => failure.page(),
     }

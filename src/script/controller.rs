@@ -171,12 +171,20 @@ impl RequestScope {
         Ok(())
     }
 
-    fn map(&self, name: &str) -> rhai::Map {
-        self.scope.get_value::<rhai::Map>(name).unwrap_or_default()
+    /// Moves the map `name` out (`None` if a script made it something else).
+    fn take(&mut self, name: &str) -> Option<rhai::Map> {
+        let value = self.scope.get_mut(name).map(std::mem::take)?;
+        value.flatten().try_cast::<rhai::Map>()
     }
 
-    pub fn session(&self) -> rhai::Map {
-        self.map("session")
+    /// Moves `session` out, as the scripts left it.
+    pub fn take_session(&mut self) -> rhai::Map {
+        self.take("session").unwrap_or_default()
+    }
+
+    /// Moves `req` out, as the scripts left it (the page reads it then).
+    pub fn take_req(&mut self) -> Option<rhai::Map> {
+        self.take("req")
     }
 
     /// Which entry of the map `name` nests too deep to hand to the server, read in place.
@@ -187,8 +195,7 @@ impl RequestScope {
 
     /// Moves `locals` out (the page needs it once, after the chain): no copy of the page's data.
     pub fn take_locals(&mut self) -> rhai::Map {
-        let locals = self.scope.get_mut("locals").map(std::mem::take).unwrap_or_default();
-        locals.flatten().try_cast::<rhai::Map>().unwrap_or_default()
+        self.take("locals").unwrap_or_default()
     }
 }
 
@@ -245,7 +252,8 @@ pub async fn run_chain(
         Some(outcome) => outcome,
         None => {
             let scope = scope();
-            effects::run(budget, move || chain(&steps, scope, lists, visitor)).await
+            // Boxed: most requests never come here, and the future of every one would carry it.
+            Box::pin(effects::run(budget, move || chain(&steps, scope, lists, visitor))).await
         }
     };
     match result {

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::{HeaderValue, StatusCode, header, request::Parts};
+use http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use serde_json::{Map, Value, json};
 
 use super::template_value::ScriptMap;
@@ -20,22 +20,27 @@ use crate::script::controller::{self, RequestScope, Step};
 use crate::script::{map_to_json, to_dynamic};
 use tower_sessions::session::Id;
 
-/// The one handler behind every path that is not the socket.io client or a socket.
-pub async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
-    let project = app.project();
+/// Answers every path that is not the socket.io client, a socket or the admin's.
+///
+/// What may wait (a file, a route) is boxed, and a route's own waits are boxed unless every
+/// page takes them: request futures stay small. Issue 11: rustc lays every local of an async
+/// fn out side by side, the page's future had grown to 5 KB, and copying it on each request
+/// cost more CPU in cache misses than the work it carried.
+pub async fn dispatch(app: &Arc<App>, project: Arc<Project>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
-    let headers = &parts.headers;
-    if let Some(response) = statics::serve(&project.public, &parts.method, path, parts.uri.query(), headers).await {
-        return response;
+    if let Some(found) = statics::find(&project.public, &parts.method, parts.uri.path()) {
+        let file = statics::serve(&project.public, found, &parts.method, parts.uri.query(), &parts.headers);
+        if let Some(response) = Box::pin(file).await {
+            return response;
+        }
     }
-    match project.routes.find(&parts.method, path) {
-        Match::Found(route, params) => match handle_route(&app, &project, route, params, parts, body).await {
+    match project.routes.find(&parts.method, parts.uri.path()) {
+        Match::Found(route, params) => match Box::pin(handle_route(app, &project, route, params, parts, body)).await {
             Ok(response) => response,
             Err(err) => err.render(app.production),
         },
         Match::WrongMethod(allowed) => pages::method_not_allowed(&allowed),
-        Match::NotFound => not_found(&app, &project, &parts),
+        Match::NotFound => not_found(app, &project, &parts),
     }
 }
 
@@ -47,13 +52,10 @@ async fn handle_route(
     parts: Parts,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let server = &project.settings.server;
-    let limit = server.body_limit.bytes();
-    let body = match tokio::time::timeout(*server.body_timeout, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(err)) if is_timeout(&err) => return Err(HttpError::BodyTooSlow),
-        Ok(Err(_)) => return Err(HttpError::BodyTooLarge(limit)),
-        Err(_) => return Err(HttpError::BodyTooSlow),
+    let body = if has_no_body(&parts.headers, &body) {
+        Bytes::new()
+    } else {
+        Box::pin(read_body(&project.settings.server, body)).await?
     };
     let req = request_map(&parts, &params, &body).map_err(HttpError::BadRequest)?;
 
@@ -62,7 +64,68 @@ async fn handle_route(
     if route.csrf && !parts.method.is_safe() && !csrf_token_matches(&visitor, &parts, &req) {
         return Err(HttpError::Csrf);
     }
+    // `req` goes to the scripts, then to the page as they left it: made again only for a second
+    // run (an inline run past the inline limits) or when a script replaced it with a non-map.
+    let made_again = || request_map(&parts, &params, &body).unwrap_or_default();
+    let (mut scope, outcome) = run_scripts(app, project, route, &parts, req, made_again, &visitor).await;
+    let req = scope.take_req().unwrap_or_else(made_again);
+    let outcome = outcome.map_err(|err| {
+        if err.unavailable {
+            // The database is down: a 503 for this request, not a bug to show.
+            crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
+            return HttpError::Script(err);
+        }
+        let req = crate::script::to_json(&rhai::Dynamic::from_map(req.clone()));
+        let session = Value::Object(public_part(&visitor.data));
+        let cx = super::error_page::Context { req: &req, session: &session };
+        HttpError::Failure(Box::new(super::error_page::Failure::script(project, &err, &cx)))
+    })?;
+    let (mut response, data) = respond(app, project, route, scope, &outcome, req, &visitor);
 
+    let id = if session_settled(&visitor, &data, &outcome) {
+        visitor.id
+    } else {
+        Box::pin(finish_session(app, &visitor, data, &outcome, &mut response)).await?
+    };
+    if !outcome.session_emits.is_empty() || !outcome.io.is_empty() {
+        Box::pin(apply_socket_effects(app, id, outcome)).await;
+    }
+    Ok(response)
+}
+
+/// Whether the request has no body (most pages), so none is read. A body that knows its size
+/// says; one that does not (hyper's, behind the body timeout) is framed by HTTP/1.1, where a
+/// request without `Content-Length` or `Transfer-Encoding` has none (RFC 9112 §6.3), like one
+/// that says `Content-Length: 0`.
+fn has_no_body(headers: &HeaderMap, body: &Body) -> bool {
+    if let Some(size) = http_body::Body::size_hint(body).exact() {
+        return size == 0;
+    }
+    !headers.contains_key(header::TRANSFER_ENCODING)
+        && headers.get(header::CONTENT_LENGTH).is_none_or(|length| length.as_bytes() == b"0")
+}
+
+/// The request body, within `[server] body_limit` and `body_timeout`.
+async fn read_body(server: &crate::project::settings::ServerSettings, body: Body) -> Result<Bytes, HttpError> {
+    let limit = server.body_limit.bytes();
+    match tokio::time::timeout(*server.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(err)) if is_timeout(&err) => Err(HttpError::BodyTooSlow),
+        Ok(Err(_)) => Err(HttpError::BodyTooLarge(limit)),
+        Err(_) => Err(HttpError::BodyTooSlow),
+    }
+}
+
+/// Runs the route's chain: `middleware.rhai`, its guards, then its view's controller.
+async fn run_scripts(
+    app: &App,
+    project: &Project,
+    route: &Route,
+    parts: &Parts,
+    req: rhai::Map,
+    made_again: impl Fn() -> rhai::Map + Send + Sync,
+    visitor: &VisitorSession,
+) -> (RequestScope, Result<controller::Response, crate::script::ScriptError>) {
     let guards = route.before.iter().filter_map(|g| match crate::users::guards::runs_builtin(project, g) {
         Some(builtin) => Some(Step::Guard(builtin)),
         None => project.guards.get(g).cloned().map(Step::Script),
@@ -75,8 +138,11 @@ async fn handle_route(
         .chain(guards)
         .chain(project.controllers.get(&route.view).cloned().map(Step::Script))
         .collect();
-    // Made again only if an inline run passes the inline limits and runs again on the pool.
-    let scope = || RequestScope::new(req.clone(), public_rhai(&visitor.data), rhai::Map::new());
+    let first = Mutex::new(Some(req));
+    let scope = || {
+        let req = first.lock().unwrap().take().unwrap_or_else(&made_again);
+        RequestScope::new(req, public_rhai(&visitor.data), rhai::Map::new())
+    };
     let user_visitor = crate::users::script_api::Visitor {
         user_list: project.settings.admin.user_list.to_string(),
         throttle: app.throttle.clone(),
@@ -92,21 +158,21 @@ async fn handle_route(
             String::new()
         },
     };
-    let (mut scope, outcome) =
-        controller::run_chain(steps, scope, *project.settings.scripts.timeout, app.data.current(), user_visitor).await;
-    let outcome = outcome.map_err(|err| {
-        if err.unavailable {
-            // The database is down: a 503 for this request, not a bug to show.
-            crate::log::error(&format!("{} {}: {err}", parts.method, parts.uri.path()));
-            return HttpError::Script(err);
-        }
-        let req = crate::script::to_json(&rhai::Dynamic::from_map(req.clone()));
-        let session = Value::Object(public_part(&visitor.data));
-        let cx = super::error_page::Context { req: &req, session: &session };
-        HttpError::Failure(Box::new(super::error_page::Failure::script(project, &err, &cx)))
-    })?;
+    controller::run_chain(steps, scope, *project.settings.scripts.timeout, app.data.current(), user_visitor).await
+}
 
-    let mut data = merge_public(&visitor.data, map_to_json(&scope.session()));
+/// The response the scripts decided (a page, a redirect, JSON, a refusal) and the session data
+/// the visitor leaves with.
+fn respond(
+    app: &App,
+    project: &Project,
+    route: &Route,
+    mut scope: RequestScope,
+    outcome: &controller::Response,
+    req: rhai::Map,
+    visitor: &VisitorSession,
+) -> (Response, Map<String, Value>) {
+    let mut data = merge_public(&visitor.data, map_to_json(&scope.take_session()));
     // Who the page shows: the user signed in by this request, none after a sign-out.
     let user = if outcome.destroy { None } else { outcome.sign_in.as_ref().or(scope.user()).cloned() };
     if let Some(id) = outcome.sign_in.as_ref().and_then(|u| u.get("id")) {
@@ -124,7 +190,7 @@ async fn handle_route(
     }
 
     let status = outcome.status.and_then(|s| StatusCode::from_u16(s).ok());
-    let mut response = if outcome.forbidden {
+    let response = if outcome.forbidden {
         keep_flashes(&mut data, flashes);
         pages::forbidden(
             "this page is for administrators",
@@ -162,19 +228,20 @@ async fn handle_route(
             status.unwrap_or(StatusCode::OK),
         )
     };
+    (response, data)
+}
 
-    let id = finish_session(app, &visitor, data, &outcome, &mut response).await?;
+/// Pushes what the scripts sent to sockets: to this visitor's (`emit_to_session`), then to
+/// everyone's (`io.emit` and friends), once the response is decided.
+async fn apply_socket_effects(app: &Arc<App>, id: Option<Id>, outcome: controller::Response) {
     if let Some(id) = id {
         for (event, payload) in &outcome.session_emits {
-            Box::pin(super::sockets::emit_to_session(app, &id, event, payload)).await;
+            super::sockets::emit_to_session(app, &id, event, payload).await;
         }
     }
-    // Socket effects are boxed: their futures (the Redis adapter's inside) would make every
-    // request's future tens of KB, copied through each middleware layer.
     for effect in outcome.io {
-        Box::pin(super::sockets::apply_io(app, "/", effect)).await;
+        super::sockets::apply_io(app, "/", effect).await;
     }
-    Ok(response)
 }
 
 /// Why a request failed before its response was decided; each renders its own page.
@@ -270,7 +337,17 @@ fn csrf_token_matches(visitor: &VisitorSession, parts: &Parts, req: &rhai::Map) 
     given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-/// Saves, regenerates or destroys the session as the scripts asked, setting the cookie when
+/// Nothing to write: the scripts neither ended nor renewed the session, its data did not
+/// change, and its expiry need not move (or a visitor without a session still has no data).
+fn session_settled(visitor: &VisitorSession, data: &Map<String, Value>, outcome: &controller::Response) -> bool {
+    if outcome.destroy || outcome.regenerate {
+        return false;
+    }
+    (*data == visitor.data && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty())
+}
+
+/// Saves, regenerates or destroys the session as the scripts asked (once
+/// [`session_settled`] said there is something to do), setting the cookie when
 /// the visitor has a new id or a renewed expiry. Returns the session id the visitor ends with
 /// (`None` also when the session ended while this request ran: it is not written back).
 async fn finish_session(
@@ -312,10 +389,6 @@ async fn finish_session(
             after_response(response, async move { super::sockets::renew_session(&app, &old).await });
         }
         return Ok(Some(id));
-    }
-    let unchanged = data == visitor.data;
-    if (unchanged && !visitor.needs_refresh) || (visitor.id.is_none() && data.is_empty()) {
-        return Ok(visitor.id);
     }
     let Some((id, send_cookie)) = sessions.save(visitor, data).await? else { return Ok(None) };
     if send_cookie {

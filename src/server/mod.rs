@@ -1,6 +1,7 @@
 //! The server: one axum router over the loaded project, Socket.IO beside it, sessions shared.
 
 pub(crate) mod client;
+mod compress;
 pub(crate) mod data;
 pub(crate) mod error_page;
 pub(crate) mod guard;
@@ -29,7 +30,6 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use tower_http::compression::CompressionLayer;
 
 use crate::diagnostic::Diagnostic;
 use crate::project::Project;
@@ -199,11 +199,6 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
     }
     crate::admin::live::register(app);
     app.namespaces.lock().unwrap().insert(crate::admin::live::NAMESPACE.to_string());
-    let pages = Router::new()
-        .fallback(http::dispatch)
-        .layer(middleware::from_fn_with_state(app.clone(), crate::admin::route))
-        .layer(middleware::from_fn_with_state(app.clone(), engine))
-        .with_state(app.clone());
     // The engine answers every /socket.io/* path, so the client route sits before it.
     client::prepare();
     let mut router = Router::new().route(client::PATH, get(client::serve));
@@ -211,11 +206,7 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
         let app = app.clone();
         router = router.route(live::SCRIPT_PATH, get(move || live::serve_script(app.clone())));
     }
-    // Compress what is worth it, fast: small pages gain nothing, and brotli at its default
-    // quality costs more CPU than rendering them.
-    let compression =
-        CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(WorthCompressing);
-    let mut router = router.fallback_service(pages).layer(compression);
+    let mut router = router.fallback(answer).with_state(app.clone()).layer(compress::CompressWhenAskedLayer);
     if !options.production {
         router = router.layer(middleware::from_fn_with_state(app.clone(), guard::refuse_foreign_hosts));
     }
@@ -225,34 +216,23 @@ fn assemble(app: &Arc<App>, options: Options) -> Router {
     router
 }
 
-/// Responses worth compressing: 1 KiB or more, and not gRPC, images (SVG is text) or event
-/// streams. What tower-http's `SizeAbove` and three `NotForContentType` say, with the content
-/// type looked up once instead of three times (issue 11: every page pays it).
-#[derive(Clone, Copy)]
-struct WorthCompressing;
-
-impl tower_http::compression::Predicate for WorthCompressing {
-    fn should_compress<B: http_body::Body>(&self, response: &::http::Response<B>) -> bool {
-        if !tower_http::compression::predicate::SizeAbove::new(1024).should_compress(response) {
-            return false;
+/// Every request but the client script's: the Socket.IO engine answers its path (once the
+/// guard let the request through), the admin its own, the project's routes the rest. One
+/// handler rather than a middleware each: every page passes here, and each layer cost it a
+/// boxed future and a copy of the request's (issue 11).
+async fn answer(State(app): State<Arc<App>>, request: Request) -> Response {
+    if guard::is_engine_path(request.uri().path()) {
+        if let Some(refusal) = guard::refuse_engine_request(&app, &request) {
+            return refusal;
         }
-        let content_type = response.headers().get(::http::header::CONTENT_TYPE).map_or(&b""[..], |v| v.as_bytes());
-        let image = content_type.starts_with(b"image/") && !content_type.starts_with(b"image/svg+xml");
-        !(image || content_type.starts_with(b"application/grpc") || content_type.starts_with(b"text/event-stream"))
+        return Box::pin(app.io.handle(request)).await;
     }
-}
-
-/// The Socket.IO engine answers its own path (once the guard let the request through);
-/// everything else goes on to the pages.
-async fn engine(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if !guard::is_engine_path(request.uri().path()) {
-        return next.run(request).await;
+    let project = app.project();
+    if let Some(rest) = crate::admin::claims(&project, request.uri().path()) {
+        // Boxed, as the pages below: the futures stay out of this one, which axum moves.
+        return Box::pin(crate::admin::answer(&app, project, rest, request)).await;
     }
-    if let Some(refusal) = guard::refuse_engine_request(&app, &request) {
-        return refusal;
-    }
-    // Boxed, so the future of every page request stays small.
-    Box::pin(app.io.handle(request)).await
+    http::dispatch(&app, project, request).await
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -1,6 +1,8 @@
 //! Static files from `public/`: only files the loader listed (so no dotfiles, no directory
 //! listings, no path traversal) and never through a link leading out of `public/`, streamed by
 //! tower-http (HEAD, `Range`, `If-Modified-Since`) with content types, ETags and caching headers.
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
@@ -12,21 +14,35 @@ use crate::project::PublicFiles;
 const FORWARDED: [header::HeaderName; 4] =
     [header::RANGE, header::IF_RANGE, header::IF_MODIFIED_SINCE, header::IF_UNMODIFIED_SINCE];
 
-/// The response for `path` if it names a public file; `None` lets routing go on.
-pub async fn serve(
-    public: &PublicFiles,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-) -> Option<Response> {
+/// A listed public file: its URL path, decoded, and its content hash.
+pub struct Found<'a> {
+    decoded: String,
+    hash: &'a str,
+}
+
+/// The public file a `GET`/`HEAD` of `path` names, if the loader listed one. Cheap and
+/// synchronous, so a page (which is no file) never builds [`serve`]'s future.
+pub fn find<'a>(public: &'a PublicFiles, method: &Method, path: &str) -> Option<Found<'a>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
-    let decoded = percent_decode(path)?;
+    let decoded = if path.contains('%') { Cow::Owned(percent_decode(path)?) } else { Cow::Borrowed(path) };
     // The listing holds only regular, non-hidden files below public/, so looking the
     // decoded path up in it is the whole traversal defence; `..` never matches.
-    let hash = public.files.get(&decoded)?;
+    let hash = public.files.get(decoded.as_ref())?;
+    Some(Found { decoded: decoded.into_owned(), hash })
+}
+
+/// The response for a file [`find`] found; `None` (it left `public/` since the listing) lets
+/// routing go on.
+pub async fn serve(
+    public: &PublicFiles,
+    found: Found<'_>,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let Found { decoded, hash } = found;
     let etag = format!("\"{hash}\"");
     let immutable = query.is_some_and(|q| q.split('&').any(|kv| kv == format!("v={hash}")));
     let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=0, must-revalidate" };
