@@ -5,8 +5,7 @@
 //! session of its handshake cookie, loaded fresh for every event.
 use std::path::Path;
 use std::str::FromStr;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -29,10 +28,6 @@ pub const CSRF_KEY: &str = "_csrf";
 /// stops at 128 levels), so deeper values are refused when they are written, not when the
 /// visitor's next request fails to load them.
 pub const MAX_DEPTH: usize = crate::script::MAX_VALUE_DEPTH;
-
-/// Verified cookie values remembered (about 150 bytes each); past it, they are forgotten and
-/// checked again as they come back.
-const VERIFIED_COOKIES: usize = 4096;
 
 /// Why a session could not be saved.
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +102,6 @@ pub struct VisitorSession {
 pub struct SessionManager {
     store: Arc<dyn store::Store>,
     signer: Signer,
-    /// Cookie values whose signature checked out, and their ids: a returning visitor's cookie
-    /// is not checked again (the HMAC was the costliest step of a page after rendering, issue
-    /// 11). Only values verified here get in, so a hit is as good as a check.
-    verified: Mutex<HashMap<String, Id>>,
     cookie_name: String,
     /// `Set-Cookie` for a session: `name=` + the signed id + these attributes (made once).
     cookie_start: String,
@@ -166,7 +157,6 @@ impl SessionManager {
         SessionManager {
             store,
             signer: Signer::new(derive_key(secret).signing()),
-            verified: Mutex::default(),
             cookie_name,
             cookie_start,
             cookie_attributes,
@@ -178,16 +168,7 @@ impl SessionManager {
     /// The session id named by the request's signed cookie; `None` if absent or forged.
     pub fn id_from_headers(&self, headers: &HeaderMap) -> Option<Id> {
         let signed = signed_cookie::find(headers, &self.cookie_name)?;
-        if let Some(id) = self.verified.lock().unwrap().get(signed.as_ref()) {
-            return Some(*id);
-        }
-        let id = Id::from_str(self.signer.verify(&signed)?).ok()?;
-        let mut verified = self.verified.lock().unwrap();
-        if verified.len() >= VERIFIED_COOKIES {
-            verified.clear();
-        }
-        verified.insert(signed.into_owned(), id);
-        Some(id)
+        Id::from_str(self.signer.verify(&signed)?).ok()
     }
 
     /// Loads the session `id` names. An unknown or expired id gives a new, empty session.
@@ -362,37 +343,6 @@ mod tests {
             headers.insert(http::header::COOKIE, format!("other=1; {pair}").parse().unwrap());
             assert_eq!(sessions.id_from_headers(&headers), Some(id));
         }
-    }
-
-    #[test]
-    fn remembered_cookies_still_refuse_every_forgery() {
-        let sessions =
-            SessionManager::with_store(Arc::new(LocalStore::default()), &SessionSettings::default(), b"secret", false);
-        let name = SessionSettings::default().cookie.value.clone();
-        let headers = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(http::header::COOKIE, format!("{name}={value}").parse().unwrap());
-            headers
-        };
-        let (id, other) = (Id::default(), Id::default());
-        let header = sessions.cookie_header(id);
-        let value = header.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
-        for _ in 0..2 {
-            // Checked the first time, remembered the second: the same answer.
-            assert_eq!(sessions.id_from_headers(&headers(&value)), Some(id));
-        }
-        // The remembered value's signature over another id, and the value cut short, are forged.
-        let (signature, _) = value.split_at(value.len() - other.to_string().len());
-        assert_eq!(sessions.id_from_headers(&headers(&format!("{signature}{other}"))), None);
-        assert_eq!(sessions.id_from_headers(&headers(&value[..value.len() - 1])), None);
-        // Past the limit, the remembered values are dropped and checked again.
-        for _ in 0..VERIFIED_COOKIES {
-            let fresh = sessions.cookie_header(Id::default());
-            let fresh = fresh.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
-            assert!(sessions.id_from_headers(&headers(&fresh)).is_some());
-        }
-        assert!(sessions.verified.lock().unwrap().len() <= VERIFIED_COOKIES);
-        assert_eq!(sessions.id_from_headers(&headers(&value)), Some(id));
     }
 
     #[test]
