@@ -376,12 +376,15 @@ fn development_answers_only_loopback_names_ip_addresses_and_allowed_hosts() {
 }
 
 #[test]
-fn partial_idle_and_unsent_body_connections_are_closed() {
+fn partial_idle_unsent_body_and_unread_response_connections_are_closed_but_long_polls_are_not() {
     let app = TempApp::fixture("secure_app");
     let toml = app
         .read("keystone.toml")
         .replace("body_limit = 4096", "body_limit = 4096\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"");
     app.write("keystone.toml", &toml);
+    // Larger than what the kernel's socket buffers can hold between server and client.
+    let big = 32 * 1024 * 1024;
+    app.write("public/big.txt", &"x".repeat(big));
     let server = Server::start(&app.path);
     let limit = Duration::from_secs(20);
 
@@ -408,6 +411,43 @@ fn partial_idle_and_unsent_body_connections_are_closed() {
     let (status, _, mut unsent) = raw_head(&server.url, request.as_bytes());
     assert_eq!(status, 408, "the body did not arrive in time");
     assert!(read_until_closed(&mut unsent, limit).is_some(), "and the connection is closed");
+
+    // A response nobody reads: the connection goes once its writes stop making progress.
+    let request = format!("GET /big.txt HTTP/1.1\r\nHost: {}\r\n\r\n", server.authority());
+    let (status, _, mut unread) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = read_until_closed(&mut unread, limit).expect("the stalled download is closed");
+    assert!(seen.len() < big, "closed before the whole file went: {} of {big} bytes", seen.len());
+    // One that reads slowly but steadily (about 2.5 s, the timeout is 1 s) is not cut off.
+    let (status, _, mut slow) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 200);
+    let mut received = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    while received < big {
+        std::thread::sleep(Duration::from_millis(20));
+        match std::io::Read::read(&mut slow, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert_eq!(received, big, "a slow reader gets the whole file");
+
+    // A long poll outlasts the header timeout: a request in progress has no deadline.
+    let sid = polling_handshake(&server).expect("a socket");
+    assert_eq!(polling_post(&server, &sid, "40"), 200);
+    let poll =
+        format!("GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {}\r\n\r\n", server.authority());
+    let url = format!("{}/socket.io/?EIO=4&transport=polling&sid={sid}", server.url);
+    let connected = (0..5).any(|_| http_request("GET", &url, &[], "").body.contains("40{"));
+    assert!(connected, "connected to the default namespace");
+    let waiting = std::thread::spawn({
+        let url = server.url.clone();
+        move || raw_head(&url, poll.as_bytes()).0
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(polling_post(&server, &sid, "1"), 200, "the client closes its socket");
+    assert_eq!(waiting.join().unwrap(), 200, "the long poll was answered, not cut off");
 
     // A request head of a few KiB is answered; a much larger one is refused, not buffered
     // (the cap is 32 KiB, checked between reads, so a head can pass it by one read).

@@ -620,15 +620,12 @@ fn upgrade(io: &Io, request: &mut Request, existing: Option<Arc<Conn>>) -> Respo
     let cookies = cookies(request.headers());
     let io = io.clone();
     tokio::spawn(async move {
-        let upgraded = on_upgrade.await.ok().and_then(|u| u.downcast::<TokioIo<TcpStream>>().ok());
-        let Some(parts) = upgraded else {
+        let Some((stream, buffer)) = on_upgrade.await.ok().and_then(upgraded_stream) else {
             if let Some(conn) = existing {
                 conn.state.lock().unwrap().upgrading = false;
             }
             return;
         };
-        let stream = parts.io.into_inner();
-        let buffer = BytesMut::from(&parts.read_buf[..]);
         run_websocket(io, existing, cookies, stream, buffer).await;
     });
     Response::builder()
@@ -638,6 +635,18 @@ fn upgrade(io: &Io, request: &mut Request, existing: Option<Arc<Conn>>) -> Respo
         .header(header::SEC_WEBSOCKET_ACCEPT, accept)
         .body(Body::empty())
         .unwrap_or_default()
+}
+
+/// The TCP stream under an upgraded connection and what the client sent after its request
+/// (served by `listen::serve`, or by axum's `serve` when embedded).
+fn upgraded_stream(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, BytesMut)> {
+    match upgraded.downcast::<crate::server::watchdog::WatchedIo>() {
+        Ok(parts) => Some((parts.io.into_inner(), BytesMut::from(&parts.read_buf[..]))),
+        Err(upgraded) => upgraded
+            .downcast::<TokioIo<TcpStream>>()
+            .ok()
+            .map(|parts| (parts.io.into_inner(), BytesMut::from(&parts.read_buf[..]))),
+    }
 }
 
 /// How a WebSocket task ended.

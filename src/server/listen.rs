@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
+use super::watchdog::{Watchdog, WatchedIo};
 use crate::log;
 
 /// How long a client may take over each part of a request, and how many connections may be
 /// open at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// To send the request line and headers; also how long an idle keep-alive connection stays.
+    /// To send the request line and headers; also how long an idle keep-alive connection stays
+    /// and how long a response may go unread (kept by [`Watchdog`], not a timer per request).
     pub header: Duration,
     /// Between two pieces of a request body (the whole body is also bounded by the handler).
     pub body: Duration,
@@ -50,8 +51,9 @@ pub async fn serve(
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body));
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = log::Occasional::new(REFUSAL_LOG_INTERVAL);
+    let watchdog = Watchdog::start(limits.header);
     // Every connection holds a receiver; once they are all dropped, every connection is done.
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -79,28 +81,37 @@ pub async fn serve(
         };
         // See: issue 11, a 40 ms Nagle stall on small socket frames after the upgrade.
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |mut request: axum::extract::Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(remote));
-            request
-        });
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _open = permit;
+        let conn = watchdog.watch();
+        let service = {
+            let (started, answered, watchdog) = (Arc::clone(&conn), Arc::clone(&conn), Arc::clone(&watchdog));
+            router
+                .clone()
+                .map_request(move |mut request: axum::extract::Request<_>| {
+                    started.request_started();
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    request
+                })
+                .map_response(move |response| {
+                    answered.request_answered(&watchdog);
+                    response
+                })
+        };
+        let io = WatchedIo::new(stream, Arc::clone(&conn), Arc::clone(&watchdog));
+        let (registered, done) = (watchdog.registration(&conn), done_rx.clone());
+        let task = tokio::spawn(async move {
+            // Dropped however the task ends (also when the watchdog aborts it).
+            let (_open, _done, registered) = (permit, done, registered);
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(limits.header).max_buf_size(MAX_HEAD);
+            http.max_buf_size(MAX_HEAD);
             let connection = http
                 .serve_connection(
-                    TokioIo::new(stream),
+                    io,
                     TowerToHyperService::new(service.map_request(|request: hyper::Request<hyper::body::Incoming>| {
                         request.map(axum::body::Body::new)
                     })),
                 )
                 .with_upgrades();
             tokio::pin!(connection);
-            let stopping = async {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            tokio::pin!(stopping);
             let mut asked = false;
             loop {
                 tokio::select! {
@@ -110,17 +121,18 @@ pub async fn serve(
                         }
                         break;
                     }
-                    () = &mut stopping, if !asked => {
+                    () = registered.watch().stop_requested(), if !asked => {
                         asked = true;
                         connection.as_mut().graceful_shutdown();
                     }
                 }
             }
         });
+        conn.closes_with(task.abort_handle());
     }
     drop(listener);
-    drop(stop_rx);
-    let _ = stop_tx.send(true);
-    stop_tx.closed().await;
+    drop(done_rx);
+    watchdog.stop_all();
+    done_tx.closed().await;
     Ok(())
 }

@@ -19,6 +19,7 @@ pub(crate) mod sockets;
 pub(crate) mod statics;
 pub mod store;
 mod template_value;
+pub(crate) mod watchdog;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
