@@ -11,9 +11,14 @@
 #   page    GET / with a session (keep-alive)
 #   first   GET / with no cookie: a new session each
 #   connect a websocket connect with the session's cookie until `msg`, then disconnect
+# and the same GET / of benches/bare_server.rs (bare axum + minijinja, same template): the
+# page path's baseline, counted the same way.
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building this
-# tree), INSTR_REQUESTS (200), INSTR_CONNECTS (50), INSTR_KEEP (a folder to copy the callgrind
-# dumps to, one per operation, for callgrind_annotate).
+# tree), BENCH_BARE (a bare_server executable, likewise), INSTR_REQUESTS (200), INSTR_CONNECTS
+# (50), INSTR_KEEP (a folder to copy the callgrind dumps to, one per operation, for
+# callgrind_annotate), INSTR_CACHE=1 (simulate caches and branches too: prints instruction-cache
+# and data-cache misses and branch mispredictions per operation; where instructions are equal,
+# these are what CPU time still differs by).
 set -euo pipefail
 # shellcheck source=benches/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -26,12 +31,14 @@ trap_cleanup
 require_tools cargo curl node npm valgrind callgrind_control
 ensure_node_reference
 build_keystone
+build_bare
 setup_workdir instructions
+VALGRIND=(valgrind --tool=callgrind)
+if [[ "${INSTR_CACHE:-}" == 1 ]]; then VALGRIND+=(--cache-sim=yes --branch-sim=yes); fi
 export KEYSTONE_ENV=production
 
 "$KEYSTONE" new "$WORK/app" >/dev/null
-start "$WORK/serve.log" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-    "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
+start "$WORK/serve.log" "${VALGRIND[@]}" --callgrind-out-file="$WORK/callgrind.out" "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
 PID=$STARTED_PID
 deadline=$((SECONDS + 180)) # valgrind starts slowly
 until grep -q 'http://127\.0\.0\.1:[0-9]*' "$WORK/serve.log"; do
@@ -52,16 +59,30 @@ connect() {
         die "versus.mjs connects failed"
 }
 
-declare -A IR
+declare -A IR MISSES
 
 log "counting (slow: everything runs under valgrind)"
 callgrind_count page "$REQUESTS"
 callgrind_count first "$REQUESTS"
 callgrind_count connect "$CONNECTS"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null || true
 
+# The baseline: bare axum + minijinja rendering the same template (the cookie is sent, unread).
+start "$WORK/bare.log" "${VALGRIND[@]}" --callgrind-out-file="$WORK/callgrind.out.bare" "$BARE" "$WORK/app/templates" 0
+PID=$STARTED_PID
+wait_for_url "$PID" "$WORK/bare.log" 180
+curl -fsS --max-time 300 -o /dev/null "$URL/" || die "GET $URL/ (bare) failed"
+bare() { page; }
+callgrind_count bare "$REQUESTS"
+
+# row LABEL NAME: one operation's instructions (and misses, when simulated).
+row() { printf '%-52s %10s   %s\n' "$1" "${IR[$2]}" "${MISSES[$2]:-}"; }
 echo
 echo "keystone-rs ($KEYSTONE), instructions per operation (callgrind, all threads)"
-printf '%-48s %14s\n' "GET / with a session" "${IR[page]}"
-printf '%-48s %14s\n' "GET / with no cookie (new session, incl. its write)" "${IR[first]}"
-printf '%-48s %14s\n' "websocket connect -> msg -> disconnect" "${IR[connect]}"
-echo "INSTRUCTIONS page=${IR[page]} first=${IR[first]} connect=${IR[connect]}"
+row "GET / with a session" page
+row "GET / with no cookie (new session, incl. its write)" first
+row "websocket connect -> msg -> disconnect" connect
+row "bare axum + minijinja, same page (baseline)" bare
+awk -v b="${IR[bare]}" -v k="${IR[page]}" 'BEGIN {printf "GET / with a session: %.2f of bare by instructions\n", b / k}'
+echo "INSTRUCTIONS page=${IR[page]} first=${IR[first]} connect=${IR[connect]} bare=${IR[bare]}"

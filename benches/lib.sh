@@ -296,7 +296,9 @@ cpu_us_per_req() {
 # callgrind_count NAME N: with the server PID running under valgrind's callgrind and writing
 # its dumps into $WORK, runs NAME once to warm up, zeroes the counters, runs NAME again, dumps
 # and sets IR[NAME] to the instructions per operation (N operations). INSTR_KEEP=DIR keeps the
-# dump as DIR/callgrind.NAME for callgrind_annotate. The caller declares `declare -A IR`.
+# dump as DIR/callgrind.NAME for callgrind_annotate. With callgrind's cache and branch
+# simulation on, also sets MISSES[NAME] (misses and mispredictions per operation). The caller
+# declares `declare -A IR MISSES`.
 callgrind_count() {
     local name=$1 n=$2 before total dump deadline
     "$name" # warm-up
@@ -317,4 +319,14 @@ callgrind_count() {
     if [[ -n "${INSTR_KEEP:-}" ]]; then mkdir -p "$INSTR_KEEP" && cp "$dump" "$INSTR_KEEP/callgrind.$name"; fi
     IR[$name]=$((total / n))
     log "$name: $total instructions for $n"
+    # With --cache-sim=yes --branch-sim=yes: misses and mispredictions per operation too.
+    if grep -q '^events:.*I1mr' "$dump"; then
+        MISSES[$name]=$(awk -v n="$n" '
+            /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i - 1 }
+            /^(summary|totals):/ && !done {
+                done = 1
+                printf "I1 %d, D1 %d, branches %d", $(col["I1mr"] + 1) / n,
+                    ($(col["D1mr"] + 1) + $(col["D1mw"] + 1)) / n, ($(col["Bcm"] + 1) + $(col["Bim"] + 1)) / n
+            }' "$dump")
+    fi
 }

@@ -52,7 +52,7 @@ requests() {
 home() { requests /; }
 blog() { requests "/blog?page=3"; }
 
-declare -A IR
+declare -A IR MISSES
 
 log "counting (slow: everything runs under valgrind)"
 callgrind_count home "$REQUESTS"
