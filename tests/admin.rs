@@ -430,6 +430,50 @@ fn an_expired_admin_session_ends_its_sockets() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "needs Node (the official socket.io-client): cargo test --features e2e")]
+fn an_admin_who_loses_is_admin_loses_the_admin_socket_at_once() {
+    let (_app, server, ada) = signed_in_admin();
+    let mut grace = Visitor::new(&server);
+    assert_eq!(grace.sign_in("grace@example.com", "grace-password").status, 303);
+    let users = grace.get("/keystone/User").body;
+    let ada_id = users.split("data-id=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let path = format!("/keystone/User/{ada_id}");
+    // Grace saves Ada's user, with `is_admin` ticked or not (as the form does: a hidden
+    // "false", then the box's value only when it is ticked).
+    let mut save = |admin: bool| {
+        let page = grace.get(&path).body;
+        assert!(page.contains("value=\"admin@example.com\""), "Ada's page: {page}");
+        let version = page.split("name=\"_version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let token = csrf_of(&page).unwrap();
+        let mut form = vec![
+            ("csrf_token", token.as_str()),
+            ("_version", &version),
+            ("name", "Ada"),
+            ("email", "admin@example.com"),
+        ];
+        form.push(("is_admin", "false"));
+        if admin {
+            form.push(("is_admin", "on"));
+        }
+        let saved = grace.post(&path, &form);
+        assert_eq!(saved.status, 303, "{}", saved.body);
+    };
+
+    let watcher = watching(&server.url, &ada);
+    save(true);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !watcher.lines().iter().any(|l| l["event"] == "disconnect"),
+        "a save that keeps Ada an admin keeps her socket: {:?}",
+        watcher.lines()
+    );
+    save(false);
+    heard(&watcher, "disconnect", "losing is_admin to end Ada's admin socket");
+    let refused = node("admin-socket.mjs", &[&server.url, &ada.cookie.clone().unwrap(), &server.url]);
+    assert!(refused.contains("\"refused\""), "and she cannot open another: {refused}");
+}
+
+#[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Redis and Node: cargo test --features e2e")]
 fn a_change_saved_on_one_node_reaches_admin_pages_on_another() {
     let app = TempApp::fixture("admin_app");

@@ -63,7 +63,8 @@ impl Handler for AdminSockets {
 }
 
 /// Before the client hears it connected: only a session whose user is an admin enters; its
-/// sockets join the session's room, so signing out (or in again) disconnects them.
+/// sockets join the session's room, so signing out (or in again) disconnects them, and the
+/// user's, so losing `is_admin` (or the account) disconnects them on every node.
 async fn authorize(app: &App, socket: &Arc<Socket>) -> Result<(), Refused> {
     let id = app.sessions.id_from_headers(&socket.headers()).ok_or(Refused::NotSignedIn)?;
     let session = app.sessions.load(Some(id)).await.map_err(|_| Refused::Unavailable)?;
@@ -80,6 +81,9 @@ async fn authorize(app: &App, socket: &Arc<Socket>) -> Result<(), Refused> {
         return Err(Refused::NotAdmin);
     }
     socket.join(&session_room(&id));
+    if let Some(user_id) = user.get("id").and_then(serde_json::Value::as_str) {
+        socket.join(&user_room(user_id));
+    }
     socket.set_data(AdminSocket { session: id, _counted: app.socket_budget.connected() });
     Ok(())
 }
@@ -134,6 +138,29 @@ fn item_room(list: &str, id: &str) -> String {
     format!("item:{list}:{id}")
 }
 
+fn user_room(id: &str) -> String {
+    format!("user:{id}")
+}
+
+/// After a write to the user list: if that user is no longer an admin (or no longer exists),
+/// their admin sockets go, wherever they are (HTTP requests check at every request already).
+async fn end_sockets_of_former_admin(app: &App, id: &str) {
+    let Some(db) = app.data.current() else { return };
+    let user_list = app.project().settings.admin.user_list.value.clone();
+    let lookup = {
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || crate::users::current_by_id(&db, &user_list, &id)).await
+    };
+    let still_admin = match lookup {
+        Ok(Ok(user)) => user.as_ref().is_some_and(crate::users::is_admin),
+        // Unreadable for now: the next write to the user retries; pages check at every request.
+        _ => return,
+    };
+    if !still_admin && let Some(ns) = app.io().of(NAMESPACE) {
+        ns.to([user_room(id)]).disconnect();
+    }
+}
+
 /// Sends every change of the app's lists to the admin pages watching it, on every node.
 pub fn announce_changes(app: &Arc<App>) {
     let (sender, mut changes) = tokio::sync::mpsc::channel::<Change>(BACKLOG);
@@ -147,6 +174,9 @@ pub fn announce_changes(app: &Arc<App>) {
     tokio::spawn(async move {
         while let Some(change) = changes.recv().await {
             let Some(app) = app.upgrade() else { return };
+            if change.list == app.project().settings.admin.user_list.value {
+                end_sockets_of_former_admin(&app, &change.id).await;
+            }
             if let Some(ns) = app.io().of(NAMESPACE) {
                 let rooms = [list_room(&change.list), item_room(&change.list, &change.id)];
                 let change = serde_json::to_value(&change).unwrap_or_default();
