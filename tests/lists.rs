@@ -670,6 +670,32 @@ on_both! {
         assert_eq!((&whole["items"][0]["title"], &whole["total"], &whole["next"]), (&json!("One"), &json!(1), &Value::Null));
     }
 
+    removing_an_item_clears_the_references_to_it(h) {
+        let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com" }));
+        let news = h.created("PostCategory", json!({ "name": "News" }));
+        let gone = h.created("PostCategory", json!({ "name": "Gone" }));
+        let post = h.created("Post", json!({
+            "title": "Linked", "state": "published", "author": id(&ann), "categories": [id(&news), id(&gone)]
+        }));
+        let other = h.created("Post", json!({ "title": "Other", "state": "draft", "categories": [id(&news)] }));
+        let read = |key: &str| {
+            let mut filter = serde_json::Map::new();
+            filter.insert("id".into(), json!(key));
+            h.db().find("Post", &Find { filter, ..Find::default() }).unwrap().pop().unwrap()
+        };
+
+        assert!(h.db().remove(&h.engine, "PostCategory", &id(&gone)).unwrap());
+        assert_eq!(read(&id(&post))["categories"], json!([id(&news)]), "the many-relationship lost the removed id");
+        assert!(h.db().remove(&h.engine, "User", &id(&ann)).unwrap());
+        let author = read(&id(&post)).get("author").cloned();
+        assert!(author.as_ref().is_none_or(Value::is_null), "the relationship to the removed user is empty: {author:?}");
+        assert_eq!(read(&id(&other))["categories"], json!([id(&news)]), "items that did not refer to it are untouched");
+        // Finding by the removed ids finds nothing any more.
+        let count = |filter: Value| h.db().count("Post", filter.as_object().unwrap()).unwrap();
+        assert_eq!((count(json!({ "categories": id(&gone) })), count(json!({ "author": id(&ann) }))), (0, 0));
+        assert_eq!(count(json!({ "categories": id(&news) })), 2);
+    }
+
     script_reads_are_the_items_as_read_for_the_server(h) {
         let ann = h.created("User", json!({ "name": "Ann", "email": "ann@example.com", "password": "hunter2" }));
         let news = h.created("PostCategory", json!({ "name": "News" }));

@@ -120,6 +120,9 @@ enum Written {
     Moved,
 }
 
+/// Items read at a time while clearing references to a removed item.
+const UNLINK_BATCH: u64 = 200;
+
 /// A find as data: what scripts build with `find(…).sort(…).populate(…)`.
 #[derive(Debug, Clone, Default)]
 pub struct Find {
@@ -521,9 +524,52 @@ impl Db {
             return Ok(false);
         }
         self.changed(list, &item.id, None);
+        self.unlink(engine, list, &item.id)?;
         let public = public(model, &item);
         self.hook(engine, model, "after_remove", public)?;
         Ok(true)
+    }
+
+    /// Clears what other items held of a removed item, as a relational database's `ON DELETE
+    /// SET NULL` would: a relationship to it becomes empty, a many-relationship loses its id.
+    /// Each such item is saved like any update (a new version, hooks, live admin pages). A
+    /// required relationship cannot be emptied: it keeps the id, and the log says where.
+    fn unlink(&self, engine: &Engine, target: &str, id: &str) -> Result<(), ListError> {
+        for model in self.models.values() {
+            for field in model.fields.iter().filter(|f| f.target.as_deref() == Some(target)) {
+                let mut filter = Map::new();
+                filter.insert(field.name.clone(), Value::String(id.to_string()));
+                let find = Find { filter, limit: Some(UNLINK_BATCH), ..Find::default() };
+                let mut kept = 0;
+                loop {
+                    let holders = self.find(&model.name, &Find { skip: kept, ..find.clone() })?;
+                    let batch = holders.len() as u64;
+                    for holder in holders {
+                        let Some(holder_id) = holder.get("id").and_then(Value::as_str) else { continue };
+                        let left = match holder.get(&field.name) {
+                            Some(Value::Array(ids)) if field.many => {
+                                Value::Array(ids.iter().filter(|v| v.as_str() != Some(id)).cloned().collect())
+                            }
+                            _ => Value::Null,
+                        };
+                        let patch = Map::from_iter([(field.name.clone(), left)]);
+                        if let Saved::Invalid(errors) = self.update(engine, &model.name, holder_id, &patch)? {
+                            kept += 1;
+                            crate::log::warning(&format!(
+                                "{}: `{}` item `{holder_id}` still refers to removed `{target}` item `{id}` ({})",
+                                model.name,
+                                field.name,
+                                errors.into_values().collect::<Vec<_>>().join("; ")
+                            ));
+                        }
+                    }
+                    if batch < UNLINK_BATCH {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn apply_input(
