@@ -342,7 +342,13 @@ fn row(db: &Db, model: &Model, columns: &[String], item: &Map<String, Value>) ->
                 _ => form::display(value),
             };
             let text: String = text.chars().take(MAX_CELL).collect();
-            json!({ "text": text, "name": c })
+            // A datetime cell also carries the stored UTC instant; admin.js shows it in the
+            // reader's own time zone (without JavaScript, the text says UTC).
+            let utc = match (field.map(|f| &f.kind), value) {
+                (Some(FieldType::Datetime), Value::String(s)) if !text.is_empty() => Some(s.clone()),
+                _ => None,
+            };
+            json!({ "text": text, "name": c, "utc": utc })
         })
         .collect();
     json!({ "id": item.get("id"), "title": form::title_of(model, item), "cells": cells })

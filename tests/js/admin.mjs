@@ -3,7 +3,8 @@
 // Ada signs in, creates a post with an author (relationship picker, keyboard), edits it
 // (a category, markdown preview, state), and Grace's open list page follows live; Grace's
 // open edit page warns of Ada's newer save and her own save asks before overwriting; Ada
-// deletes the post; Grace signs out in another tab and her open page's socket is let go.
+// deletes the post; Grace signs out in another tab and her open page's socket is let go;
+// Ada, in Tokyo, enters a datetime in her time zone and it is stored in UTC.
 // Prints "admin.mjs: ok" and exits 0, or says what failed on stderr and exits 1.
 import { chromium } from "playwright-core";
 
@@ -15,8 +16,8 @@ const browser = await chromium.launch({
 });
 const step = (what) => console.log("step:", what);
 try {
-  const signIn = async (email, password) => {
-    const context = await browser.newContext();
+  const signIn = async (email, password, options = {}) => {
+    const context = await browser.newContext(options);
     const page = await context.newPage();
     await page.goto(base + "/keystone/");
     await page.waitForURL(/\/keystone\/signin/, { timeout: WAIT });
@@ -93,6 +94,26 @@ try {
   await g.waitForSelector("body[data-live=ended], body[data-live=disconnected]", { timeout: WAIT });
   const refused = await g.evaluate(async () => (await fetch(location.href, { redirect: "manual" })).type);
   if (refused !== "opaqueredirect") throw new Error("still signed in after sign-out: " + refused);
+  step("datetimes in the reader's time zone, stored in UTC");
+  const tokyo = (await signIn("admin@example.com", "admin-password", { timezoneId: "Asia/Tokyo" })).page;
+  await tokyo.goto(base + "/keystone/Post/new");
+  await tokyo.getByLabel("Title").fill("Tokyo morning");
+  await tokyo.getByRole("button", { name: "Create" }).click();
+  await tokyo.waitForSelector(".flash-success >> text=Created Post", { timeout: WAIT });
+  const zoneNote = await tokyo.locator("#field-published_at ~ .zone-note").textContent();
+  if (zoneNote !== "Asia/Tokyo") throw new Error("the datetime field names the zone: " + zoneNote);
+  await tokyo.locator("#field-published_at").fill("2024-03-01T09:30");
+  await tokyo.locator(".form-actions button[type=submit]").click();
+  await tokyo.waitForSelector(".flash-success >> text=Saved", { timeout: WAIT });
+  const shown = await tokyo.locator("#field-published_at").inputValue();
+  if (shown !== "2024-03-01T09:30") throw new Error("the saved time reads back in Tokyo time: " + shown);
+  const raw = await (await tokyo.request.get(tokyo.url())).text();
+  if (!raw.includes('value="2024-03-01T00:30"')) throw new Error("stored as 00:30 UTC (09:30 in Tokyo)");
+  await tokyo.goto(base + "/keystone/Post");
+  const cell = tokyo.locator("tr", { hasText: "Tokyo morning" }).locator("time.local-time");
+  const cellText = await cell.textContent();
+  if (cellText !== "2024-03-01 09:30") throw new Error("the list shows Tokyo time: " + cellText);
+
   console.log("admin.mjs: ok");
 } catch (err) {
   console.error("admin.mjs:", err.message);

@@ -156,6 +156,39 @@
     });
   }
 
+  // Datetimes are stored in UTC; the admin shows and takes them in the reader's time zone.
+  // Without this script, the page says UTC and the server reads the form's value as UTC.
+  const pad = (n) => String(n).padStart(2, "0");
+  const localInput = (d) =>
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const localizeTimes = (root) => {
+    for (const time of root.querySelectorAll("time.local-time")) {
+      const at = new Date(time.getAttribute("datetime"));
+      if (isNaN(at)) continue;
+      time.title = time.textContent;
+      time.textContent = localInput(at).replace("T", " ");
+    }
+  };
+  localizeTimes(document);
+  const datetimes = document.querySelectorAll("input[type=datetime-local][data-utc]");
+  for (const input of datetimes) {
+    const at = input.value && new Date(input.value + "Z");
+    if (at && !isNaN(at)) input.value = localInput(at);
+    const note = input.parentElement.querySelector(".zone-note");
+    if (note) note.textContent = zone;
+  }
+  const form = datetimes.length && datetimes[0].form;
+  if (form) {
+    // What is sent, not what is shown, becomes the UTC instant (the inputs keep local time).
+    form.addEventListener("formdata", (event) => {
+      for (const input of datetimes) {
+        const at = input.value && new Date(input.value); // a local date and time
+        if (at && !isNaN(at)) event.formData.set(input.name, at.toISOString());
+      }
+    });
+  }
+
   // Live: list pages refresh their rows, item pages warn about a newer version.
   const list = body.dataset.liveList;
   if (!list || typeof io !== "function") return;
@@ -188,6 +221,7 @@
     const results = document.getElementById("results");
     if (!fresh || !results) return;
     results.replaceWith(fresh);
+    localizeTimes(fresh);
     const row = changedId && fresh.querySelector(`tr[data-id="${CSS.escape(changedId)}"]`);
     if (row) row.classList.add("flash-row");
     window.keystoneAdmin.refreshed += 1;
