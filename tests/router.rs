@@ -180,6 +180,31 @@ async fn templates_escape_html_from_scripts_and_requests() {
 }
 
 #[tokio::test]
+async fn templates_see_req_and_session_as_the_scripts_left_them() {
+    let app = TempApp::fixture("session_app");
+    let routes = app.read("routes/index.toml");
+    app.write("routes/index.toml", &format!("{routes}\"GET /annotated\" = \"annotated\"\n"));
+    app.write(
+        "routes/middleware.rhai",
+        &format!("{}\nreq.seen_by = \"middleware\";\n", app.read("routes/middleware.rhai")),
+    );
+    app.write(
+        "routes/views/annotated.rhai",
+        "req.greeting = `hi ${req.query.name}`;\nreq.query.name = \"changed\";\n\
+         session.visits = if \"visits\" in session { session.visits + 1 } else { 1 };\n",
+    );
+    app.write(
+        "templates/views/annotated.html",
+        "{{ req.seen_by }}|{{ req.greeting }}|{{ req.query.name }}|{{ req.path }}|{{ session.visits }}",
+    );
+    let mut client = Client::for_app(app, true); // production: no live-reload script appended
+    let first = client.get("/annotated?name=Ada").await;
+    assert_eq!(first.body, "middleware|hi Ada|changed|/annotated|1");
+    let second = client.get("/annotated?name=Bo").await;
+    assert_eq!(second.body, "middleware|hi Bo|changed|/annotated|2", "the session write was saved and shown");
+}
+
+#[tokio::test]
 async fn malformed_json_gives_400_and_oversized_bodies_413() {
     let mut client = Client::new();
     let reply = client.post_json("/login", "{not json").await;
