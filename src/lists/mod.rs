@@ -539,9 +539,11 @@ impl Db {
             for field in model.fields.iter().filter(|f| f.target.as_deref() == Some(target)) {
                 let mut filter = Map::new();
                 filter.insert(field.name.clone(), Value::String(id.to_string()));
+                // Bounded by the count first seen, even if a hook keeps putting the id back.
+                let passes = self.count(&model.name, &filter)? / UNLINK_BATCH + 1;
                 let find = Find { filter, limit: Some(UNLINK_BATCH), ..Find::default() };
                 let mut kept = 0;
-                loop {
+                for _ in 0..passes {
                     let holders = self.find(&model.name, &Find { skip: kept, ..find.clone() })?;
                     let batch = holders.len() as u64;
                     for holder in holders {
