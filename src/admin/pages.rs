@@ -201,7 +201,7 @@ async fn list_page(visit: &mut Visit, admin: &Admin, list: &str) -> Result<Respo
         }
         filters.push(json!({
             "name": field.name, "label": field.label, "kind": kind, "options": field.options,
-            "target": field.target, "value": value,
+            "target": field.target, "value": value, "utc": field.kind == FieldType::Datetime,
         }));
     }
     let sort_key = sort.trim_start_matches('-');

@@ -113,6 +113,20 @@ try {
   const cell = tokyo.locator("tr", { hasText: "Tokyo morning" }).locator("time.local-time");
   const cellText = await cell.textContent();
   if (cellText !== "2024-03-01 09:30") throw new Error("the list shows Tokyo time: " + cellText);
+  // 08:00 on 1 March in Tokyo is still 29 February in UTC: a filter from 1 March (Tokyo's
+  // midnight) finds it, where one from UTC's midnight would not.
+  await tokyo.goBack();
+  await tokyo.locator("#field-published_at").fill("2024-03-01T08:00");
+  await tokyo.locator(".form-actions button[type=submit]").click();
+  await tokyo.waitForSelector(".flash-success >> text=Saved", { timeout: WAIT });
+  await tokyo.goto(base + "/keystone/Post");
+  await tokyo.locator("details.filters summary").click();
+  await tokyo.locator("#f-published_at").fill("2024-03-01");
+  await tokyo.getByRole("button", { name: "Apply filters" }).click();
+  await tokyo.waitForURL(/f\.published_at=2024-02-29T15%3A00%3A00\.000Z/, { timeout: WAIT });
+  if (!(await tokyo.locator("#results >> text=Tokyo morning").count())) throw new Error("the filter from Tokyo's 1 March missed the post");
+  const day = await tokyo.locator("#f-published_at").inputValue();
+  if (day !== "2024-03-01") throw new Error("the filter shows Tokyo's day: " + day);
 
   console.log("admin.mjs: ok");
 } catch (err) {

@@ -178,16 +178,27 @@
     const note = input.parentElement.querySelector(".zone-note");
     if (note) note.textContent = zone;
   }
-  const form = datetimes.length && datetimes[0].form;
-  if (form) {
-    // What is sent, not what is shown, becomes the UTC instant (the inputs keep local time).
+  // A datetime filter's day starts at the reader's midnight: the URL carries that instant.
+  const days = document.querySelectorAll("input[type=date][data-utc-day]");
+  const query = new URLSearchParams(location.search);
+  for (const input of days) {
+    const sent = query.get(input.name) || "";
+    const at = sent.length > 10 && new Date(sent); // a plain day (typed in a URL) stays as it is
+    if (at && !isNaN(at)) input.value = localInput(at).slice(0, 10);
+  }
+  // What is sent, not what is shown, becomes the UTC instant (the inputs keep local time).
+  const sendUtc = (inputs, toLocal) => {
+    const form = inputs.length && inputs[0].form;
+    if (!form) return;
     form.addEventListener("formdata", (event) => {
-      for (const input of datetimes) {
-        const at = input.value && new Date(input.value); // a local date and time
+      for (const input of inputs) {
+        const at = input.value && new Date(toLocal(input.value)); // no zone: local time
         if (at && !isNaN(at)) event.formData.set(input.name, at.toISOString());
       }
     });
-  }
+  };
+  sendUtc(datetimes, (value) => value);
+  sendUtc(days, (day) => day + "T00:00");
 
   // Live: list pages refresh their rows, item pages warn about a newer version.
   const list = body.dataset.liveList;
