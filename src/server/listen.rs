@@ -81,7 +81,8 @@ pub async fn serve(
         };
         // See: issue 11, a 40 ms Nagle stall on small socket frames after the upgrade.
         let _ = stream.set_nodelay(true);
-        let conn = watchdog.watch();
+        let registered = watchdog.watch();
+        let conn = Arc::clone(registered.watch());
         let service = {
             let (started, answered, watchdog) = (Arc::clone(&conn), Arc::clone(&conn), Arc::clone(&watchdog));
             router
@@ -97,7 +98,7 @@ pub async fn serve(
                 })
         };
         let io = WatchedIo::new(stream, Arc::clone(&conn), Arc::clone(&watchdog));
-        let (registered, done) = (watchdog.registration(&conn), done_rx.clone());
+        let done = done_rx.clone();
         let task = tokio::spawn(async move {
             // Dropped however the task ends (also when the watchdog aborts it).
             let (_open, _done, registered) = (permit, done, registered);

@@ -60,8 +60,9 @@ impl Watchdog {
         watchdog
     }
 
-    /// Registers a new connection; it leaves when its [`Watchdog::registration`] is dropped.
-    pub fn watch(&self) -> Arc<Watch> {
+    /// Registers a new connection; it leaves when the returned [`Registration`] is dropped
+    /// (by the connection's task, however it ends).
+    pub fn watch(self: &Arc<Self>) -> Registration {
         let watch = Arc::new(Watch {
             id: self.next_id.fetch_add(1, Relaxed),
             busy: AtomicBool::new(false),
@@ -71,12 +72,7 @@ impl Watchdog {
             abort: OnceLock::new(),
         });
         self.conns.lock().unwrap().insert(watch.id, Arc::clone(&watch));
-        watch
-    }
-
-    /// Keeps `watch` registered until dropped (by the connection's task, however it ends).
-    pub fn registration(self: &Arc<Self>, watch: &Arc<Watch>) -> Registration {
-        Registration { watchdog: Arc::clone(self), watch: Arc::clone(watch) }
+        Registration { watchdog: Arc::clone(self), watch }
     }
 
     /// Asks every connection to finish its request in flight and close.
@@ -127,7 +123,7 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn watch(&self) -> &Watch {
+    pub fn watch(&self) -> &Arc<Watch> {
         &self.watch
     }
 }
