@@ -9,6 +9,7 @@
 # operation, every instruction the server runs while the operation happens (counters zeroed
 # before, dumped after a 1 s settle, so work done just after — the sqlite write-behind — counts):
 #   page    GET / with a session (keep-alive)
+#   browser the same with Chromium's Accept-Encoding (the page sent compressed)
 #   first   GET / with no cookie: a new session each
 #   connect a websocket connect with the session's cookie until `msg`, then disconnect
 # and the same GET / of benches/bare_server.rs (bare axum + minijinja, same template): the
@@ -53,6 +54,8 @@ COOKIE=$(session_cookie "$URL")
 # urls N: N copies of URL/ for one curl invocation (one keep-alive connection).
 urls() { for ((i = 0; i < $1; i++)); do printf '%s/\n' "$URL"; done; }
 page() { urls "$REQUESTS" | xargs curl -fsS -H "Cookie: $COOKIE" >/dev/null; }
+# What a browser asks: the page compressed (Chromium's Accept-Encoding; brotli is chosen).
+browser() { urls "$REQUESTS" | xargs curl -fsS -H "Cookie: $COOKIE" -H "Accept-Encoding: gzip, deflate, br, zstd" >/dev/null; }
 first() { urls "$REQUESTS" | xargs curl -fsS >/dev/null; }
 connect() {
     node "$ROOT/benches/versus.mjs" connects "$URL" "$PID" "$CONNECTS" "$COOKIE" >/dev/null ||
@@ -63,6 +66,7 @@ declare -A IR MISSES
 
 log "counting (slow: everything runs under valgrind)"
 callgrind_count page "$REQUESTS"
+callgrind_count browser "$REQUESTS"
 callgrind_count first "$REQUESTS"
 callgrind_count connect "$CONNECTS"
 kill -TERM "$PID"
@@ -77,12 +81,13 @@ bare() { page; }
 callgrind_count bare "$REQUESTS"
 
 # row LABEL NAME: one operation's instructions (and misses, when simulated).
-row() { printf '%-52s %10s   %s\n' "$1" "${IR[$2]}" "${MISSES[$2]:-}"; }
+row() { printf '%-64s %10s   %s\n' "$1" "${IR[$2]}" "${MISSES[$2]:-}"; }
 echo
 echo "keystone-rs ($KEYSTONE), instructions per operation (callgrind, all threads)"
 row "GET / with a session" page
+row "GET / with a session, compressed (browser's Accept-Encoding)" browser
 row "GET / with no cookie (new session, incl. its write)" first
 row "websocket connect -> msg -> disconnect" connect
 row "bare axum + minijinja, same page (baseline)" bare
 awk -v b="${IR[bare]}" -v k="${IR[page]}" 'BEGIN {printf "GET / with a session: %.2f of bare by instructions\n", b / k}'
-echo "INSTRUCTIONS page=${IR[page]} first=${IR[first]} connect=${IR[connect]} bare=${IR[bare]}"
+echo "INSTRUCTIONS page=${IR[page]} browser=${IR[browser]} first=${IR[first]} connect=${IR[connect]} bare=${IR[bare]}"

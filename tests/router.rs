@@ -358,6 +358,61 @@ async fn rendered_pages_are_compressed_for_clients_that_accept_it() {
     assert_eq!(refused.body, plain.body);
 }
 
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(bytes).read_to_string(&mut unpacked).unwrap();
+    unpacked
+}
+
+/// Compressed bodies are remembered by their bytes (compressed once, sent again from memory),
+/// and a visitor whose page differs never gets another visitor's.
+#[tokio::test]
+async fn remembered_compression_never_hands_one_visitors_page_to_another() {
+    let mut client = Client::for_app(TempApp::scaffold("chat"), false);
+    let gzip = [("accept-encoding", "gzip")];
+    let mut pages = Vec::new();
+    for nickname in ["ada", "grace"] {
+        client.cookie = None;
+        client.post_form("/", &format!("nickname={nickname}&room=general")).await;
+        client.get("/chat").await; // shows (and ends) the welcome flash
+        let plain = client.get("/chat").await;
+        assert!(plain.bytes.len() > 1024, "the chat page is worth compressing");
+        for _ in 0..2 {
+            let gz = client.send(Method::GET, "/chat", &gzip, "").await;
+            assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+            assert_eq!(gz.headers[header::CONTENT_LENGTH], gz.bytes.len().to_string().as_str());
+            let unpacked = gunzip(&gz.bytes);
+            assert!(unpacked.contains(&format!("data-nickname=\"{nickname}\"")), "{nickname}'s own page");
+            assert_eq!(unpacked, plain.body);
+        }
+        pages.push(plain.body);
+    }
+    assert_ne!(pages[0], pages[1]);
+}
+
+/// Static files are compressed whole (with their length) for clients that ask, a range never.
+#[tokio::test]
+async fn static_files_are_compressed_with_a_length_and_ranges_are_sent_as_they_are() {
+    let app = TempApp::scaffold("default");
+    let css = std::fs::read_to_string(app.path.join("public/styles/site.css")).unwrap();
+    assert!(css.len() > 1024);
+    let mut client = Client::for_app(app, false);
+    for _ in 0..2 {
+        let gz = client.send(Method::GET, "/styles/site.css", &[("accept-encoding", "gzip")], "").await;
+        assert_eq!(gz.status, StatusCode::OK);
+        assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(gz.headers[header::CONTENT_LENGTH], gz.bytes.len().to_string().as_str());
+        assert!(gz.headers.get(header::ETAG).is_some(), "still revalidated");
+        assert_eq!(gunzip(&gz.bytes), css);
+    }
+    let part =
+        client.send(Method::GET, "/styles/site.css", &[("accept-encoding", "gzip"), ("range", "bytes=0-99")], "").await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert!(part.headers.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(part.body, css[..100]);
+}
+
 #[tokio::test]
 async fn the_chat_scaffold_keeps_the_nickname_in_the_session() {
     let mut client = Client::for_app(TempApp::scaffold("chat"), false);
