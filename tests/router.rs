@@ -397,7 +397,14 @@ async fn static_files_are_compressed_with_a_length_and_ranges_are_sent_as_they_a
     let app = TempApp::scaffold("default");
     let css = std::fs::read_to_string(app.path.join("public/styles/site.css")).unwrap();
     assert!(css.len() > 1024);
+    // Over the one-shot limit (64 KB): compressed as it streams.
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(app.path.join("public/big.txt"), &big).unwrap();
     let mut client = Client::for_app(app, false);
+    let streamed = client.send(Method::GET, "/big.txt", &[("accept-encoding", "gzip")], "").await;
+    assert_eq!(streamed.headers[header::CONTENT_ENCODING], "gzip");
+    assert!(streamed.bytes.len() < big.len() / 2, "{} of {} bytes", streamed.bytes.len(), big.len());
+    assert_eq!(gunzip(&streamed.bytes), big);
     for _ in 0..2 {
         let gz = client.send(Method::GET, "/styles/site.css", &[("accept-encoding", "gzip")], "").await;
         assert_eq!(gz.status, StatusCode::OK);

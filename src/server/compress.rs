@@ -76,11 +76,10 @@ where
         let Some(encoding) = Encoding::preferred(request.headers()) else {
             return futures_util::future::Either::Left(self.inner.call(request));
         };
-        let accepted: Vec<HeaderValue> = request.headers().get_all(header::ACCEPT_ENCODING).iter().cloned().collect();
         let answered = self.inner.call(request);
         futures_util::future::Either::Right(Box::pin(async move {
             let Ok(response) = answered.await;
-            Ok(compress(response, encoding, accepted).await)
+            Ok(compress(response, encoding).await)
         }))
     }
 }
@@ -132,8 +131,8 @@ impl Encoding {
 }
 
 /// `response` compressed with `encoding` when it is worth it: in one go for a small body, as it
-/// streams (tower-http, asked with the request's `accepted` encodings) for a larger one.
-async fn compress(response: Response, encoding: Encoding, accepted: Vec<HeaderValue>) -> Response {
+/// streams (tower-http) for a larger one.
+async fn compress(response: Response, encoding: Encoding) -> Response {
     let partial =
         response.status() == StatusCode::PARTIAL_CONTENT || response.headers().contains_key(header::CONTENT_RANGE);
     if partial
@@ -162,16 +161,14 @@ async fn compress(response: Response, encoding: Encoding, accepted: Vec<HeaderVa
             parts.headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
             Response::from_parts(parts, Body::from(compressed))
         }
-        _ => stream_compressed(response, accepted).await,
+        _ => stream_compressed(response, encoding).await,
     }
 }
 
-/// tower-http's streaming compression applied to a response already made.
-async fn stream_compressed(response: Response, accepted: Vec<HeaderValue>) -> Response {
+/// tower-http's streaming compression to `encoding`, applied to a response already made.
+async fn stream_compressed(response: Response, encoding: Encoding) -> Response {
     let mut request = Request::new(Body::empty());
-    for value in accepted {
-        request.headers_mut().append(header::ACCEPT_ENCODING, value);
-    }
+    request.headers_mut().insert(header::ACCEPT_ENCODING, encoding.header());
     let mut response = Some(response); // taken by the one call `oneshot` makes
     let respond = tower::service_fn(move |_: Request| {
         std::future::ready(Ok::<_, Infallible>(response.take().unwrap_or_default()))
