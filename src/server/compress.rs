@@ -154,7 +154,9 @@ async fn compress(response: Response, encoding: Encoding) -> Response {
                     true,
                 );
             };
-            let compressed = REMEMBERED.compressed(encoding, bytes);
+            let Some(compressed) = REMEMBERED.compressed(encoding, bytes.clone()) else {
+                return Response::from_parts(parts, Body::from(bytes)); // the encoder failed: sent as it is
+            };
             parts.headers.remove(header::ACCEPT_RANGES);
             parts.headers.insert(header::CONTENT_ENCODING, encoding.header());
             parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(compressed.len()));
@@ -199,16 +201,17 @@ static REMEMBERED: LazyLock<Remembered> =
     LazyLock::new(|| Remembered { hasher: std::hash::RandomState::new(), kept: Mutex::default() });
 
 impl Remembered {
-    fn compressed(&self, encoding: Encoding, original: Bytes) -> Bytes {
+    /// `original` compressed with `encoding` (`None` if the encoder failed).
+    fn compressed(&self, encoding: Encoding, original: Bytes) -> Option<Bytes> {
         let key = (encoding, self.hasher.hash_one(&original[..]));
         if let Some((seen, compressed)) = self.kept.lock().unwrap_or_else(|e| e.into_inner()).entries.get(&key)
             && *seen == original
         {
-            return compressed.clone();
+            return Some(compressed.clone());
         }
         let compressed = Bytes::from(match encoding {
-            Encoding::Brotli => brotli_fastest(&original),
-            Encoding::Gzip => gzip_fastest(&original),
+            Encoding::Brotli => brotli_fastest(&original)?,
+            Encoding::Gzip => gzip_fastest(&original)?,
         });
         let size = original.len() + compressed.len();
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
@@ -225,12 +228,12 @@ impl Remembered {
                 kept.bytes -= o.len() + c.len();
             }
         }
-        compressed
+        Some(compressed)
     }
 }
 
 /// gzip at the fastest level, by an encoder this thread keeps (reset, not rebuilt, each time).
-fn gzip_fastest(input: &[u8]) -> Vec<u8> {
+fn gzip_fastest(input: &[u8]) -> Option<Vec<u8>> {
     thread_local! {
         static GZIP: RefCell<flate2::Compress> = RefCell::new(flate2::Compress::new_gzip(flate2::Compression::fast(), 15));
     }
@@ -240,23 +243,19 @@ fn gzip_fastest(input: &[u8]) -> Vec<u8> {
         loop {
             let read = usize::try_from(encoder.total_in()).unwrap_or(usize::MAX).min(input.len());
             match encoder.compress_vec(&input[read..], &mut out, flate2::FlushCompress::Finish) {
-                Ok(flate2::Status::StreamEnd) => return out,
+                Ok(flate2::Status::StreamEnd) => return Some(out),
                 Ok(_) => out.reserve(out.capacity().max(64)),
-                // Not reached with a whole input and room to grow; sent as an empty gzip stream.
-                Err(_) => return Vec::new(),
+                Err(_) => return None,
             }
         }
     })
 }
 
 /// brotli at its fastest quality, in one go.
-fn brotli_fastest(input: &[u8]) -> Vec<u8> {
+fn brotli_fastest(input: &[u8]) -> Option<Vec<u8>> {
     let params = brotli::enc::BrotliEncoderParams { quality: 0, size_hint: input.len(), ..Default::default() };
     let mut out = Vec::with_capacity(input.len() / 2 + 64);
-    match brotli::BrotliCompress(&mut &input[..], &mut out, &params) {
-        Ok(_) => out,
-        Err(_) => Vec::new(),
-    }
+    brotli::BrotliCompress(&mut &input[..], &mut out, &params).ok().map(|_| out)
 }
 
 /// Responses worth compressing: 1 KiB or more, and not gRPC, images (SVG is text) or event
@@ -305,10 +304,10 @@ mod tests {
         use std::io::Read as _;
         let remembered = Remembered { hasher: std::hash::RandomState::new(), kept: Mutex::default() };
         let page = Bytes::from("<p>hello</p>".repeat(200));
-        let first = remembered.compressed(Encoding::Gzip, page.clone());
-        let again = remembered.compressed(Encoding::Gzip, page.clone());
+        let first = remembered.compressed(Encoding::Gzip, page.clone()).unwrap();
+        let again = remembered.compressed(Encoding::Gzip, page.clone()).unwrap();
         assert_eq!(first.as_ptr(), again.as_ptr(), "the second response reuses the first one's bytes");
-        let other = remembered.compressed(Encoding::Gzip, Bytes::from("<p>other</p>".repeat(200)));
+        let other = remembered.compressed(Encoding::Gzip, Bytes::from("<p>other</p>".repeat(200))).unwrap();
         let mut unpacked = String::new();
         flate2::read::GzDecoder::new(&other[..]).read_to_string(&mut unpacked).unwrap();
         assert_eq!(unpacked, "<p>other</p>".repeat(200));
@@ -333,10 +332,10 @@ mod tests {
         let noise: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         for input in [&b"x"[..], &noise[..], "abc".repeat(20_000).as_bytes()] {
             let mut unpacked = Vec::new();
-            flate2::read::GzDecoder::new(&gzip_fastest(input)[..]).read_to_end(&mut unpacked).unwrap();
+            flate2::read::GzDecoder::new(&gzip_fastest(input).unwrap()[..]).read_to_end(&mut unpacked).unwrap();
             assert_eq!(unpacked, input);
             let mut unpacked = Vec::new();
-            brotli::Decompressor::new(&brotli_fastest(input)[..], 4096).read_to_end(&mut unpacked).unwrap();
+            brotli::Decompressor::new(&brotli_fastest(input).unwrap()[..], 4096).read_to_end(&mut unpacked).unwrap();
             assert_eq!(unpacked, input);
         }
     }
