@@ -4,6 +4,7 @@
 //! its router and socket handlers from that data, `check` prints its diagnostics.
 
 pub(crate) mod admin;
+pub mod allocator;
 pub mod check;
 pub mod cli;
 pub(crate) mod cmd;

@@ -28,6 +28,7 @@ const AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Unmaps start-up's code [`AFTER`] from now (on a Tokio runtime).
 pub fn release_soon() {
+    crate::allocator::release_this_threads_blocks();
     // SAFETY: mimalloc's own collection of this thread's free memory; no pointer is handed over.
     unsafe { libmimalloc_sys::mi_collect(true) };
     tokio::spawn(async {
