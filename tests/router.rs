@@ -421,6 +421,40 @@ async fn static_files_are_compressed_with_a_length_and_ranges_are_sent_as_they_a
 }
 
 #[tokio::test]
+async fn each_compressed_representation_has_its_own_etag_and_revalidates_and_head_describes_the_plain_file() {
+    let app = TempApp::scaffold("default");
+    let css = std::fs::read_to_string(app.path.join("public/styles/site.css")).unwrap();
+    let mut client = Client::for_app(app, false);
+    let plain = client.get("/styles/site.css").await;
+    let tag = plain.headers[header::ETAG].to_str().unwrap().to_string();
+    let mut tags = vec![tag.clone()];
+    for encoding in ["br", "gzip"] {
+        let compressed = client.send(Method::GET, "/styles/site.css", &[("accept-encoding", encoding)], "").await;
+        assert_eq!(compressed.headers[header::CONTENT_ENCODING], encoding);
+        let own = compressed.headers[header::ETAG].to_str().unwrap().to_string();
+        assert_eq!(own, format!("{}-{encoding}\"", tag.trim_end_matches('"')), "a strong tag per representation");
+        // A browser revalidates with the tag it was given, compressed or not.
+        let again = client
+            .send(Method::GET, "/styles/site.css", &[("accept-encoding", encoding), ("if-none-match", &own)], "")
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{encoding}");
+        assert_eq!(again.headers[header::ETAG], own.as_str());
+        assert!(again.bytes.is_empty());
+        tags.push(own);
+    }
+    tags.dedup();
+    assert_eq!(tags.len(), 3);
+    let unknown = client.send(Method::GET, "/styles/site.css", &[("if-none-match", "\"not-this-one\"")], "").await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    // HEAD says what the plain file is: its length, no encoding claimed for an empty body.
+    let head = client.send(Method::HEAD, "/styles/site.css", &[("accept-encoding", "gzip, br")], "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.headers.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(head.headers[header::CONTENT_LENGTH], css.len().to_string().as_str());
+    assert_eq!(head.headers[header::ETAG], tag.as_str());
+}
+
+#[tokio::test]
 async fn the_chat_scaffold_keeps_the_nickname_in_the_session() {
     let mut client = Client::for_app(TempApp::scaffold("chat"), false);
     let chat = client.get("/chat").await;

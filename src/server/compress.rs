@@ -22,7 +22,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body::Body as _;
 use tower::{Layer, Service, ServiceExt as _};
 use tower_http::compression::{Compression, Predicate};
@@ -73,7 +73,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let Some(encoding) = Encoding::preferred(request.headers()) else {
+        // A HEAD answer describes the uncompressed body (its length is known without reading
+        // it); compressing "nothing" would announce the length of an empty stream.
+        let encoding = if request.method() == Method::HEAD { None } else { Encoding::preferred(request.headers()) };
+        let Some(encoding) = encoding else {
             return futures_util::future::Either::Left(self.inner.call(request));
         };
         let answered = self.inner.call(request);
@@ -122,11 +125,31 @@ impl Encoding {
         }
     }
 
-    fn header(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
+    /// Its name in `Content-Encoding` (and in the ETags of its representations).
+    const fn name(self) -> &'static str {
+        match self {
             Encoding::Brotli => "br",
             Encoding::Gzip => "gzip",
-        })
+        }
+    }
+
+    fn header(self) -> HeaderValue {
+        HeaderValue::from_static(self.name())
+    }
+}
+
+/// Every encoding a response may be compressed to.
+pub const ENCODINGS: [&str; 2] = [Encoding::Brotli.name(), Encoding::Gzip.name()];
+
+/// Gives a compressed representation its own strong ETag (`"abc"` becomes `"abc-br"`): a
+/// strong tag promises the same bytes, and a cache must not answer a gzip client with brotli
+/// bytes that share the plain file's tag. A weak tag (`W/"…"`) already allows it and stays.
+/// `statics` recognises the suffixed tags in `If-None-Match`.
+fn tag_encoding(headers: &mut HeaderMap, encoding: Encoding) {
+    let Some(tag) = headers.get(header::ETAG).and_then(|v| v.to_str().ok()) else { return };
+    let Some(opaque) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return };
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{opaque}-{}\"", encoding.name())) {
+        headers.insert(header::ETAG, value);
     }
 }
 
@@ -161,9 +184,16 @@ async fn compress(response: Response, encoding: Encoding) -> Response {
             parts.headers.insert(header::CONTENT_ENCODING, encoding.header());
             parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(compressed.len()));
             parts.headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            tag_encoding(&mut parts.headers, encoding);
             Response::from_parts(parts, Body::from(compressed))
         }
-        _ => stream_compressed(response, encoding).await,
+        _ => {
+            let mut response = stream_compressed(response, encoding).await;
+            if response.headers().contains_key(header::CONTENT_ENCODING) {
+                tag_encoding(response.headers_mut(), encoding);
+            }
+            response
+        }
     }
 }
 

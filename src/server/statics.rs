@@ -46,9 +46,9 @@ pub async fn serve(
     let etag = format!("\"{hash}\"");
     let immutable = query.is_some_and(|q| q.split('&').any(|kv| kv == format!("v={hash}")));
     let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=0, must-revalidate" };
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    if let Some(matched) = none_match(headers, hash) {
         return Some(
-            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())])
+            (StatusCode::NOT_MODIFIED, [(header::ETAG, matched), (header::CACHE_CONTROL, cache.to_string())])
                 .into_response(),
         );
     }
@@ -78,6 +78,32 @@ pub async fn serve(
     Some(response)
 }
 
+/// The tag of the file's representation an `If-None-Match` names, if any: its plain tag or a
+/// compressed one's (`"hash-br"`, see `compress`), weak or not (the comparison is weak), in a
+/// list or as `*`.
+fn none_match(headers: &HeaderMap, hash: &str) -> Option<String> {
+    let plain = format!("\"{hash}\"");
+    for listed in headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+    {
+        let tag = listed.trim();
+        if tag == "*" {
+            return Some(plain);
+        }
+        let strong = tag.strip_prefix("W/").unwrap_or(tag);
+        let opaque = strong.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        let ours = opaque.is_some_and(|o| {
+            o == hash
+                || o.strip_prefix(hash)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|encoding| super::compress::ENCODINGS.contains(&encoding))
+        });
+        if ours {
+            return Some(strong.to_string());
+        }
+    }
+    None
+}
+
 /// The file behind URL path `decoded`, if it is still a regular file inside `public/` once
 /// every link is resolved, and not hidden: a file replaced by a link to `../.env` after the
 /// listing is not.
@@ -90,3 +116,27 @@ async fn inside(public: &PublicFiles, decoded: &str) -> Option<std::path::PathBu
 }
 
 pub use crate::project::public::percent_decode;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asking(value: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        none_match(&headers, "abc123")
+    }
+
+    #[test]
+    fn if_none_match_knows_the_plain_and_compressed_tags_weak_or_listed() {
+        assert_eq!(asking("\"abc123\"").as_deref(), Some("\"abc123\""));
+        assert_eq!(asking("\"abc123-br\"").as_deref(), Some("\"abc123-br\""));
+        assert_eq!(asking("W/\"abc123-gzip\"").as_deref(), Some("\"abc123-gzip\""));
+        assert_eq!(asking("\"other\", \"abc123-gzip\"").as_deref(), Some("\"abc123-gzip\""));
+        assert_eq!(asking("*").as_deref(), Some("\"abc123\""));
+        assert_eq!(asking("\"abc123-zstd\""), None);
+        assert_eq!(asking("\"abc1234\""), None);
+        assert_eq!(asking("\"abc12\""), None);
+        assert_eq!(asking("abc123"), None);
+    }
+}
