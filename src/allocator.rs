@@ -316,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn blocks_freed_on_another_thread_are_used_there_and_released_when_it_ends() {
+    fn blocks_freed_on_another_thread_are_reused_there() {
         let blocks: Vec<usize> = (0..20).map(|_| unsafe { Recycling.alloc(layout(64, 8)) } as usize).collect();
         let reused = std::thread::spawn(move || {
             for &block in &blocks {
