@@ -135,7 +135,13 @@ const CAPACITIES: [u32; CLASSES] = {
     let mut class = 0;
     while class < CLASSES {
         let blocks = SHELF_BYTES / class_size(class);
-        capacities[class] = if blocks < 4 { 4 } else if blocks > 64 { 64 } else { blocks as u32 };
+        capacities[class] = if blocks < 4 {
+            4
+        } else if blocks > 64 {
+            64
+        } else {
+            blocks as u32
+        };
         class += 1;
     }
     capacities

@@ -83,7 +83,8 @@ pub async fn serve(
 /// list or as `*`.
 fn none_match(headers: &HeaderMap, hash: &str) -> Option<String> {
     let plain = format!("\"{hash}\"");
-    for listed in headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+    for listed in
+        headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
     {
         let tag = listed.trim();
         if tag == "*" {
