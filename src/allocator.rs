@@ -1,5 +1,5 @@
 //! The server's memory allocator: mimalloc, with each thread's freed small blocks handed to its
-//! next allocation of the same size, last freed first, while they are still in the CPU's caches.
+//! next allocation of the same size class, last freed first.
 //!
 //! mimalloc hands out a page's free blocks in order and reuses the blocks freed on it only once
 //! it has handed out the others, so a request's allocations walk through fresh memory; glibc
@@ -25,8 +25,8 @@ use libmimalloc_sys::{mi_free, mi_malloc_aligned, mi_realloc_aligned, mi_zalloc_
 /// (mimalloc's own alignment).
 const GRAIN: usize = 16;
 const FINE: usize = 512;
-/// Above [`FINE`], four classes per doubling up to this size (a page's output buffer grows
-/// through them; 2.3 KB ends in the 2,560-byte class).
+/// Above [`FINE`], four classes per doubling up to this size (a rendered page's buffer grows
+/// through them as it doubles).
 const LARGEST: usize = 8192;
 const FINE_CLASSES: usize = FINE / GRAIN;
 const CLASSES: usize = FINE_CLASSES + 4 * (LARGEST.trailing_zeros() - FINE.trailing_zeros()) as usize;
