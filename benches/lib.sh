@@ -92,13 +92,16 @@ pin_cpus() {
     fi
 }
 
-# build_keystone: builds keystone-rs in release mode, sets KEYSTONE to the binary. With
-# BENCH_KEYSTONE=/path/to/keystone-rs set, uses that binary instead (to measure an older build).
+# build_keystone: builds keystone-rs in release mode as install.sh does (profile-guided, see
+# there), sets KEYSTONE to the binary. With BENCH_KEYSTONE=/path/to/keystone-rs set, uses that
+# binary instead (to measure an older build).
 build_keystone() {
     if [[ -n "${BENCH_KEYSTONE:-}" ]]; then
         KEYSTONE=$BENCH_KEYSTONE
     else
-        cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
+        # shellcheck source=install.sh
+        source "$ROOT/install.sh"
+        RUSTFLAGS=$(release_rustflags) cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
         KEYSTONE="${CARGO_TARGET_DIR:-$ROOT/target}/release/keystone-rs"
     fi
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"

@@ -11,6 +11,7 @@ mod e2e;
 mod errors;
 mod fuzz;
 mod inline;
+mod install;
 mod lists;
 mod live;
 mod new;
