@@ -29,9 +29,7 @@ setup_workdir hot-code
 export KEYSTONE_ENV=production
 
 blog_app "$WORK/app" 200
-sed -i 's|^    socket.on("disconnect"|    socket.on("chat", \|socket, data\| { socket.broadcast("chat", data); socket.emit("chat", data); });\n&|' \
-    "$WORK/app/sockets/index.rhai"
-grep -q 'socket.on("chat"' "$WORK/app/sockets/index.rhai" || die "could not add the chat handler"
+add_chat_handler "$WORK/app"
 
 start "$WORK/serve.log" valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/callgrind.out" \
     "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
@@ -51,13 +49,6 @@ dump() {
 dump 1 # starting
 
 COOKIE=$(session_cookie "$URL")
-# get N PATH [CURL ARGS…]: N requests for PATH on one keep-alive connection.
-get() {
-    local n=$1 path=$2 i
-    shift 2
-    for ((i = 0; i < n; i++)); do printf 'url = "%s%s"\noutput = "/dev/null"\n' "$URL" "$path"; done >"$WORK/urls"
-    curl -fsS --max-time 300 -K "$WORK/urls" "$@"
-}
 log "serving under callgrind (slow)"
 get 100 / -H "Cookie: $COOKIE"
 get 50 / -H "Cookie: $COOKIE" -H "Accept-Encoding: gzip"

@@ -146,6 +146,24 @@ setup_workdir() {
     KEYSTONE_SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n') # 96 hex chars
 }
 
+# add_chat_handler APP: adds to APP's sockets/index.rhai a `chat` event that reaches every socket
+# of the namespace, sender included (like the Node app's io.emit).
+add_chat_handler() {
+    local script="$1/sockets/index.rhai"
+    sed -i 's|^    socket.on("disconnect"|    socket.on("chat", \|socket, data\| { socket.broadcast("chat", data); socket.emit("chat", data); });\n&|' \
+        "$script"
+    grep -q 'socket.on("chat"' "$script" || die "could not add the chat handler to $script"
+}
+
+# get N PATH [CURL ARGS…]: N requests for PATH to the server at URL on one keep-alive
+# connection (uses WORK for the list).
+get() {
+    local n=$1 path=$2 i
+    shift 2
+    for ((i = 0; i < n; i++)); do printf 'url = "%s%s"\noutput = "/dev/null"\n' "$URL" "$path"; done >"$WORK/urls"
+    curl -fsS --max-time 300 -K "$WORK/urls" "$@"
+}
+
 # --- the lists app (lists.sh, lists-instructions.sh) ---------------------------------------------
 
 # blog_app DIR POSTS: scaffolds (with $KEYSTONE) an app in DIR with 100 users and POSTS posts

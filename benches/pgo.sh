@@ -38,22 +38,13 @@ RUSTFLAGS="-Cprofile-generate=$TARGET/profiles" cargo build --release --locked -
 KEYSTONE="$TARGET/release/keystone-rs"
 
 blog_app "$WORK/app" 200
-sed -i 's|^    socket.on("disconnect"|    socket.on("chat", \|socket, data\| { socket.broadcast("chat", data); socket.emit("chat", data); });\n&|' \
-    "$WORK/app/sockets/index.rhai"
-grep -q 'socket.on("chat"' "$WORK/app/sockets/index.rhai" || die "could not add the chat handler"
+add_chat_handler "$WORK/app"
 
 # Only the server's profile counts (not `new`'s, nor the build's).
 LLVM_PROFILE_FILE="$WORK/serve.profraw" start "$WORK/serve.log" "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
 PID=$STARTED_PID
 wait_for_url "$PID" "$WORK/serve.log" 30
 COOKIE=$(session_cookie "$URL")
-# get N PATH [CURL ARGS…]: N requests for PATH on one keep-alive connection.
-get() {
-    local n=$1 path=$2 i
-    shift 2
-    for ((i = 0; i < n; i++)); do printf 'url = "%s%s"\noutput = "/dev/null"\n' "$URL" "$path"; done >"$WORK/urls"
-    curl -fsS --max-time 300 -K "$WORK/urls" "$@"
-}
 log "serving the training load"
 get 4000 / -H "Cookie: $COOKIE"
 get 1000 / -H "Cookie: $COOKIE" -H "Accept-Encoding: gzip, deflate, br, zstd"

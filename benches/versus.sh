@@ -108,9 +108,7 @@ declare -A URLS PID
 "$KEYSTONE" new "$WORK/app" >/dev/null
 grep -q '^store = "sqlite"' "$WORK/app/keystone.toml" || die "the scaffold's store is not sqlite"
 # `chat` reaches every socket of the namespace, sender included, like the Node app's io.emit.
-sed -i 's|^    socket.on("disconnect"|    socket.on("chat", \|socket, data\| { socket.broadcast("chat", data); socket.emit("chat", data); });\n&|' \
-    "$WORK/app/sockets/index.rhai"
-grep -q 'socket.on("chat"' "$WORK/app/sockets/index.rhai" || die "could not add the chat handler"
+add_chat_handler "$WORK/app"
 start "$WORK/keystone.log" "${PIN_SERVER[@]}" "$KEYSTONE" serve "$WORK/app" --port 0 --quiet --production
 PID[keystone]=$STARTED_PID
 wait_for_url "${PID[keystone]}" "$WORK/keystone.log"
