@@ -12,11 +12,14 @@
 #   browser the same with Chromium's Accept-Encoding (the page sent compressed)
 #   first   GET / with no cookie: a new session each
 #   connect a websocket connect with the session's cookie until `msg`, then disconnect
-# and the same GET / of benches/bare_server.rs (bare axum + minijinja, same template): the
-# page path's baseline, counted the same way.
+#   visit   versus.sh's visit, one at a time: GET / with no cookie, then a websocket connect
+#           with the new session until `msg`, then disconnect
+# and the same GET / and visit of benches/bare_server.rs (bare axum + minijinja, same template;
+# with `--visits`, a session map in memory and the least Socket.IO answer): the page path's
+# and the visit's floors, counted the same way.
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building this
 # tree), BENCH_BARE (a bare_server executable, likewise), INSTR_REQUESTS (200), INSTR_CONNECTS
-# (50), INSTR_KEEP (a folder to copy the callgrind dumps to, one per operation, for
+# (50), INSTR_VISITS (50), INSTR_KEEP (a folder to copy the callgrind dumps to, one per operation, for
 # callgrind_annotate), INSTR_CACHE=1 (simulate caches and branches too: prints instruction-cache
 # and data-cache misses and branch mispredictions per operation; where instructions are equal,
 # these are what CPU time still differs by).
@@ -27,6 +30,7 @@ cd "$ROOT"
 
 REQUESTS=${INSTR_REQUESTS:-200}
 CONNECTS=${INSTR_CONNECTS:-50}
+VISITS=${INSTR_VISITS:-50}
 
 trap_cleanup
 require_tools cargo curl node npm valgrind callgrind_control
@@ -61,6 +65,8 @@ connect() {
     node "$ROOT/benches/versus.mjs" connects "$URL" "$PID" "$CONNECTS" "$COOKIE" >/dev/null ||
         die "versus.mjs connects failed"
 }
+# versus.mjs warms up with as many visits as it measures: 2 × VISITS in all.
+visit() { node "$ROOT/benches/versus.mjs" visits "$URL" "$PID" "$VISITS" 1 >/dev/null || die "versus.mjs visits failed"; }
 
 declare -A IR MISSES
 
@@ -69,6 +75,7 @@ callgrind_count page "$REQUESTS"
 callgrind_count browser "$REQUESTS"
 callgrind_count first "$REQUESTS"
 callgrind_count connect "$CONNECTS"
+callgrind_count visit $((2 * VISITS))
 kill -TERM "$PID"
 wait "$PID" 2>/dev/null || true
 
@@ -79,6 +86,16 @@ wait_for_url "$PID" "$WORK/bare.log" 180
 curl -fsS --max-time 300 -o /dev/null "$URL/" || die "GET $URL/ (bare) failed"
 bare() { page; }
 callgrind_count bare "$REQUESTS"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null || true
+
+# The visit's floor: the same bare server with a session map and the least Socket.IO answer.
+start "$WORK/bare_visit.log" "${VALGRIND[@]}" --callgrind-out-file="$WORK/callgrind.out.bare_visit" "$BARE" "$WORK/app/templates" 0 --visits
+PID=$STARTED_PID
+wait_for_url "$PID" "$WORK/bare_visit.log" 180
+curl -fsS --max-time 300 -o /dev/null "$URL/" || die "GET $URL/ (bare --visits) failed"
+bare_visit() { visit; }
+callgrind_count bare_visit $((2 * VISITS))
 
 # row LABEL NAME: one operation's instructions (and misses, when simulated).
 row() { printf '%-64s %10s   %s\n' "$1" "${IR[$2]}" "${MISSES[$2]:-}"; }
@@ -88,6 +105,9 @@ row "GET / with a session" page
 row "GET / with a session, compressed (browser's Accept-Encoding)" browser
 row "GET / with no cookie (new session, incl. its write)" first
 row "websocket connect -> msg -> disconnect" connect
+row "visit: GET / with no cookie, then connect -> msg -> disconnect" visit
 row "bare axum + minijinja, same page (baseline)" bare
+row "bare visit: session map, least Socket.IO answer (floor)" bare_visit
 awk -v b="${IR[bare]}" -v k="${IR[page]}" 'BEGIN {printf "GET / with a session: %.2f of bare by instructions\n", b / k}'
-echo "INSTRUCTIONS page=${IR[page]} browser=${IR[browser]} first=${IR[first]} connect=${IR[connect]} bare=${IR[bare]}"
+awk -v b="${IR[bare_visit]}" -v k="${IR[visit]}" 'BEGIN {printf "visit: %.2f of the bare floor by instructions\n", b / k}'
+echo "INSTRUCTIONS page=${IR[page]} browser=${IR[browser]} first=${IR[first]} connect=${IR[connect]} visit=${IR[visit]} bare=${IR[bare]} bare_visit=${IR[bare_visit]}"

@@ -8,7 +8,8 @@
 # + socket.io 4 telling the same story), one after the other, each pinned to CPU 0 with the
 # load on CPU 1, through the same load: wrk for HTTP, benches/versus.mjs for visits, sockets
 # and fan-out. Also serves the scaffold in development for edit -> next response
-# (benches/reload.mjs) and benches/bare_server.rs for the page-path baseline. Prints one table
+# (benches/reload.mjs) and benches/bare_server.rs for the page path's baseline and, with
+# `--visits`, the visit's floor (it takes its turn in the visit rounds). Prints one table
 # of values and the ratios issue 11 sets as targets.
 #
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building
@@ -126,11 +127,18 @@ measure_idle node
 # Like the page's, a visit's latency and CPU drift with the machine: both servers take turns,
 # fresh (the first visits below leave keystone-rs's sessions file at hundreds of thousands of
 # rows, which makes each new session's write cost more), and the medians are compared.
-declare -a VISIT_P50_RATIOS VISIT_CPU_RATIOS
+# The visit's floor takes its turn too: bare_server --visits, a tokio server that keeps
+# sessions in a map and answers the official client the least Socket.IO can (what any server
+# on tokio pays for the visit's two connections, its syscalls and its kernel time).
+start "$WORK/bare_visit.log" "${PIN_SERVER[@]}" "$BARE" "$WORK/app/templates" 0 --visits
+PID[floor]=$STARTED_PID
+wait_for_url "${PID[floor]}" "$WORK/bare_visit.log"
+URLS[floor]=$URL
+declare -a VISIT_P50_RATIOS VISIT_CPU_RATIOS FLOOR_CPU_RATIOS
 declare -A VISIT_P50 VISIT_CPU
 log "visits, $VISIT_ROUNDS alternating rounds: $VISITS one after the other, $((VISITS * 4)) 20 at a time"
 for ((round = 0; round < VISIT_ROUNDS; round++)); do
-    for stack in keystone node; do
+    for stack in keystone floor node; do
         versus "$stack" visits "$VISITS" 1
         VISIT_P50[$stack]+=" ${V[$stack.p50_ms]}"
         versus "$stack" visits $((VISITS * 4)) 20
@@ -138,8 +146,10 @@ for ((round = 0; round < VISIT_ROUNDS; round++)); do
     done
     VISIT_P50_RATIOS+=("$(awk -v k="${VISIT_P50[keystone]##* }" -v n="${VISIT_P50[node]##* }" 'BEGIN {printf "%.2f", k / n}')")
     VISIT_CPU_RATIOS+=("$(awk -v k="${VISIT_CPU[keystone]##* }" -v n="${VISIT_CPU[node]##* }" 'BEGIN {printf "%.2f", k / n}')")
+    FLOOR_CPU_RATIOS+=("$(awk -v k="${VISIT_CPU[keystone]##* }" -v f="${VISIT_CPU[floor]##* }" 'BEGIN {printf "%.2f", k / f}')")
 done
-for stack in keystone node; do
+kill -TERM "${PID[floor]}"
+for stack in keystone floor node; do
     # shellcheck disable=SC2086 # the rounds' values, one word each
     V[$stack.visit_p50]=$(median ${VISIT_P50[$stack]})
     # shellcheck disable=SC2086
@@ -203,6 +213,9 @@ row "visit, sequential: GET / (new session) + websocket connect → msg, p50, me
     "$(median "${VISIT_P50_RATIOS[@]}") (rounds: ${VISIT_P50_RATIOS[*]})" "≤ 1"
 row "CPU per visit (GET + connect + msg), 20 at a time, median of $VISIT_ROUNDS rounds" "$(k visit_cpu_us) µs" \
     "$(n visit_cpu_us) µs" "$(median "${VISIT_CPU_RATIOS[@]}") (rounds: ${VISIT_CPU_RATIOS[*]})" "≤ 0.20"
+row "the visit's floor: bare_server --visits (tokio, sessions in a map, least Socket.IO), CPU per visit" \
+    "$(k visit_cpu_us) µs (floor $(printf '%s' "${V[floor.visit_cpu_us]}") µs, p50 ${V[floor.visit_p50]} ms)" \
+    "$(n visit_cpu_us) µs" "keystone-rs/floor $(median "${FLOOR_CPU_RATIOS[@]}") (rounds: ${FLOOR_CPU_RATIOS[*]}); floor/Node $(ratio "${V[floor.visit_cpu_us]}" "$(n visit_cpu_us)")" "–"
 row "first visit: GET / with no cookie, c=50" "$(k first_rps) req/s, $(k first_cpu_us) µs" \
     "$(n first_rps) req/s, $(n first_cpu_us) µs" "$(ratio "$(k first_cpu_us)" "$(n first_cpu_us)") (CPU)" "≤ 0.20"
 row "memory per connected socket with its own session, $SOCKETS sockets" "$(k kib_per_socket) KiB" \

@@ -801,3 +801,80 @@ fn sigterm_closes_sockets_cleanly_and_exits_zero() {
     // The socket's `disconnect` handler ran before the process ended.
     assert!(server.output().contains("--- left: "), "{}", server.output());
 }
+
+/// A masked client frame (RFC 6455 §5.3): FIN set, a payload under 126 bytes.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode, 0x80 | u8::try_from(payload.len()).unwrap()];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads server frames (unmasked, short) from `stream` until `want` of them arrived: their
+/// opcodes and payloads.
+fn server_frames(stream: &mut std::net::TcpStream, want: usize) -> Vec<(u8, String)> {
+    use std::io::Read as _;
+    let mut frames = Vec::new();
+    while frames.len() < want {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).expect("a frame from the server");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut ext = [0u8; 2];
+                stream.read_exact(&mut ext).unwrap();
+                usize::from(u16::from_be_bytes(ext))
+            }
+            len => usize::from(len),
+        };
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).unwrap();
+        frames.push((head[0] & 0x0f, String::from_utf8_lossy(&payload).into_owned()));
+    }
+    frames
+}
+
+#[test]
+fn a_websocket_client_whose_frames_arrive_in_pieces_or_together_is_answered_each_time() {
+    use std::io::Write as _;
+    let app = TempApp::scaffold("default");
+    let server = Server::start(&app.path);
+    let cookie = visit(&server);
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.authority()
+    );
+    let (status, _, mut stream) = raw_head(&server.url, request.as_bytes());
+    assert_eq!(status, 101);
+    let open = server_frames(&mut stream, 1);
+    assert!(open[0].1.starts_with("0{\"sid\":"), "{open:?}");
+    let pause = || std::thread::sleep(Duration::from_millis(100));
+
+    // The namespace connect, its frame in three pieces with pauses between: each piece is read
+    // alone, and the server must still wake for the next.
+    let connect = client_frame(1, b"40");
+    for piece in [&connect[..1], &connect[1..5], &connect[5..]] {
+        stream.write_all(piece).unwrap();
+        pause();
+    }
+    let answers = server_frames(&mut stream, 2);
+    assert!(answers[0].1.starts_with("40{\"sid\":"), "{answers:?}");
+    assert_eq!(answers[1].1, r#"42["msg","Hello World"]"#);
+
+    // A ping whose header and payload come apart, then two pings in one write.
+    let ping = client_frame(9, b"first");
+    stream.write_all(&ping[..6]).unwrap();
+    pause();
+    stream.write_all(&ping[6..]).unwrap();
+    assert_eq!(server_frames(&mut stream, 1), [(10, "first".to_string())]);
+    pause();
+    stream.write_all(&[client_frame(9, b"second"), client_frame(9, b"third")].concat()).unwrap();
+    assert_eq!(server_frames(&mut stream, 2), [(10, "second".to_string()), (10, "third".to_string())]);
+
+    // A close is answered with a close, and the connection ends.
+    stream.write_all(&client_frame(8, &1000u16.to_be_bytes())).unwrap();
+    let closing = read_until_closed(&mut stream, Duration::from_secs(10)).expect("the server closes");
+    assert_eq!(closing.first().map(|b| b & 0x0f), Some(8), "a close frame first: {closing:?}");
+}

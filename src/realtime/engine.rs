@@ -10,9 +10,10 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse as _, Response};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -781,11 +782,13 @@ async fn serve_websocket(
                 }
                 let wanted = reader.wanted(buffer).unwrap_or(0).max(config.read_buffer);
                 buffer.reserve(wanted.min(config.max_payload + websocket::MAX_CLIENT_HEADER_LEN));
-                match stream.try_read_buf(buffer) {
-                    Ok(0) => return End::Close(DisconnectReason::TransportClose, 1000),
-                    Ok(_) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return End::Close(DisconnectReason::TransportError, 1000),
+                // Read through `poll_read`, not `try_read_buf`: a read shorter than the room
+                // given marks the socket drained, so the next wait costs no `recv` that finds
+                // nothing (one per message the client sends). `None`: nothing after all.
+                match stream.read_buf(buffer).now_or_never() {
+                    Some(Ok(0)) => return End::Close(DisconnectReason::TransportClose, 1000),
+                    Some(Ok(_)) | None => {}
+                    Some(Err(_)) => return End::Close(DisconnectReason::TransportError, 1000),
                 }
             }
             () = conn.wake.notified() => {}
