@@ -12,8 +12,8 @@
 //! close. No heartbeat, no namespaces, no scripts, no limits: what any tokio server pays for
 //! the visit's two connections, its syscalls and its kernel time.
 //!
-//! Serves on 127.0.0.1 until killed. Not a test: `harness = false`, run only by serve.sh and
-//! versus.sh.
+//! Serves on 127.0.0.1 until killed. Not a test: `harness = false`, run only by serve.sh,
+//! versus.sh and instructions.sh.
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -112,14 +112,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// middleware.rhai + views/index.rhai set, the session the controller writes, then render.
 async fn index(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let new_session = match &shared.sessions {
-        Some(sessions) if session_id(&parts.headers).is_none_or(|id| !sessions.lock().unwrap().contains(id)) => {
-            let id = hex::encode(rand::random::<[u8; 16]>());
-            sessions.lock().unwrap().insert(id.clone());
-            Some(id)
+    let new_session = shared.sessions.as_ref().and_then(|sessions| {
+        let mut sessions = sessions.lock().unwrap();
+        if session_id(&parts.headers).is_some_and(|id| sessions.contains(id)) {
+            return None;
         }
-        _ => None,
-    };
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        sessions.insert(id.clone());
+        Some(id)
+    });
     let headers: Map<String, Value> =
         parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), json!(v)))).collect();
     let query: Map<String, Value> = parts
