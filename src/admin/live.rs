@@ -51,7 +51,9 @@ impl Handler for AdminSockets {
         })
     }
 
-    fn connected(&self, _: &Arc<Socket>) {}
+    fn connected(&self, _: &Arc<Socket>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
 
     fn event(&self, socket: &Arc<Socket>, event: Event) {
         if event.name == "watch" {

@@ -22,8 +22,9 @@ pub trait Handler: Send + Sync + 'static {
     /// Decides whether `socket` may join, before the client hears it did: `Err(message)` is
     /// the client's `connect_error`.
     fn connect(&self, socket: Arc<Socket>) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-    /// The client was told it joined.
-    fn connected(&self, socket: &Arc<Socket>);
+    /// The socket joined: runs in the connect's task right after the client's ack is queued,
+    /// so what it sends before its first wait leaves in the same write as the ack.
+    fn connected(&self, socket: &Arc<Socket>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     /// An event from the client, in arrival order (the handler spawns what takes time).
     fn event(&self, socket: &Arc<Socket>, event: Event);
     /// The socket left (once per connected socket).
@@ -445,7 +446,7 @@ fn connect(io: &Io, conn: &Arc<Conn>, name: &str) {
         loop {
             match conn.finish_connect(&ns.name, &socket, &ack) {
                 Finish::Held(events) => events.into_iter().for_each(|event| ns.handler.event(&socket, event)),
-                Finish::Connected => return ns.handler.connected(&socket),
+                Finish::Connected => return ns.handler.connected(&socket).await,
                 Finish::Closed => {
                     socket.detach();
                     return;

@@ -37,9 +37,10 @@ impl Handler for Recorder {
         Box::pin(async move { if refused { Err("go away".into()) } else { Ok(()) } })
     }
 
-    fn connected(&self, socket: &Arc<Socket>) {
+    fn connected(&self, socket: &Arc<Socket>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         socket.join("lobby");
         self.0.lock().unwrap().push("connected".into());
+        Box::pin(async {})
     }
 
     fn event(&self, socket: &Arc<Socket>, event: Event) {

@@ -90,12 +90,14 @@ impl Handler for LiveSockets {
         Box::pin(async { Ok(()) })
     }
 
-    fn connected(&self, socket: &Arc<Socket>) {
-        let Some(app) = self.0.upgrade() else { return };
-        let broken = app.broken.lock().unwrap().clone();
-        if !broken.is_empty() {
-            let _ = socket.emit("diagnostics", Some(&serde_json::json!(broken)));
+    fn connected(&self, socket: &Arc<Socket>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        if let Some(app) = self.0.upgrade() {
+            let broken = app.broken.lock().unwrap().clone();
+            if !broken.is_empty() {
+                let _ = socket.emit("diagnostics", Some(&serde_json::json!(broken)));
+            }
         }
+        Box::pin(async {})
     }
 
     fn event(&self, _: &Arc<Socket>, _: Event) {}

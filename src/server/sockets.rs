@@ -128,9 +128,13 @@ impl Handler for ScriptSockets {
         })
     }
 
-    fn connected(&self, socket: &Arc<Socket>) {
-        let Some(app) = self.0.upgrade() else { return };
-        tokio::spawn(on_connect(app, socket.clone()));
+    fn connected(&self, socket: &Arc<Socket>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let (app, socket) = (self.0.upgrade(), socket.clone());
+        Box::pin(async move {
+            if let Some(app) = app {
+                on_connect(app, socket).await;
+            }
+        })
     }
 
     fn event(&self, socket: &Arc<Socket>, event: Event) {
