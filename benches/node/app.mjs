@@ -5,7 +5,8 @@
 //
 // GET / renders the scaffold's page (same HTML, same session writes: `message` and a CSRF
 // token); the socket shares the session through `io.engine.use(session)` (socket.io's
-// documented way), emits `msg` with `session.message` on connect, and re-emits every `chat`
+// documented way), logs its connect and disconnect as the scaffold's script prints them,
+// emits `msg` with `session.message` on connect, and re-emits every `chat`
 // event to every socket of the namespace, sender included (`io.emit`). Sessions live in
 // express-session's default MemoryStore. Never run by CI.
 import { randomBytes } from "node:crypto";
@@ -81,9 +82,11 @@ const server = createServer(app);
 const io = new Server(server);
 io.engine.use(sessions);
 io.on("connection", (socket) => {
+  console.log("--- User connected");
   const { session: visitor } = socket.request;
   socket.emit("msg", visitor?.message);
   socket.on("chat", (data) => io.emit("chat", data));
+  socket.on("disconnect", () => console.log("--- User disconnected"));
 });
 
 server.listen(port, "127.0.0.1", () => {
