@@ -14,7 +14,7 @@
 #
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building
 # this tree), BENCH_BARE (a bare_server executable, likewise), BENCH_DURATION (10s, per wrk run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300),
-# VERSUS_VISIT_ROUNDS (5: visits alternate between the stacks), VERSUS_RECEIVERS (1000),
+# VERSUS_VISIT_ROUNDS (5: visits alternate between the stacks, after one uncounted warm-up round each), VERSUS_RECEIVERS (1000),
 # VERSUS_MESSAGES (200), VERSUS_PAGE_ROUNDS (7) and VERSUS_PAGE_DURATION (4s): the alternating
 # rounds of GET / against bare axum.
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
@@ -136,6 +136,11 @@ wait_for_url "${PID[floor]}" "$WORK/bare_visit.log"
 URLS[floor]=$URL
 declare -a VISIT_P50_RATIOS VISIT_CPU_RATIOS FLOOR_CPU_RATIOS
 declare -A VISIT_P50 VISIT_CPU
+# Node's JIT warms up over the first thousands of visits (its CPU per visit has halved between
+# the first and last rounds here): every stack gets one uncounted round first, so the rounds
+# compare servers in their steady state, as production runs them.
+log "visits: one warm-up round per stack ($((VISITS * 4)) visits, 20 at a time, not counted)"
+for stack in keystone floor node; do versus "$stack" visits $((VISITS * 4)) 20; done
 log "visits, $VISIT_ROUNDS alternating rounds: $VISITS one after the other, $((VISITS * 4)) 20 at a time"
 for ((round = 0; round < VISIT_ROUNDS; round++)); do
     for stack in keystone floor node; do
