@@ -93,16 +93,21 @@ pin_cpus() {
 }
 
 # build_keystone: builds keystone-rs in release mode as install.sh does (profile-guided, see
-# there), sets KEYSTONE to the binary. With BENCH_KEYSTONE=/path/to/keystone-rs set, uses that
-# binary instead (to measure an older build).
+# there), sets KEYSTONE to a copy of the binary that no later build replaces. With
+# BENCH_KEYSTONE=/path/to/keystone-rs set, uses that binary instead (to measure an older build).
 build_keystone() {
     if [[ -n "${BENCH_KEYSTONE:-}" ]]; then
         KEYSTONE=$BENCH_KEYSTONE
     else
         # shellcheck source=install.sh
         source "$ROOT/install.sh"
+        local target=${CARGO_TARGET_DIR:-$ROOT/target}
         RUSTFLAGS=$(release_rustflags) cargo build --release --bin keystone-rs --manifest-path "$ROOT/Cargo.toml" >&2
-        KEYSTONE="${CARGO_TARGET_DIR:-$ROOT/target}/release/keystone-rs"
+        # A copy of its own: build_bare's `cargo bench` builds the package's binaries too (bench
+        # profile, without src/pgo.profdata) into the same target/release/keystone-rs.
+        mkdir -p "$target/measured"
+        cp "$target/release/keystone-rs" "$target/measured/keystone-rs"
+        KEYSTONE="$target/measured/keystone-rs"
     fi
     [[ -x "$KEYSTONE" ]] || die "missing $KEYSTONE"
 }
