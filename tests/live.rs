@@ -109,6 +109,27 @@ fn a_broken_template_keeps_the_last_good_page_and_the_fix_clears_it() {
 }
 
 #[test]
+fn a_save_paused_between_truncating_and_writing_does_not_make_the_empty_file_the_last_good_one() {
+    // A writer that truncates the file, pauses past the quiet moment, then writes a broken
+    // version: the burst lasts until it closes the file, so what served before comes back.
+    use std::io::Write as _;
+    let app = TempApp::scaffold("default");
+    let server = Server::start(&app.path);
+    let good = app.read("templates/views/index.html");
+    let mut file = std::fs::File::create(app.path.join("templates/views/index.html")).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    file.write_all(format!("{good}\n{{% if %}}\n").as_bytes()).unwrap();
+    drop(file);
+    assert!(server.wait_for_output("still serving the last good version", WAIT), "{}", server.output());
+    until_body_contains(&server, "/", "Welcome to app");
+    assert!(
+        !server.output().contains("reloaded after"),
+        "the half-written file never served as good: {}",
+        server.output()
+    );
+}
+
+#[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "needs Node: cargo test --features e2e")]
 fn an_edit_only_the_checks_find_broken_brings_back_the_last_good_page() {
     // It loads (minijinja fails an unknown filter only when rendering), so it may serve for

@@ -1,13 +1,15 @@
 //! The reload loop (development only): a notify watcher over the whole project feeds one
 //! loop that reloads the project off to the side with the same loader and rules as `check`
 //! and swaps it in — or keeps the last good one and shows why. The first change of a burst is
-//! served at once; browsers are told once the burst is over (a quiet moment).
+//! served at once; browsers are told once the burst is over (a quiet moment, with no file
+//! of it still open for writing).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
@@ -22,6 +24,45 @@ const QUIET: Duration = Duration::from_millis(25);
 /// Tell browsers at the latest this long after the burst's first change was served.
 const MAX_WAIT: Duration = Duration::from_millis(300);
 
+/// What the watcher saw happen to some of the project's paths.
+enum Seen {
+    /// Written to (or created): a save in progress until the writer closes the file.
+    Writing(Vec<PathBuf>),
+    /// Removed, renamed or otherwise changed.
+    Changed(Vec<PathBuf>),
+    /// Closed by a program that had it open for writing: that save is complete.
+    Closed(Vec<PathBuf>),
+}
+
+impl Seen {
+    fn of(event: notify::Event, root: &Path) -> Option<Seen> {
+        let paths: Vec<PathBuf> = event.paths.into_iter().filter(|p| is_relevant(root, p)).collect();
+        if paths.is_empty() {
+            return None;
+        }
+        match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Seen::Closed(paths)),
+            EventKind::Access(_) => None,
+            EventKind::Modify(ModifyKind::Data(_)) | EventKind::Create(CreateKind::File) => Some(Seen::Writing(paths)),
+            _ => Some(Seen::Changed(paths)),
+        }
+    }
+
+    /// Adds what changed to `changed`, and keeps `writing` to the files still open for writing.
+    fn record(self, changed: &mut Vec<PathBuf>, writing: &mut BTreeSet<PathBuf>) {
+        match self {
+            Seen::Writing(paths) => {
+                writing.extend(paths.iter().cloned());
+                changed.extend(paths);
+            }
+            Seen::Changed(paths) => changed.extend(paths),
+            Seen::Closed(paths) => paths.iter().for_each(|p| {
+                writing.remove(p);
+            }),
+        }
+    }
+}
+
 /// Watches `root` and applies every change to `app` until the process ends. The returned
 /// watcher must be kept alive.
 ///
@@ -35,12 +76,8 @@ pub fn spawn(
     let (tx, rx) = mpsc::unbounded_channel();
     let watched = root.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            let paths: Vec<PathBuf> =
-                event.paths.into_iter().filter(|p| is_relevant(&watched, p, &event.kind)).collect();
-            if !paths.is_empty() {
-                let _ = tx.send(paths);
-            }
+        if let Some(seen) = event.ok().and_then(|event| Seen::of(event, &watched)) {
+            let _ = tx.send(seen);
         }
     })
     .context("starting the file watcher")?;
@@ -52,10 +89,7 @@ pub fn spawn(
 }
 
 /// Edits of the project, not of what serve itself writes or editors' scratch files.
-fn is_relevant(root: &Path, path: &Path, kind: &EventKind) -> bool {
-    if matches!(kind, EventKind::Access(_)) {
-        return false;
-    }
+fn is_relevant(root: &Path, path: &Path) -> bool {
     let Ok(rel) = path.strip_prefix(root) else { return false };
     let ignored_dir = rel
         .components()
@@ -93,10 +127,14 @@ impl Shown {
     }
 }
 
-async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>, shown: Shown) {
+async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Seen>, shown: Shown) {
     while let Some(first) = rx.recv().await {
+        if matches!(first, Seen::Closed(_)) {
+            continue; // the end of a save already reloaded
+        }
         let started = Instant::now();
-        let mut changed = first;
+        let (mut changed, mut writing) = (Vec::new(), BTreeSet::new());
+        first.record(&mut changed, &mut writing);
         // One save is usually the whole burst: swap it in now, so the next response shows it
         // without waiting for the quiet moment. Browsers hear of it once, after the burst.
         // A save is often two events (truncate, then write): the early load may have seen a
@@ -109,11 +147,14 @@ async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Vec<P
             warn_about_restart(&app, &project);
             app.swap(project);
         }
-        // Changes made while it loaded are queued: they count towards this burst.
+        // Changes made while it loaded are queued: they count towards this burst. It is over
+        // after a quiet moment with every file written to closed again: a writer paused between
+        // truncating a file and writing it must not leave the empty file as the last good one.
         let waiting = Instant::now();
-        while waiting.elapsed() < MAX_WAIT {
-            match tokio::time::timeout(QUIET, rx.recv()).await {
-                Ok(Some(paths)) => changed.extend(paths),
+        while let Some(left) = MAX_WAIT.checked_sub(waiting.elapsed()) {
+            let wait = if writing.is_empty() { QUIET.min(left) } else { left };
+            match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(Some(seen)) => seen.record(&mut changed, &mut writing),
                 Ok(None) | Err(_) => break,
             }
         }
