@@ -13,8 +13,9 @@
 # of values and the ratios issue 11 sets as targets.
 #
 # Knobs (environment): BENCH_KEYSTONE (a keystone-rs binary to measure instead of building
-# this tree), BENCH_BARE (a bare_server executable, likewise), BENCH_DURATION (10s, per wrk run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300),
-# VERSUS_VISIT_ROUNDS (5: visits alternate between the stacks, after one uncounted warm-up round each), VERSUS_RECEIVERS (1000),
+# this tree), BENCH_BARE (a bare_server executable, likewise), BENCH_DURATION (10s, per wrk
+# run), VERSUS_SOCKETS (5000), VERSUS_VISITS (300), VERSUS_VISIT_ROUNDS (5: visits alternate
+# between the stacks, after one uncounted warm-up round each), VERSUS_RECEIVERS (1000),
 # VERSUS_MESSAGES (200), VERSUS_PAGE_ROUNDS (7) and VERSUS_PAGE_DURATION (4s): the alternating
 # rounds of GET / against bare axum.
 # Traffic goes to 127.0.0.1 only. Every process started here is stopped on exit.
