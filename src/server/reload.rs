@@ -129,12 +129,12 @@ impl Shown {
 
 async fn run(app: Arc<App>, root: PathBuf, mut rx: mpsc::UnboundedReceiver<Seen>, shown: Shown) {
     while let Some(first) = rx.recv().await {
-        if matches!(first, Seen::Closed(_)) {
-            continue; // the end of a save already reloaded
-        }
-        let started = Instant::now();
         let (mut changed, mut writing) = (Vec::new(), BTreeSet::new());
         first.record(&mut changed, &mut writing);
+        if changed.is_empty() {
+            continue; // only the end of a save that already reloaded
+        }
+        let started = Instant::now();
         // One save is usually the whole burst: swap it in now, so the next response shows it
         // without waiting for the quiet moment. Browsers hear of it once, after the burst.
         // A save is often two events (truncate, then write): the early load may have seen a
